@@ -1,0 +1,343 @@
+//! Start-up configuration from the `DAYTONA_*` environment variables.
+//!
+//! Everything the daemon reads from its environment at start is parsed here, once, into
+//! [`Config`]. Parsing follows the reference's rules so a sandbox image that works with it works
+//! with us: a variable that is present but empty counts as set (an empty boolean is an error),
+//! booleans take Go's `ParseBool` spellings and durations Go's syntax (`100ms`, `1m30s`).
+//! Any failure names the variable and makes the daemon exit with code 2.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A variable that could not be parsed or failed validation.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn err(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { var, reason: reason.into() }
+}
+
+/// Size-based rotation of the daemon's log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFileConfig {
+    pub path: PathBuf,
+    pub max_size_mb: u64,
+    pub max_backups: usize,
+    pub max_age_days: u64,
+    pub compress: bool,
+}
+
+/// Everything read from the environment at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub sandbox_id: String,
+    pub log_file: LogFileConfig,
+    pub user_home_as_workdir: bool,
+    pub otel_endpoint: Option<String>,
+    pub organization_id: Option<String>,
+    pub region_id: Option<String>,
+    pub sandbox_snapshot: Option<String>,
+    pub otel_extra_labels: Vec<(String, String)>,
+    pub termination_grace_period: Duration,
+    pub termination_check_interval: Duration,
+    pub recordings_dir: Option<PathBuf>,
+    pub use_git_cli: bool,
+    pub use_git_clone_cli: bool,
+    pub sandbox_user: Option<String>,
+    /// Port of the toolbox API. Not a reference variable: tests and side-by-side runs need to
+    /// move it off 2280.
+    pub toolbox_port: u16,
+    pub log_level: tracing::Level,
+    /// `ENVIRONMENT=production` hides the API documentation routes, as the reference does.
+    pub production: bool,
+}
+
+/// Reads configuration from a snapshot of the environment. Takes a map so tests never touch the
+/// real process environment.
+pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+    let get = |k: &str| env.get(k).map(String::as_str);
+
+    let sandbox_id = match get("DAYTONA_SANDBOX_ID") {
+        Some(v) if !v.is_empty() => v.to_string(),
+        Some(_) => return Err(err("DAYTONA_SANDBOX_ID", "must not be empty")),
+        None => return Err(err("DAYTONA_SANDBOX_ID", "is required")),
+    };
+
+    let log_file = LogFileConfig {
+        path: PathBuf::from(get("DAYTONA_DAEMON_LOG_FILE_PATH").unwrap_or("/tmp/daytona-daemon.log")),
+        max_size_mb: int_at_least_one(get, "DAYTONA_DAEMON_LOG_MAX_SIZE_MB", 100)?,
+        max_backups: int_at_least_one(get, "DAYTONA_DAEMON_LOG_MAX_BACKUPS", 5)? as usize,
+        max_age_days: int_at_least_one(get, "DAYTONA_DAEMON_LOG_MAX_AGE_DAYS", 14)?,
+        compress: bool_var(get, "DAYTONA_DAEMON_LOG_COMPRESS", true)?,
+    };
+
+    let termination_grace_period = duration_var(get, "DAYTONA_TERMINATION_GRACE_PERIOD", "5s")?;
+    if termination_grace_period < Duration::from_secs(1) {
+        return Err(err("DAYTONA_TERMINATION_GRACE_PERIOD", "must be at least 1s"));
+    }
+    let termination_check_interval = duration_var(get, "DAYTONA_TERMINATION_CHECK_INTERVAL", "100ms")?;
+    if termination_check_interval < Duration::from_millis(1) {
+        return Err(err("DAYTONA_TERMINATION_CHECK_INTERVAL", "must be at least 1ms"));
+    }
+
+    let toolbox_port =
+        match get("DAYTONA_TOOLBOX_PORT") {
+            None => 2280,
+            Some(v) => v.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                err("DAYTONA_TOOLBOX_PORT", format!("{v:?} is not a port number (1-65535)"))
+            })?,
+        };
+
+    Ok(Config {
+        sandbox_id,
+        log_file,
+        user_home_as_workdir: bool_var(get, "DAYTONA_USER_HOME_AS_WORKDIR", false)?,
+        otel_endpoint: get("DAYTONA_OTEL_ENDPOINT").map(str::to_string),
+        organization_id: non_empty(get("DAYTONA_ORGANIZATION_ID")),
+        region_id: non_empty(get("DAYTONA_REGION_ID")),
+        sandbox_snapshot: non_empty(get("DAYTONA_SANDBOX_SNAPSHOT")),
+        otel_extra_labels: get("DAYTONA_SANDBOX_OTEL_EXTRA_LABELS").map(parse_labels).unwrap_or_default(),
+        termination_grace_period,
+        termination_check_interval,
+        recordings_dir: get("DAYTONA_RECORDINGS_DIR").map(PathBuf::from),
+        use_git_cli: get("DAYTONA_EXPERIMENTAL_USE_GIT_CLI") == Some("true"),
+        use_git_clone_cli: get("DAYTONA_EXPERIMENTAL_USE_GIT_CLONE_CLI") == Some("true"),
+        sandbox_user: non_empty(get("DAYTONA_SANDBOX_USER")),
+        toolbox_port,
+        log_level: parse_log_level(get("LOG_LEVEL")),
+        production: get("ENVIRONMENT") == Some("production"),
+    })
+}
+
+fn non_empty(v: Option<&str>) -> Option<String> {
+    v.filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn int_at_least_one<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    var: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 1 => Ok(n as u64),
+            Ok(_) => Err(err(var, "must be at least 1")),
+            Err(_) => Err(err(var, format!("{v:?} is not an integer"))),
+        },
+    }
+}
+
+fn bool_var<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => parse_go_bool(v).ok_or_else(|| err(var, format!("{v:?} is not a boolean"))),
+    }
+}
+
+fn duration_var<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    var: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let v = get(var).unwrap_or(default);
+    parse_go_duration(v).map_err(|reason| err(var, reason))
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Go's `time.ParseDuration`: a sequence of decimal numbers with units `ns us µs ms s m h`,
+/// e.g. `1h2m0.5s`; `0` alone is allowed. Negative durations are rejected here because no
+/// variable accepts them.
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    if s.starts_with('-') {
+        return Err(format!("negative duration {s:?}"));
+    }
+    let body = s.strip_prefix('+').unwrap_or(s);
+    if body.is_empty() {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    let mut total_ns: f64 = 0.0;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num = &rest[..num_len];
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return Err(format!("invalid duration {s:?}"));
+        }
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("missing unit in duration {s:?}")),
+            _ => return Err(format!("unknown unit {unit:?} in duration {s:?}")),
+        };
+        let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        total_ns += value * scale;
+    }
+    if total_ns > u64::MAX as f64 {
+        return Err(format!("duration {s:?} out of range"));
+    }
+    Ok(Duration::from_nanos(total_ns.round() as u64))
+}
+
+/// `k=v,k=v` with keys and values trimmed; malformed pairs are skipped.
+fn parse_labels(s: &str) -> Vec<(String, String)> {
+    s.split(',')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            let (k, v) = (k.trim(), v.trim());
+            (!k.is_empty()).then(|| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn parse_log_level(v: Option<&str>) -> tracing::Level {
+    match v.map(str::to_ascii_lowercase).as_deref() {
+        Some("debug") => tracing::Level::DEBUG,
+        Some("warn") => tracing::Level::WARN,
+        Some("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = from_env(&env(&[("DAYTONA_SANDBOX_ID", "sb")])).unwrap();
+        assert_eq!(c.sandbox_id, "sb");
+        assert_eq!(c.log_file.path, PathBuf::from("/tmp/daytona-daemon.log"));
+        assert_eq!(c.log_file.max_size_mb, 100);
+        assert_eq!(c.log_file.max_backups, 5);
+        assert_eq!(c.log_file.max_age_days, 14);
+        assert!(c.log_file.compress);
+        assert_eq!(c.termination_grace_period, Duration::from_secs(5));
+        assert_eq!(c.termination_check_interval, Duration::from_millis(100));
+        assert_eq!(c.toolbox_port, 2280);
+        assert_eq!(c.log_level, tracing::Level::INFO);
+        assert!(!c.production && !c.user_home_as_workdir && !c.use_git_cli);
+        assert_eq!(c.otel_endpoint, None);
+    }
+
+    #[test]
+    fn sandbox_id_is_required_and_non_empty() {
+        assert_eq!(from_env(&env(&[])).unwrap_err().var, "DAYTONA_SANDBOX_ID");
+        assert_eq!(from_env(&env(&[("DAYTONA_SANDBOX_ID", "")])).unwrap_err().var, "DAYTONA_SANDBOX_ID");
+    }
+
+    #[test]
+    fn empty_bool_is_set_and_invalid() {
+        let e =
+            from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_DAEMON_LOG_COMPRESS", "")])).unwrap_err();
+        assert_eq!(e.var, "DAYTONA_DAEMON_LOG_COMPRESS");
+        assert!(e.to_string().contains("DAYTONA_DAEMON_LOG_COMPRESS"));
+        let c = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_DAEMON_LOG_COMPRESS", "F")])).unwrap();
+        assert!(!c.log_file.compress);
+    }
+
+    #[test]
+    fn ints_must_be_at_least_one() {
+        for bad in ["0", "-3", "ten", ""] {
+            let e = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_DAEMON_LOG_MAX_BACKUPS", bad)]))
+                .unwrap_err();
+            assert_eq!(e.var, "DAYTONA_DAEMON_LOG_MAX_BACKUPS", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_follow_go_syntax_and_minimums() {
+        assert_eq!(parse_go_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_go_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "5", "5x", "-1s", "s", "1..2s", "+"] {
+            assert!(parse_go_duration(bad).is_err(), "{bad:?}");
+        }
+        let e = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_TERMINATION_GRACE_PERIOD", "500ms")]))
+            .unwrap_err();
+        assert_eq!(e.var, "DAYTONA_TERMINATION_GRACE_PERIOD");
+        let c = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_TERMINATION_CHECK_INTERVAL", "1ms")]))
+            .unwrap();
+        assert_eq!(c.termination_check_interval, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn labels_and_optional_strings() {
+        let c = from_env(&env(&[
+            ("DAYTONA_SANDBOX_ID", "x"),
+            ("DAYTONA_SANDBOX_OTEL_EXTRA_LABELS", " a = 1 ,broken, b=2,=3"),
+            ("DAYTONA_REGION_ID", ""),
+            ("DAYTONA_OTEL_ENDPOINT", ""),
+        ]))
+        .unwrap();
+        assert_eq!(c.otel_extra_labels, vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
+        assert_eq!(c.region_id, None);
+        // Present-but-empty counts as set for the endpoint.
+        assert_eq!(c.otel_endpoint, Some(String::new()));
+    }
+
+    #[test]
+    fn port_and_levels() {
+        let c = from_env(&env(&[
+            ("DAYTONA_SANDBOX_ID", "x"),
+            ("DAYTONA_TOOLBOX_PORT", "18080"),
+            ("LOG_LEVEL", "DEBUG"),
+        ]))
+        .unwrap();
+        assert_eq!(c.toolbox_port, 18080);
+        assert_eq!(c.log_level, tracing::Level::DEBUG);
+        for bad in ["0", "70000", "http"] {
+            assert_eq!(
+                from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_TOOLBOX_PORT", bad)]))
+                    .unwrap_err()
+                    .var,
+                "DAYTONA_TOOLBOX_PORT"
+            );
+        }
+        let c = from_env(&env(&[
+            ("DAYTONA_SANDBOX_ID", "x"),
+            ("LOG_LEVEL", "verbose"),
+            ("ENVIRONMENT", "production"),
+        ]))
+        .unwrap();
+        assert_eq!(c.log_level, tracing::Level::INFO);
+        assert!(c.production);
+    }
+}

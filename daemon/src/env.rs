@@ -1,0 +1,180 @@
+//! The environment of the processes the daemon starts.
+//!
+//! `POST /env` changes what later children see. Calling `setenv` in a multi-threaded process is
+//! unsound, so the daemon never changes its own environment: it keeps the child environment here,
+//! seeded from its own at start, and builds every child's environment from it plus the request's
+//! variables.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::RwLock;
+
+/// A change requested through `POST /env`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EnvUpdate {
+    pub set: BTreeMap<String, String>,
+    pub unset: Vec<String>,
+    pub unset_value_prefix: Option<String>,
+}
+
+/// Why an update was refused. Nothing is applied when any part is invalid.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvError {
+    #[error("environment variable name must not be empty")]
+    EmptyName,
+    #[error("invalid environment variable name {0:?}: it must not contain '=' or NUL")]
+    BadName(String),
+    #[error("value of environment variable {0:?} must not contain NUL")]
+    BadValue(String),
+}
+
+/// The environment handed to every child process.
+#[derive(Debug, Default)]
+pub struct ChildEnv {
+    vars: RwLock<BTreeMap<OsString, OsString>>,
+}
+
+impl ChildEnv {
+    pub fn new(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Self {
+        ChildEnv { vars: RwLock::new(vars.into_iter().collect()) }
+    }
+
+    /// Seeded from the daemon's own environment.
+    pub fn from_process() -> Self {
+        Self::new(std::env::vars_os())
+    }
+
+    /// One variable, as a child would see it.
+    pub fn get(&self, name: &str) -> Option<OsString> {
+        self.read().get(OsStr::new(name)).cloned()
+    }
+
+    /// The whole environment, with `extra` applied on top.
+    pub fn snapshot_with<'a>(
+        &self,
+        extra: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Vec<(OsString, OsString)> {
+        let mut vars = self.read().clone();
+        for (k, v) in extra {
+            vars.insert(k.into(), v.into());
+        }
+        vars.into_iter().collect()
+    }
+
+    /// Applies `unset`, then `unsetValuePrefix` (sparing names that `set` assigns), then `set`.
+    pub fn apply(&self, update: &EnvUpdate) -> Result<(), EnvError> {
+        for name in update.set.keys().chain(update.unset.iter()) {
+            validate_name(name)?;
+        }
+        if let Some((name, _)) = update.set.iter().find(|(_, v)| v.contains('\0')) {
+            return Err(EnvError::BadValue(name.clone()));
+        }
+        let mut vars = self.vars.write().unwrap_or_else(|e| e.into_inner());
+        for name in &update.unset {
+            vars.remove(OsStr::new(name));
+        }
+        if let Some(prefix) = update.unset_value_prefix.as_deref().filter(|p| !p.is_empty()) {
+            vars.retain(|name, value| {
+                let spared = name.to_str().is_some_and(|n| update.set.contains_key(n));
+                spared || !value.as_bytes().starts_with(prefix.as_bytes())
+            });
+        }
+        for (name, value) in &update.set {
+            vars.insert(name.into(), value.into());
+        }
+        Ok(())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<OsString, OsString>> {
+        self.vars.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), EnvError> {
+    if name.is_empty() {
+        Err(EnvError::EmptyName)
+    } else if name.contains(['=', '\0']) {
+        Err(EnvError::BadName(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `name` may be passed as a per-request variable to execute and code-run:
+/// `^[A-Za-z_][A-Za-z0-9_]*$`.
+pub fn is_portable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> ChildEnv {
+        ChildEnv::new(pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))))
+    }
+
+    fn set(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn unset_then_prefix_then_set() {
+        let e = env(&[("A", "1"), ("SECRET1", "ph:x"), ("SECRET2", "ph:y"), ("KEEP", "v")]);
+        e.apply(&EnvUpdate {
+            set: set(&[("SECRET2", "ph:real"), ("A", "2"), ("NEW", "n")]),
+            unset: vec!["A".into(), "KEEP".into()],
+            unset_value_prefix: Some("ph:".into()),
+        })
+        .unwrap();
+        assert_eq!(e.get("A"), Some("2".into()), "a name in unset and set ends up set");
+        assert_eq!(e.get("SECRET1"), None);
+        assert_eq!(e.get("SECRET2"), Some("ph:real".into()), "names in set are spared by the prefix");
+        assert_eq!(e.get("KEEP"), None);
+        assert_eq!(e.get("NEW"), Some("n".into()));
+    }
+
+    #[test]
+    fn invalid_updates_change_nothing() {
+        let e = env(&[("A", "1")]);
+        assert_eq!(
+            e.apply(&EnvUpdate { set: set(&[("", "x")]), ..Default::default() }),
+            Err(EnvError::EmptyName)
+        );
+        assert_eq!(
+            e.apply(&EnvUpdate {
+                set: set(&[("B", "1"), ("X=Y", "x")]),
+                unset: vec!["A".into()],
+                ..Default::default()
+            }),
+            Err(EnvError::BadName("X=Y".into()))
+        );
+        assert_eq!(
+            e.apply(&EnvUpdate { set: set(&[("B", "a\0b")]), ..Default::default() }),
+            Err(EnvError::BadValue("B".into()))
+        );
+        assert_eq!(e.get("A"), Some("1".into()));
+        assert_eq!(e.get("B"), None);
+    }
+
+    #[test]
+    fn request_variables_win() {
+        let e = env(&[("A", "1"), ("B", "2")]);
+        let snap = e.snapshot_with([("A", "x")]);
+        assert!(snap.contains(&("A".into(), "x".into())));
+        assert!(snap.contains(&("B".into(), "2".into())));
+    }
+
+    #[test]
+    fn portable_names() {
+        for ok in ["A", "_x", "PATH_2"] {
+            assert!(is_portable_name(ok), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "É"] {
+            assert!(!is_portable_name(bad), "{bad}");
+        }
+    }
+}

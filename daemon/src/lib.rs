@@ -1,0 +1,135 @@
+//! The toolbox daemon.
+//!
+//! Runs as PID 1 of a sandbox, serves Daytona's toolbox API on port 2280, and runs the image's
+//! command (its own arguments) as the entrypoint. [`main_entry`] is the whole start-up and
+//! shutdown sequence; [`server::router`] assembles every API area.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub mod config;
+pub mod entrypoint;
+pub mod env;
+pub mod error;
+pub mod json;
+pub mod logfile;
+pub mod logging;
+pub mod openapi;
+pub mod process;
+pub mod reaper;
+pub mod server;
+pub mod shell;
+pub mod state;
+pub mod system;
+pub mod timefmt;
+
+/// Start-up failures exit with this code, as the reference does.
+const EXIT_CONFIG: u8 = 2;
+
+/// The readiness line the runner waits for, printed on stdout right before binding.
+pub fn readiness_line(port: u16) -> String {
+    format!("Starting toolbox server on port {port}")
+}
+
+/// Runs the daemon with the process's arguments and environment; returns its exit code.
+pub fn main_entry() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+
+    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from) else {
+        eprintln!("invalid configuration: HOME: the home directory is not set");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let config_dir = home.join(".daytona");
+    if let Err(e) = create_dir_0755(&config_dir) {
+        eprintln!("cannot create the config directory {}: {e}", config_dir.display());
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let entrypoint_log = entrypoint::log_path(&config_dir);
+    if args.len() == 2 && args[0] == "entrypoint" && args[1] == "logs" {
+        return entrypoint::follow_logs(&entrypoint_log);
+    }
+
+    let vars = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let config = match config::from_env(&vars) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if config.user_home_as_workdir
+        && let Err(e) = std::env::set_current_dir(&home)
+    {
+        eprintln!("cannot change to the home directory {}: {e}", home.display());
+    }
+    logging::init(&config);
+
+    // The reaper must own SIGCHLD before the first child exists.
+    let reaper = reaper::Reaper::global();
+    let work_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let state = state::AppState::new(config, env::ChildEnv::from_process(), work_dir);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    runtime.block_on(async move {
+        let entrypoint = if args.is_empty() {
+            None
+        } else {
+            match entrypoint::Entrypoint::start(reaper, &state.env, &args, &entrypoint_log) {
+                Ok(ep) => Some(ep),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the entrypoint command");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
+        };
+        run_servers(state.clone()).await;
+        tracing::info!("Shutdown complete");
+        if let Some(ep) = entrypoint {
+            ep.terminate(state.config.termination_grace_period).await;
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+/// Serves until SIGTERM, SIGINT or a listener failure.
+async fn run_servers(state: state::AppState) {
+    let port = state.config.toolbox_port;
+    let (app, _doc) = server::router(state);
+    println!("{}", readiness_line(port));
+    let listener = match server::bind(port).await {
+        Ok(l) => l,
+        Err(e) => {
+            // As the reference does: a listener failure is logged and the daemon shuts down.
+            tracing::error!(error = %e, port, "cannot listen on the toolbox port");
+            return;
+        }
+    };
+    server::serve(listener, app, shutdown_signal()).await;
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install SIGTERM/SIGINT handlers; only a kill will stop the daemon");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+    }
+}
+
+fn create_dir_0755(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir)
+}

@@ -1,0 +1,188 @@
+//! Router assembly and the HTTP server loop.
+//!
+//! [`router`] is the one place where every API area is plugged in. Around the areas it adds what
+//! every route shares: the JSON error envelope, JSON 404s for unknown routes and wrong methods,
+//! the reference's trailing-slash redirects, a panic guard, and request tracing.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{ApiError, envelope_layer};
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+
+/// How long shutdown waits for in-flight requests.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections idle this long between requests are closed. The clients retry a request whose
+/// kept-alive connection was closed under them, so this stays above the 60 s their proxies use.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(70);
+
+/// Every route the daemon serves, and the OpenAPI document describing them.
+pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::system::routes())
+        .merge(crate::process::routes())
+        .split_for_parts();
+
+    let known = Arc::new(KnownPaths::from_doc(&doc));
+    let mut app = api;
+    if !state.config.production {
+        let json = Arc::new(doc.to_pretty_json().expect("OpenAPI document serialises"));
+        app = app.route(
+            "/swagger/doc.json",
+            get(move || {
+                let json = json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], (*json).clone()) }
+            }),
+        );
+    }
+    let app = app
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
+        .layer(axum::Extension(known))
+        .layer(axum::middleware::from_fn(envelope_layer))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    (app, doc)
+}
+
+/// Route templates, for deciding whether the other trailing-slash form of a path exists.
+struct KnownPaths(matchit::Router<()>);
+
+impl KnownPaths {
+    fn from_doc(doc: &utoipa::openapi::OpenApi) -> Self {
+        let mut m = matchit::Router::new();
+        for path in doc.paths.paths.keys().map(String::as_str).chain(["/swagger/doc.json"]) {
+            // Both axum and matchit write parameters as `{name}`; a duplicate is harmless.
+            let _ = m.insert(path, ());
+        }
+        KnownPaths(m)
+    }
+
+    fn contains(&self, path: &str) -> bool {
+        self.0.at(path).is_ok()
+    }
+}
+
+async fn unknown_route(
+    State(_): State<AppState>,
+    axum::Extension(known): axum::Extension<Arc<KnownPaths>>,
+    req: Request,
+) -> Response {
+    let path = req.uri().path();
+    let other = match path.strip_suffix('/') {
+        Some(stripped) if !stripped.is_empty() => stripped.to_string(),
+        Some(_) => String::new(),
+        None => format!("{path}/"),
+    };
+    if !other.is_empty() && known.contains(&other) {
+        let status = if req.method() == Method::GET {
+            StatusCode::MOVED_PERMANENTLY
+        } else {
+            StatusCode::TEMPORARY_REDIRECT
+        };
+        let location = match req.uri().query() {
+            Some(q) => format!("{other}?{q}"),
+            None => other,
+        };
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            return (status, [(header::LOCATION, value)]).into_response();
+        }
+    }
+    ApiError::not_found(format!("no route for {} {path}", req.method())).into_response()
+}
+
+async fn wrong_method(req: Request) -> Response {
+    // The reference answers 404, not 405, and clients map statuses to exception classes.
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path())).into_response()
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("request handler panicked");
+    crate::error::render(&ApiError::internal("the request handler failed unexpectedly"), "", "")
+}
+
+/// Binds the toolbox port on every interface, IPv6 and IPv4 when the host has IPv6.
+pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
+    match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
+        Ok(l) => Ok(l),
+        Err(_) => TcpListener::bind(SocketAddr::from(([0u8; 4], port))).await,
+    }
+}
+
+/// Serves `app` until `shutdown` resolves, then stops accepting and gives in-flight requests up
+/// to [`DRAIN_TIMEOUT`] to finish. Idle kept-alive connections close at once; upgraded
+/// connections (websockets) have left hyper by then and are not waited for.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Every connection task holds a sender; when all are dropped the drain is complete.
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move {
+                Ok::<_, Infallible>(
+                    app.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {}),
+                )
+            }
+        });
+        let mut stop = stop_rx.clone();
+        let alive = alive_tx.clone();
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                // hyper arms this timer while it waits for the next request too, so it doubles
+                // as the keep-alive idle timeout.
+                .header_read_timeout(IDLE_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(alive);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(alive_tx);
+    if tokio::time::timeout(DRAIN_TIMEOUT, alive_rx.recv()).await.is_err() {
+        tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; shutting down anyway");
+    }
+}
