@@ -48,11 +48,13 @@ impl Entrypoint {
         cmd.args(args)
             .env_clear()
             .envs(env.snapshot_with([]))
-            .stdin(Stdio::null())
+            // A pipe closed at once, not /dev/null: minimal root filesystems may have no /dev.
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
         let (mut child, exit) = reaper.spawn(&mut cmd)?;
+        drop(child.stdin.take());
         let out = child.stdout.take().expect("piped");
         let err = child.stderr.take().expect("piped");
         copy_lines(out, STDOUT_MARKER, file.clone());

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Start-up cost of the daemon beside the cost of starting /bin/true, measured in one run.
+
+    python3 bench/startup.py [--runs N] [--bin PATH]
+
+Prints, for N runs each: fork+exec+exit of /bin/true; daemon start to its readiness line;
+daemon start to the first answered GET /version; the daemon's idle RSS one second after
+start; and the binary's size.
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def time_true():
+    t0 = time.perf_counter()
+    subprocess.run(["/bin/true"], check=True)
+    return time.perf_counter() - t0
+
+
+def get_version(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        s.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    return data.startswith(b"HTTP/1.1 200")
+
+
+def time_daemon(binary, home, measure_rss=False):
+    port = free_port()
+    env = {"HOME": home, "DAYTONA_SANDBOX_ID": "bench", "DAYTONA_TOOLBOX_PORT": str(port),
+           "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(home, "daemon.log"), "PATH": os.environ["PATH"]}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=home)
+    try:
+        line = proc.stdout.readline()
+        t_ready = time.perf_counter() - t0
+        assert line.startswith(b"Starting toolbox server on port"), line
+        while True:
+            try:
+                if get_version(port):
+                    break
+            except OSError:
+                time.sleep(0.0005)
+        t_served = time.perf_counter() - t0
+        rss = None
+        if measure_rss:
+            time.sleep(1)
+            for l in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if l.startswith("VmRSS:"):
+                    rss = int(l.split()[1])
+        return t_ready, t_served, rss
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def ms(values):
+    return f"p50 {statistics.median(values) * 1000:7.2f} ms   min {min(values) * 1000:7.2f} ms   max {max(values) * 1000:7.2f} ms"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--bin", default=str(REPO / "packaging" / "dist" / "daytona-daemon"))
+    args = ap.parse_args()
+    if not os.path.isfile(args.bin):
+        sys.exit(f"{args.bin} is missing: run packaging/build-static.sh first")
+    with tempfile.TemporaryDirectory() as home:
+        trues, ready, served, rss = [], [], [], []
+        for i in range(args.runs):
+            trues.append(time_true())
+            r, s, m = time_daemon(args.bin, home, measure_rss=(i < 3))
+            ready.append(r)
+            served.append(s)
+            if m is not None:
+                rss.append(m)
+    print(f"runs: {args.runs} each, interleaved")
+    print(f"  /bin/true fork+exec+exit        {ms(trues)}")
+    print(f"  daemon start -> readiness line  {ms(ready)}")
+    print(f"  daemon start -> first /version  {ms(served)}")
+    print(f"  daemon idle RSS after 1 s       {statistics.median(rss) / 1024:.1f} MiB")
+    print(f"  binary size                     {os.path.getsize(args.bin) / 1e6:.2f} MB ({args.bin})")
+
+
+if __name__ == "__main__":
+    main()
