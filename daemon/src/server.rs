@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -54,8 +54,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .method_not_allowed_fallback(wrong_method)
         .with_state(state)
         .layer(axum::Extension(known))
-        .layer(axum::middleware::from_fn(envelope_layer))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(envelope_layer))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     (app, doc)
 }
@@ -78,11 +78,7 @@ impl KnownPaths {
     }
 }
 
-async fn unknown_route(
-    State(_): State<AppState>,
-    axum::Extension(known): axum::Extension<Arc<KnownPaths>>,
-    req: Request,
-) -> Response {
+async fn unknown_route(axum::Extension(known): axum::Extension<Arc<KnownPaths>>, req: Request) -> Response {
     let path = req.uri().path();
     let other = match path.strip_suffix('/') {
         Some(stripped) if !stripped.is_empty() => stripped.to_string(),
@@ -113,7 +109,8 @@ async fn wrong_method(req: Request) -> Response {
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("request handler panicked");
-    crate::error::render(&ApiError::internal("the request handler failed unexpectedly"), "", "")
+    // Inside the envelope layer, so the body names the request like any other error.
+    ApiError::internal("the request handler failed unexpectedly").into_response()
 }
 
 /// Binds the toolbox port on every interface, IPv6 and IPv4 when the host has IPv6.
@@ -184,5 +181,119 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
     drop(alive_tx);
     if tokio::time::timeout(DRAIN_TIMEOUT, alive_rx.recv()).await.is_err() {
         tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; shutting down anyway");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::env::ChildEnv;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+
+    fn app(production: bool) -> Router {
+        let mut vars = std::collections::HashMap::new();
+        vars.insert("DAYTONA_SANDBOX_ID".to_string(), "t".to_string());
+        if production {
+            vars.insert("ENVIRONMENT".to_string(), "production".to_string());
+        }
+        let cfg = config::from_env(&vars).unwrap();
+        let env = ChildEnv::new([("HOME".into(), "/home/u".into())]);
+        router(AppState::new(cfg, env, "/work".into())).0
+    }
+
+    async fn send(
+        app: &Router,
+        method: Method,
+        uri: &str,
+        body: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let req = Request::builder().method(method).uri(uri).body(Body::from(body.to_string())).unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (parts.status, parts.headers, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn info_routes() {
+        let app = app(false);
+        assert_eq!(send(&app, Method::GET, "/work-dir", "").await.2, r#"{"dir":"/work"}"#);
+        assert_eq!(send(&app, Method::GET, "/user-home-dir", "").await.2, r#"{"dir":"/home/u"}"#);
+        assert_eq!(send(&app, Method::GET, "/project-dir", "").await.2, r#"{"dir":"/home/u"}"#);
+        let (status, _, body) = send(&app, Method::POST, "/init", r#"{"token":"t"}"#).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Auth token set"));
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_are_json_404s() {
+        let app = app(false);
+        for (method, uri) in
+            [(Method::GET, "/nope"), (Method::DELETE, "/version"), (Method::GET, "/process/execute")]
+        {
+            let (status, headers, body) = send(&app, method.clone(), uri, "").await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}");
+            assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["code"], "NOT_FOUND");
+            assert_eq!(v["path"], uri);
+        }
+    }
+
+    #[tokio::test]
+    async fn trailing_slash_redirects() {
+        let app = app(false);
+        let (status, headers, _) = send(&app, Method::GET, "/version/?a=1", "").await;
+        assert_eq!(status, StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(headers[header::LOCATION], "/version?a=1");
+        let (status, headers, _) = send(&app, Method::POST, "/env/", "{}").await;
+        assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(headers[header::LOCATION], "/env");
+        assert_eq!(send(&app, Method::GET, "/", "").await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn body_errors_and_env() {
+        let app = app(false);
+        let (status, _, body) = send(&app, Method::POST, "/env", "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("INVALID_REQUEST_BODY"));
+        let (status, _, body) = send(&app, Method::POST, "/env", r#"{"set":{"A=B":"x"}}"#).await;
+        assert_eq!((status, body.contains("BAD_REQUEST")), (StatusCode::BAD_REQUEST, true));
+        assert_eq!(send(&app, Method::POST, "/env", r#"{"set":{"A":"x"}}"#).await.2, "{}");
+    }
+
+    #[tokio::test]
+    async fn openapi_document_lists_routes_unless_production() {
+        let (status, _, body) = send(&app(false), Method::GET, "/swagger/doc.json", "").await;
+        assert_eq!(status, StatusCode::OK);
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        for path in
+            ["/version", "/work-dir", "/user-home-dir", "/project-dir", "/init", "/env", "/process/execute"]
+        {
+            assert!(doc["paths"].get(path).is_some(), "{path} missing from the document");
+        }
+        assert_eq!(send(&app(true), Method::GET, "/swagger/doc.json", "").await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_envelope() {
+        let app = Router::new()
+            .route(
+                "/p",
+                axum::routing::get(|| async {
+                    if true {
+                        panic!("boom");
+                    }
+                    "unreachable"
+                }),
+            )
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+            .layer(axum::middleware::from_fn(envelope_layer));
+        let (status, _, body) = send(&app, Method::GET, "/p", "").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains(r#""path":"/p""#), "{body}");
     }
 }
