@@ -22,6 +22,7 @@ pub mod server;
 pub mod shell;
 pub mod state;
 pub mod system;
+pub mod text;
 pub mod timefmt;
 
 /// Start-up failures exit with this code, as the reference does.
@@ -49,6 +50,14 @@ pub fn main_entry() -> ExitCode {
     if args.len() == 2 && args[0] == "entrypoint" && args[1] == "logs" {
         return entrypoint::follow_logs(&entrypoint_log);
     }
+
+    let shutdown = match install_shutdown_signals() {
+        Ok(rx) => rx,
+        Err(e) => {
+            eprintln!("cannot install the SIGTERM/SIGINT handlers: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
 
     let vars = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -91,7 +100,7 @@ pub fn main_entry() -> ExitCode {
                 }
             }
         };
-        run_servers(state.clone()).await;
+        run_servers(state.clone(), shutdown_requested(shutdown)).await;
         tracing::info!("Shutdown complete");
         if let Some(ep) = entrypoint {
             ep.terminate(state.config.termination_grace_period).await;
@@ -101,7 +110,7 @@ pub fn main_entry() -> ExitCode {
 }
 
 /// Serves until SIGTERM, SIGINT or a listener failure.
-async fn run_servers(state: state::AppState) {
+async fn run_servers(state: state::AppState, shutdown: impl Future<Output = ()>) {
     let port = state.config.toolbox_port;
     let (app, _doc) = server::router(state);
     println!("{}", readiness_line(port));
@@ -113,19 +122,31 @@ async fn run_servers(state: state::AppState) {
             return;
         }
     };
-    server::serve(listener, app, shutdown_signal()).await;
+    server::serve(listener, app, shutdown).await;
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        tracing::error!("cannot install SIGTERM/SIGINT handlers; only a kill will stop the daemon");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+/// SIGTERM and SIGINT, caught from the moment they are registered. They are registered before
+/// anything else starts, so a stop request that arrives right after the readiness line (or even
+/// before it) is never lost and never takes the default action of killing the daemon.
+fn install_shutdown_signals() -> std::io::Result<tokio::sync::watch::Receiver<Option<i32>>> {
+    let mut signals =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])?;
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for sig in signals.forever() {
+            let _ = tx.send(Some(sig));
+        }
+    })?;
+    Ok(rx)
+}
+
+async fn shutdown_requested(mut rx: tokio::sync::watch::Receiver<Option<i32>>) {
+    match rx.wait_for(Option::is_some).await.map(|s| *s) {
+        Ok(Some(sig)) if sig == signal_hook::consts::SIGINT => {
+            tracing::info!("SIGINT received, shutting down")
+        }
+        Ok(_) => tracing::info!("SIGTERM received, shutting down"),
+        Err(_) => std::future::pending().await,
     }
 }
 

@@ -40,6 +40,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 pub struct ExecuteRequest {
     /// Shell command text; written to the shell's stdin, so it may be any length.
+    // Absent is a validation failure like empty, not a decoding one.
+    #[serde(default)]
     command: String,
     /// Working directory; the daemon's work dir when absent.
     cwd: Option<String>,
@@ -199,7 +201,7 @@ impl Output {
     }
 
     fn into_string(self) -> String {
-        let mut s = String::from_utf8_lossy(&self.buf).into_owned();
+        let mut s = crate::text::lossy_per_byte(&self.buf);
         if self.dropped > 0 {
             s.push_str(&format!("\n[output truncated: {} bytes dropped]", self.dropped));
         }
