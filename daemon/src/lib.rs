@@ -12,6 +12,7 @@ pub mod config;
 pub mod entrypoint;
 pub mod env;
 pub mod error;
+pub mod files;
 pub mod json;
 pub mod logfile;
 pub mod logging;

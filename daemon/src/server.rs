@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::system::routes())
         .merge(crate::process::routes())
+        .merge(crate::files::routes())
         .split_for_parts();
 
     let known = Arc::new(KnownPaths::from_doc(&doc));
