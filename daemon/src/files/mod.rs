@@ -36,7 +36,9 @@ pub fn fs_error(err: &io::Error, path: &Path) -> ApiError {
     let detail = format!("{}: {}", path.display(), crate::process::execute::os_error_text(err));
     match err.kind() {
         io::ErrorKind::NotFound => ApiError::new(StatusCode::NOT_FOUND, Code::FileNotFound, detail),
-        io::ErrorKind::PermissionDenied => ApiError::new(StatusCode::FORBIDDEN, Code::FileAccessDenied, detail),
+        io::ErrorKind::PermissionDenied => {
+            ApiError::new(StatusCode::FORBIDDEN, Code::FileAccessDenied, detail)
+        }
         _ => ApiError::bad_request(detail),
     }
 }
