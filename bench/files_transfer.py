@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""File transfer throughput of the daemon beside nginx and dd, measured in one run.
+
+    python3 bench/files_transfer.py [--bin PATH] [--size BYTES] [--runs N] [--dir DIR]
+
+Needs curl and nginx (Debian: apt-get install curl nginx-light); the script says so and exits
+non-zero when one is missing. Build the daemon first with packaging/build-static.sh.
+
+Prints, median of N runs each (MB/s = 10^6 bytes per second):
+  (a) downloads of one file: the daemon's GET /files/download and POST /files/bulk-download
+      against nginx serving the same file on loopback (sendfile on); client for all three:
+      curl -s -o /dev/null -w '%{speed_download}';
+  (b) uploads of the same file: POST /files/bulk-upload (curl -F) and POST /files/upload-v2
+      (curl -T, raw body) against `dd if=<file> of=<dest> bs=1M` on the same disk;
+  (c) the daemon's peak RSS (VmHWM) after the downloads and after the uploads.
+Dirty pages are flushed (sync) before every timed run, so runs do not pay for each other's
+writeback. A route the daemon does not serve is reported as such, not timed.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+REPO = Path(__file__).resolve().parent.parent
+MiB = 1 << 20
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with code {proc.returncode} during start-up")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{what} did not listen on port {port} within {timeout}s")
+
+
+def make_file(path, size):
+    block = os.urandom(MiB)
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, MiB)
+            f.write(block[:n])
+            left -= n
+
+
+def vm_hwm(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+def curl(args, metric):
+    """Runs curl; returns (http_code, bytes per second)."""
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", f"%{{http_code}} %{{{metric}}}", *args],
+        capture_output=True, text=True, check=False,
+    )
+    code, _, speed = out.stdout.strip().partition(" ")
+    return int(code or 0), float(speed or 0)
+
+
+def start_daemon(binary, home):
+    port = free_port()
+    env = {"HOME": home, "DAYTONA_SANDBOX_ID": "bench", "DAYTONA_TOOLBOX_PORT": str(port),
+           "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(home, "daemon.log"), "PATH": os.environ["PATH"]}
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=home)
+    wait_port(port, proc, "the daemon")
+    return proc, port
+
+
+NGINX_CONF = """\
+{user}
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{ }}
+    }}
+}}
+"""
+
+
+def start_nginx(nginx, tmp, root):
+    port = free_port()
+    # As root nginx's workers would switch to `nobody`, who cannot read a private temp dir.
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf = Path(tmp) / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=port, root=root))
+    proc = subprocess.Popen([nginx, "-p", tmp, "-c", str(conf), "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_port(port, proc, "nginx")
+    return proc, port
+
+
+def timed_runs(runs, fn, before=None):
+    """Median of `runs` results of fn() (bytes/s), or the failure text."""
+    speeds = []
+    for _ in range(runs):
+        if before:
+            before()
+        subprocess.run(["sync"], check=False)
+        result = fn()
+        if isinstance(result, str):
+            return result
+        speeds.append(result)
+    return statistics.median(speeds)
+
+
+def fmt(v, ref=None):
+    if isinstance(v, str):
+        return f"{'n/a':>10}   ({v})"
+    text = f"{v / 1e6:10.1f} MB/s"
+    if ref is not None and not isinstance(ref, str) and ref > 0:
+        text += f"   {100 * v / ref:5.1f} %"
+    return text
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=str(REPO / "packaging" / "dist" / "daytona-daemon"))
+    ap.add_argument("--size", type=int, default=1 << 30, help="bytes per transfer (default 1 GiB)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--dir", default=None, help="directory for the files (default: a new temp dir)")
+    args = ap.parse_args()
+
+    missing = []
+    if not shutil.which("curl"):
+        missing.append("curl (apt-get install curl)")
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+    if not nginx:
+        missing.append("nginx (apt-get install nginx-light, or nginx)")
+    if missing:
+        sys.exit("files_transfer: missing tools: " + ", ".join(missing))
+    binary = os.path.abspath(args.bin)
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"files_transfer: daemon binary not found: {binary} (build it with packaging/build-static.sh)")
+
+    tmp = tempfile.mkdtemp(prefix="files-transfer-", dir=args.dir)
+    daemon = nginx_proc = None
+    try:
+        www = Path(tmp) / "www"
+        www.mkdir()
+        src = www / "payload.bin"
+        print(f"preparing a {args.size / MiB:.0f} MiB file in {tmp} ...", flush=True)
+        make_file(src, args.size)
+        home = Path(tmp) / "home"
+        home.mkdir()
+        daemon, dport = start_daemon(binary, str(home))
+        nginx_proc, nport = start_nginx(nginx, tmp, str(www))
+        base = f"http://127.0.0.1:{dport}"
+
+        def download(url, extra=()):
+            def run():
+                code, speed = curl([*extra, url], "speed_download")
+                return speed if code == 200 else f"HTTP {code}"
+            return run
+
+        results = {}
+        results["nginx GET"] = timed_runs(args.runs, download(f"http://127.0.0.1:{nport}/payload.bin"))
+        results["daemon GET /files/download"] = timed_runs(
+            args.runs, download(f"{base}/files/download?path={quote(str(src))}"))
+        results["daemon POST /files/bulk-download"] = timed_runs(args.runs, download(
+            f"{base}/files/bulk-download",
+            ["-X", "POST", "-H", "Content-Type: application/json", "--data", json.dumps({"paths": [str(src)]})]))
+        hwm_downloads = vm_hwm(daemon.pid)
+
+        dest = Path(tmp) / "uploads" / "dest.bin"
+        dest.parent.mkdir()
+
+        def clear():
+            dest.unlink(missing_ok=True)
+
+        def dd():
+            t0 = time.perf_counter()
+            r = subprocess.run(["dd", f"if={src}", f"of={dest}", "bs=1M"], capture_output=True, check=False)
+            elapsed = time.perf_counter() - t0
+            return args.size / elapsed if r.returncode == 0 else f"dd failed: {r.stderr.decode()[-200:]}"
+
+        def bulk():
+            code, speed = curl(["-H", "Expect:", "-F", f"files[0].path={dest}", "-F", f"files[0].file=@{src}",
+                                f"{base}/files/bulk-upload"], "speed_upload")
+            return speed if code == 200 else f"HTTP {code}"
+
+        def v2():
+            code, speed = curl(["-H", "Expect:", "-H", "Content-Type: application/octet-stream", "-X", "POST",
+                                "-T", str(src), f"{base}/files/upload-v2?path={quote(str(dest))}"], "speed_upload")
+            return speed if code == 200 else f"HTTP {code}"
+
+        results["dd bs=1M"] = timed_runs(args.runs, dd, clear)
+        results["daemon POST /files/bulk-upload"] = timed_runs(args.runs, bulk, clear)
+        results["daemon POST /files/upload-v2"] = timed_runs(args.runs, v2, clear)
+        hwm_all = vm_hwm(daemon.pid)
+        for name, check in (("bulk-upload", bulk), ("upload-v2", v2)):
+            # The last upload must have produced the exact bytes.
+            clear()
+            check()
+            if not dest.exists() or dest.stat().st_size != args.size or not same_content(src, dest):
+                results[f"daemon POST /files/{name}"] = "uploaded bytes differ from the source"
+
+        print(f"\nmedian of {args.runs} runs, {args.size / MiB:.0f} MiB, daemon {binary}")
+        print("(a) download                              throughput     vs nginx")
+        ref = results["nginx GET"]
+        for k in ("nginx GET", "daemon GET /files/download", "daemon POST /files/bulk-download"):
+            print(f"    {k:36s}{fmt(results[k], ref)}")
+        print("(b) upload                                throughput     vs dd")
+        ref = results["dd bs=1M"]
+        for k in ("dd bs=1M", "daemon POST /files/bulk-upload", "daemon POST /files/upload-v2"):
+            print(f"    {k:36s}{fmt(results[k], ref)}")
+        print("(c) daemon peak RSS (VmHWM)")
+        print(f"    after the downloads                 {hwm_downloads / 1024:8.1f} MiB")
+        print(f"    after the uploads                   {hwm_all / 1024:8.1f} MiB")
+    finally:
+        for p in (daemon, nginx_proc):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def same_content(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(MiB), fb.read(MiB)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+if __name__ == "__main__":
+    main()
