@@ -25,7 +25,7 @@ fi
 cd "$root"
 CC_x86_64_unknown_linux_musl=musl-gcc \
     cargo build --release --locked --target "$target" -p daytona-daemon
-bin="$root/target/$target/release/daytona-daemon"
+bin="${CARGO_TARGET_DIR:-$root/target}/$target/release/daytona-daemon"
 
 # The proof: the kernel needs no interpreter and the binary needs no shared library.
 desc=$(file -b "$bin")
