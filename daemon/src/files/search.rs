@@ -192,7 +192,7 @@ pub fn find(root: &str, pattern: &str, limits: Limits) -> Found<Match> {
     let job = Job::new(root, limits);
     if meta.is_file() {
         let mut visitor = FindVisitor::new(&job, &matcher);
-        visitor.file(Path::new(root), None);
+        visitor.file(Path::new(root), false);
         drop(visitor);
     } else if meta.is_dir() {
         let mut builder = FindBuilder { job: &job, matcher: &matcher };
@@ -231,17 +231,18 @@ impl<'a> FindVisitor<'a> {
         }
     }
 
-    /// Scans one regular file; `rel` is its path below the root (`None` for a file root).
-    fn file(&mut self, path: &Path, rel: Option<&Path>) {
+    /// Scans one regular file: the root itself, or an entry below it (`below`).
+    fn file(&mut self, path: &Path, below: bool) {
         let Ok(mut file) = File::open(path) else { return };
         let job = self.job;
         let batch = &mut self.batch;
         let mut names: Option<(Arc<[u8]>, Arc<str>)> = None;
         let (mut count, mut bytes) = (0usize, 0usize);
         let _ = scan(&mut file, &self.matcher, &mut self.buf, &mut |line, content| {
-            let (key, display) = names.get_or_insert_with(|| match rel {
-                Some(rel) => (walk_key(rel).into(), job.display(rel).into()),
-                None => (Arc::from(&[][..]), Arc::from(job.root)),
+            // Names are built at the first match only: most files have none.
+            let (key, display) = names.get_or_insert_with(|| match below {
+                true => (walk_key(job.rel(path)).into(), job.display(job.rel(path)).into()),
+                false => (Arc::from(&[][..]), Arc::from(job.root)),
             });
             let content = lossy_per_byte(content);
             let size = content.len() + display.len();
@@ -274,12 +275,11 @@ impl ParallelVisitor for FindVisitor<'_> {
         if dent.depth() == 0 || !(ft.is_file() || ft.is_dir()) {
             return WalkState::Continue;
         }
-        let rel = self.job.rel(dent.path());
-        if self.job.collector.beyond(rel) {
+        if self.job.collector.is_cut() && self.job.collector.beyond(self.job.rel(dent.path())) {
             return WalkState::Skip;
         }
         if ft.is_file() {
-            self.file(dent.path(), Some(rel));
+            self.file(dent.path(), true);
         }
         WalkState::Continue
     }
@@ -432,8 +432,7 @@ impl ParallelVisitor for SearchVisitor<'_> {
         if self.batch.len() >= BATCH {
             self.job.collector.add(&mut self.batch);
         }
-        let rel = self.job.rel(dent.path());
-        if self.job.collector.beyond(rel) {
+        if self.job.collector.is_cut() && self.job.collector.beyond(self.job.rel(dent.path())) {
             return WalkState::Skip;
         }
         let name =
@@ -442,6 +441,7 @@ impl ParallelVisitor for SearchVisitor<'_> {
             let (key, display) = if dent.depth() == 0 {
                 (Arc::from(&[][..]), self.job.root.to_owned())
             } else {
+                let rel = self.job.rel(dent.path());
                 (walk_key(rel).into(), self.job.display(rel))
             };
             let bytes = display.len();
@@ -591,11 +591,13 @@ impl<T> Collector<T> {
         }
     }
 
+    /// Whether a bound has cut the results, so that [`Collector::beyond`] may hold.
+    fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Acquire)
+    }
+
     /// Whether everything at or below `rel` lies past the results already kept.
     fn beyond(&self, rel: &Path) -> bool {
-        if !self.cut.load(Ordering::Acquire) {
-            return false;
-        }
         let key = walk_key(rel);
         self.lock().cutoff.as_ref().is_some_and(|(k, _)| key[..] > k[..])
     }
