@@ -1,9 +1,1349 @@
-//! Placeholder: filled by the files issue.
+//! `GET /files/find` (literal text search in file contents) and `GET /files/search` (base-name
+//! glob), with the reference's walk semantics.
+//!
+//! Both walk the tree the way Go's `filepath.Walk` does: the root is `lstat`ed (a symlinked
+//! root is reported by `search` but never entered), symbolic links below it are never
+//! followed, nothing is filtered (no ignore files, hidden entries included), a directory that
+//! cannot be read is skipped together with its own name, and results come in lexical walk
+//! order. The walk itself runs on `ignore`'s parallel walker (ripgrep's) with every filter
+//! off; determinism comes from sorting by the walk key at the end, which reproduces the
+//! pre-order, name-sorted order of `filepath.Walk`.
+//!
+//! Results are bounded: see [`MAX_FIND_MATCHES`], [`MAX_SEARCH_PATHS`] and
+//! [`MAX_RESULT_BYTES`]. When a bound cuts the answer, it holds exactly the first results in
+//! walk order and carries the [`TRUNCATED_HEADER`] header.
 
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use grep_matcher::Matcher;
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
+use serde::{Deserialize, Serialize, Serializer};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::error::ApiError;
 use crate::state::AppState;
+use crate::text::lossy_per_byte;
+
+/// Most matches `/files/find` returns (the first ones in walk order).
+pub const MAX_FIND_MATCHES: usize = 100_000;
+/// Most paths `/files/search` returns (the first ones in walk order).
+pub const MAX_SEARCH_PATHS: usize = 1_000_000;
+/// Most bytes of paths and line contents one answer holds, whatever the count.
+pub const MAX_RESULT_BYTES: usize = 128 * 1024 * 1024;
+/// Response header present (value `true`) when a bound cut the results.
+pub const TRUNCATED_HEADER: &str = "x-daytona-results-truncated";
+
+/// Longest line the reference reads: Go's `bufio.Scanner` holds at most 64 KiB including the
+/// `\n`, and a longer line ends the scan of that file without an error.
+const MAX_LINE: usize = 64 * 1024 - 1;
+/// The reference's binary sniff: a NUL in its first read of this many bytes skips the file.
+const SNIFF_LEN: usize = 512;
+/// Per-thread read buffer. Must exceed `MAX_LINE` so an unfinished line always fits.
+const READ_BUF: usize = 256 * 1024;
+/// Hits a walker thread gathers before handing them to the shared collector.
+const BATCH: usize = 4096;
+
+const REQUIRED: &str = "path and pattern are required";
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().routes(routes!(find_in_files)).routes(routes!(search_files))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// File or directory to search; relative paths resolve against the daemon's work dir.
+    #[param(required = true)]
+    path: Option<String>,
+    /// `find`: literal, case-sensitive text. `search`: Go `filepath.Match` glob on base names.
+    #[param(required = true)]
+    pattern: Option<String>,
+}
+
+/// One line containing the pattern.
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// The walk path: the `path` parameter as given for the root, the cleaned join below it.
+    #[serde(serialize_with = "as_str")]
+    #[schema(value_type = String)]
+    pub file: Arc<str>,
+    /// 1-based line number.
+    pub line: u64,
+    /// The whole line, without its `\n` and one trailing `\r`.
+    pub content: String,
+}
+
+fn as_str<S: Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct SearchFilesResponse {
+    /// Matching paths (files, directories, links, the root itself), in walk order.
+    pub files: Vec<String>,
+}
+
+/// Searches file contents for a literal text, like `grep -rnF`.
+///
+/// Walks `path` without following symbolic links and reports every line of a regular file
+/// that contains `pattern` (case-sensitive). Files whose first 512 bytes contain a NUL are
+/// skipped as binary; a line longer than 64 KiB ends the scan of its file. A missing `path`
+/// gives `[]`. At most 100 000 matches and 128 MiB of paths and lines are returned: the first
+/// ones in walk order, with the header `X-Daytona-Results-Truncated: true` when cut.
+#[utoipa::path(get, path = "/files/find", tag = "files", params(SearchParams),
+    responses((status = 200, body = Vec<Match>,
+            headers(("X-Daytona-Results-Truncated" = String, description = "`true` when the result bound cut the list"))),
+        (status = 400, description = "`path` or `pattern` missing", body = crate::openapi::ErrorResponse)))]
+async fn find_in_files(query: Result<Query<SearchParams>, QueryRejection>) -> Result<Response, ApiError> {
+    let (path, pattern) = params(query)?;
+    let found = tokio::task::spawn_blocking(move || find(&path, &pattern, Limits::FIND))
+        .await
+        .map_err(ApiError::internal)?;
+    json_answer(&found.items, found.truncated)
+}
+
+/// Lists the entries whose base name matches a glob.
+///
+/// Walks `path` without following symbolic links; every entry (files, directories, links and
+/// the root itself) whose base name matches `pattern` is reported. Glob syntax is Go's
+/// `filepath.Match`: `*`, `?`, `[...]`, `[^...]`, ranges and `\` escapes; a malformed pattern
+/// matches nothing. A missing `path` gives no files. At most 1 000 000 paths (128 MiB) are
+/// returned: the first ones in walk order, with the header `X-Daytona-Results-Truncated: true`
+/// when cut.
+#[utoipa::path(get, path = "/files/search", tag = "files", params(SearchParams),
+    responses((status = 200, body = SearchFilesResponse,
+            headers(("X-Daytona-Results-Truncated" = String, description = "`true` when the result bound cut the list"))),
+        (status = 400, description = "`path` or `pattern` missing", body = crate::openapi::ErrorResponse)))]
+async fn search_files(query: Result<Query<SearchParams>, QueryRejection>) -> Result<Response, ApiError> {
+    let (path, pattern) = params(query)?;
+    let found = tokio::task::spawn_blocking(move || search(&path, &pattern, Limits::SEARCH))
+        .await
+        .map_err(ApiError::internal)?;
+    json_answer(&SearchFilesResponse { files: found.items }, found.truncated)
+}
+
+fn params(query: Result<Query<SearchParams>, QueryRejection>) -> Result<(String, String), ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    super::required(&q.path, REQUIRED)?;
+    super::required(&q.pattern, REQUIRED)?;
+    Ok((q.path.unwrap_or_default(), q.pattern.unwrap_or_default()))
+}
+
+fn json_answer<T: Serialize>(body: &T, truncated: bool) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    let mut res = ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], bytes).into_response();
+    if truncated {
+        res.headers_mut().insert(HeaderName::from_static(TRUNCATED_HEADER), HeaderValue::from_static("true"));
+    }
+    Ok(res)
+}
+
+/// Result bounds of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub items: usize,
+    pub bytes: usize,
+}
+
+impl Limits {
+    pub const FIND: Limits = Limits { items: MAX_FIND_MATCHES, bytes: MAX_RESULT_BYTES };
+    pub const SEARCH: Limits = Limits { items: MAX_SEARCH_PATHS, bytes: MAX_RESULT_BYTES };
+}
+
+/// A search's results, in walk order.
+#[derive(Debug)]
+pub struct Found<T> {
+    pub items: Vec<T>,
+    /// A bound dropped results after the last one kept.
+    pub truncated: bool,
+}
+
+impl<T> Found<T> {
+    fn empty() -> Self {
+        Found { items: Vec::new(), truncated: false }
+    }
+}
+
+// ------------------------------------------------------------------------------------ find
+
+/// Searches `root` for lines containing the literal `pattern`.
+pub fn find(root: &str, pattern: &str, limits: Limits) -> Found<Match> {
+    // Lines never contain `\n`, so such a pattern cannot match anything.
+    if pattern.contains('\n') {
+        return Found::empty();
+    }
+    let Ok(matcher) = RegexMatcherBuilder::new().fixed_strings(true).build(pattern) else {
+        // Only a pattern too large for the regex engine gets here.
+        return Found::empty();
+    };
+    let Ok(meta) = fs::symlink_metadata(root) else { return Found::empty() };
+    let job = Job::new(root, limits);
+    if meta.is_file() {
+        let mut visitor = FindVisitor::new(&job, &matcher);
+        visitor.file(Path::new(root), false);
+        drop(visitor);
+    } else if meta.is_dir() {
+        let mut builder = FindBuilder { job: &job, matcher: &matcher };
+        job.walker().visit(&mut builder);
+    }
+    job.collector.finish()
+}
+
+struct FindBuilder<'a> {
+    job: &'a Job<'a, Match>,
+    matcher: &'a RegexMatcher,
+}
+
+impl<'s> ParallelVisitorBuilder<'s> for FindBuilder<'s> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(FindVisitor::new(self.job, self.matcher))
+    }
+}
+
+/// One walker thread of a find: its own matcher (no contention on the regex cache pool), read
+/// buffer and batch of hits, all reused from file to file.
+struct FindVisitor<'a> {
+    job: &'a Job<'a, Match>,
+    matcher: RegexMatcher,
+    buf: Box<[u8]>,
+    batch: Vec<Hit<Match>>,
+}
+
+impl<'a> FindVisitor<'a> {
+    fn new(job: &'a Job<'a, Match>, matcher: &RegexMatcher) -> Self {
+        FindVisitor {
+            job,
+            matcher: matcher.clone(),
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+            batch: Vec::new(),
+        }
+    }
+
+    /// Scans one regular file: the root itself, or an entry below it (`below`).
+    fn file(&mut self, path: &Path, below: bool) {
+        let Ok(mut file) = File::open(path) else { return };
+        let job = self.job;
+        let batch = &mut self.batch;
+        let mut names: Option<(Arc<[u8]>, Arc<str>)> = None;
+        let (mut count, mut bytes) = (0usize, 0usize);
+        let _ = scan(&mut file, &self.matcher, &mut self.buf, &mut |line, content| {
+            // Names are built at the first match only: most files have none.
+            let (key, display) = names.get_or_insert_with(|| match below {
+                true => (walk_key(job.rel(path)).into(), job.display(job.rel(path)).into()),
+                false => (Arc::from(&[][..]), Arc::from(job.root)),
+            });
+            let content = lossy_per_byte(content);
+            let size = content.len() + display.len();
+            batch.push(Hit {
+                key: key.clone(),
+                seq: line,
+                bytes: size,
+                value: Match { file: display.clone(), line, content },
+            });
+            if batch.len() >= BATCH {
+                job.collector.add(batch);
+            }
+            count += 1;
+            bytes += size;
+            // Later lines of this file come after these in walk order: past a bound, none of
+            // them can be in the answer.
+            count < job.collector.limits.items && bytes < job.collector.limits.bytes
+        });
+        if !self.batch.is_empty() {
+            self.job.collector.add(&mut self.batch);
+        }
+    }
+}
+
+impl ParallelVisitor for FindVisitor<'_> {
+    fn visit(&mut self, entry: Result<DirEntry, ignore::Error>) -> WalkState {
+        // Entries that cannot be read are skipped, as the reference does.
+        let Ok(dent) = entry else { return WalkState::Continue };
+        let Some(ft) = dent.file_type() else { return WalkState::Continue };
+        if dent.depth() == 0 || !(ft.is_file() || ft.is_dir()) {
+            return WalkState::Continue;
+        }
+        if self.job.collector.is_cut() && self.job.collector.beyond(self.job.rel(dent.path())) {
+            return WalkState::Skip;
+        }
+        if ft.is_file() {
+            self.file(dent.path(), true);
+        }
+        WalkState::Continue
+    }
+}
+
+impl Drop for FindVisitor<'_> {
+    fn drop(&mut self) {
+        self.job.collector.add(&mut self.batch);
+    }
+}
+
+/// Reads one file and calls `on_match(line_number, line)` for each line containing the
+/// pattern, with the reference's rules: a NUL in the first read (up to 512 bytes) or an empty
+/// file means no lines at all; lines end at `\n` and lose one trailing `\r`; the first line
+/// longer than 64 KiB ends the scan (lines before it were reported). `on_match` returns
+/// whether to go on. A read error ends the scan after the lines already reported.
+pub fn scan(
+    r: &mut impl Read,
+    matcher: &RegexMatcher,
+    buf: &mut [u8],
+    on_match: &mut dyn FnMut(u64, &[u8]) -> bool,
+) -> io::Result<()> {
+    debug_assert!(buf.len() > MAX_LINE);
+    let mut end = 0; // buf[..end] holds data; it always starts at the beginning of a line
+    let mut line_no: u64 = 1; // number of the line starting at buf[0]
+    let mut first_read = true;
+    loop {
+        let mut eof = false;
+        while end < buf.len() {
+            let n = match r.read(&mut buf[end..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if first_read {
+                first_read = false;
+                if n == 0 || buf[..n.min(SNIFF_LEN)].contains(&0) {
+                    return Ok(());
+                }
+            }
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            end += n;
+        }
+        let long = first_long_line(&buf[..end]);
+        // Complete lines to search now: up to a too-long line, else up to the last `\n`
+        // (everything at EOF). An unfinished line is kept for the next read.
+        let stop = match long {
+            Some(at) => at,
+            None if eof => end,
+            // No `\n` at all would be a too-long line, as the buffer exceeds `MAX_LINE`.
+            None => buf[..end].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
+        };
+        let region = &buf[..stop];
+        let mut at = 0;
+        let mut counted = 0;
+        while at < stop {
+            let Ok(Some(m)) = matcher.find_at(region, at) else { break };
+            let start = region[..m.start()].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let nl = region[m.end()..].iter().position(|&b| b == b'\n').map_or(stop, |i| m.end() + i);
+            line_no += count_newlines(&region[counted..start]);
+            counted = start;
+            let line = &region[start..nl];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            // The leftmost occurrence ending in the dropped `\r` means no occurrence in the line.
+            if m.end() <= start + line.len() && !on_match(line_no, line) {
+                return Ok(());
+            }
+            at = nl + 1;
+        }
+        if long.is_some() || eof {
+            return Ok(());
+        }
+        line_no += count_newlines(&region[counted..]);
+        buf.copy_within(stop..end, 0);
+        end -= stop;
+    }
+}
+
+/// Offset of the first line in `data` (which starts at a line start) whose content exceeds
+/// `MAX_LINE`, counting an unterminated tail as a line. Costs one backwards scan per 64 KiB.
+fn first_long_line(data: &[u8]) -> Option<usize> {
+    let mut p = 0;
+    while data.len() - p > MAX_LINE {
+        // The line at `p` fits only if a `\n` ends it within its first MAX_LINE + 1 bytes; the
+        // last `\n` there also vouches for every line before it.
+        match data[p..=p + MAX_LINE].iter().rposition(|&b| b == b'\n') {
+            Some(i) => p += i + 1,
+            None => return Some(p),
+        }
+    }
+    None
+}
+
+fn count_newlines(data: &[u8]) -> u64 {
+    // Byte sums over short chunks vectorise well and cannot overflow.
+    data.chunks(255).map(|c| u64::from(c.iter().map(|&b| u8::from(b == b'\n')).sum::<u8>())).sum()
+}
+
+// ---------------------------------------------------------------------------------- search
+
+/// Lists the walk paths under `root` whose base name matches the Go glob `pattern`.
+pub fn search(root: &str, pattern: &str, limits: Limits) -> Found<String> {
+    let Ok(meta) = fs::symlink_metadata(root) else { return Found::empty() };
+    if !meta.is_dir() {
+        let hit = glob_match(pattern.as_bytes(), go_base(root).as_bytes());
+        return Found { items: if hit { vec![root.to_owned()] } else { Vec::new() }, truncated: false };
+    }
+    let job = Job::new(root, limits);
+    let mut builder = SearchBuilder { job: &job, pattern: pattern.as_bytes() };
+    job.walker().visit(&mut builder);
+    job.collector.finish()
+}
+
+struct SearchBuilder<'a> {
+    job: &'a Job<'a, String>,
+    pattern: &'a [u8],
+}
+
+impl<'s> ParallelVisitorBuilder<'s> for SearchBuilder<'s> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(SearchVisitor { job: self.job, pattern: self.pattern, batch: Vec::new(), pending_dir: None })
+    }
+}
+
+struct SearchVisitor<'a> {
+    job: &'a Job<'a, String>,
+    pattern: &'a [u8],
+    batch: Vec<Hit<String>>,
+    /// Depth of the directory whose hit was pushed last, until its listing is known to work.
+    pending_dir: Option<usize>,
+}
+
+impl ParallelVisitor for SearchVisitor<'_> {
+    fn visit(&mut self, entry: Result<DirEntry, ignore::Error>) -> WalkState {
+        let dent = match entry {
+            Ok(dent) => dent,
+            Err(err) => {
+                // The walker reports a directory, then (on the same thread, right after) the
+                // failure to list it. The reference skips such a directory's own name too.
+                if self.pending_dir.take().is_some_and(|depth| listing_failed_at(&err, depth)) {
+                    self.batch.pop();
+                }
+                return WalkState::Continue;
+            }
+        };
+        self.pending_dir = None;
+        if self.batch.len() >= BATCH {
+            self.job.collector.add(&mut self.batch);
+        }
+        if self.job.collector.is_cut() && self.job.collector.beyond(self.job.rel(dent.path())) {
+            return WalkState::Skip;
+        }
+        let name =
+            if dent.depth() == 0 { go_base(self.job.root).as_bytes() } else { dent.file_name().as_bytes() };
+        if glob_match(self.pattern, name) {
+            let (key, display) = if dent.depth() == 0 {
+                (Arc::from(&[][..]), self.job.root.to_owned())
+            } else {
+                let rel = self.job.rel(dent.path());
+                (walk_key(rel).into(), self.job.display(rel))
+            };
+            let bytes = display.len();
+            self.batch.push(Hit { key, seq: 0, bytes, value: display });
+            if dent.file_type().is_some_and(|ft| ft.is_dir()) {
+                self.pending_dir = Some(dent.depth());
+            }
+        }
+        WalkState::Continue
+    }
+}
+
+impl Drop for SearchVisitor<'_> {
+    fn drop(&mut self) {
+        self.job.collector.add(&mut self.batch);
+    }
+}
+
+/// Whether `err` is the walker's failure to list the directory at `depth` (errors about the
+/// entries inside it carry `depth + 1`).
+fn listing_failed_at(err: &ignore::Error, depth: usize) -> bool {
+    matches!(err, ignore::Error::WithDepth { depth: d, err } if *d == depth && matches!(**err, ignore::Error::WithPath { .. }))
+}
+
+// -------------------------------------------------------------------------- shared walking
+
+/// What a walk needs to know about its root.
+struct Job<'a, T> {
+    /// The `path` parameter as given: the root's own walk path.
+    root: &'a str,
+    /// `root` cleaned as Go's `filepath.Clean`: the prefix of every path below it.
+    clean_root: String,
+    /// Path handed to the walker (differs from `root` only for `-`, which means stdin to it).
+    walk_root: PathBuf,
+    collector: Collector<T>,
+}
+
+impl<'a, T> Job<'a, T> {
+    fn new(root: &'a str, limits: Limits) -> Self {
+        let walk_root = if root == "-" { PathBuf::from("./-") } else { PathBuf::from(root) };
+        Job { root, clean_root: go_clean(root), walk_root, collector: Collector::new(limits) }
+    }
+
+    fn walker(&self) -> ignore::WalkParallel {
+        WalkBuilder::new(&self.walk_root)
+            .standard_filters(false)
+            .hidden(false)
+            .parents(false)
+            .ignore(false)
+            .git_ignore(false)
+            .git_global(false)
+            .git_exclude(false)
+            .require_git(false)
+            .follow_links(false)
+            .same_file_system(false)
+            .skip_stdout(false)
+            .threads(0)
+            .build_parallel()
+    }
+
+    /// `path` relative to the root (the walker joins names onto the root it was given).
+    fn rel<'p>(&self, path: &'p Path) -> &'p Path {
+        path.strip_prefix(&self.walk_root).unwrap_or(path)
+    }
+
+    /// The reference's walk path for an entry below the root: `filepath.Join(root, rel)`.
+    fn display(&self, rel: &Path) -> String {
+        let rel = rel.as_os_str().as_bytes();
+        let mut out = Vec::with_capacity(self.clean_root.len() + 1 + rel.len());
+        match self.clean_root.as_str() {
+            "." => {}
+            "/" => out.push(b'/'),
+            c => {
+                out.extend_from_slice(c.as_bytes());
+                out.push(b'/');
+            }
+        }
+        out.extend_from_slice(rel);
+        match String::from_utf8(out) {
+            Ok(s) => s,
+            Err(e) => lossy_per_byte(e.as_bytes()),
+        }
+    }
+}
+
+/// Sort key of a path below the root: its bytes with `/` as 0, so that plain byte order is the
+/// walk's pre-order with name-sorted siblings (`a/b` before `a.txt`). The root's key is empty.
+fn walk_key(rel: &Path) -> Vec<u8> {
+    rel.as_os_str().as_bytes().iter().map(|&b| if b == b'/' { 0 } else { b }).collect()
+}
+
+/// One result with its place in walk order: (`key`, `seq`) where `seq` is the line number.
+struct Hit<T> {
+    key: Arc<[u8]>,
+    seq: u64,
+    bytes: usize,
+    value: T,
+}
+
+/// Gathers the hits of all walker threads, keeping memory within twice the bounds: when it
+/// holds too much it sorts, keeps the first hits in walk order and remembers the last kept
+/// place, after which nothing more can make it into the answer.
+struct Collector<T> {
+    limits: Limits,
+    acc: Mutex<Acc<T>>,
+    cut: AtomicBool,
+}
+
+struct Acc<T> {
+    hits: Vec<Hit<T>>,
+    bytes: usize,
+    cutoff: Option<(Arc<[u8]>, u64)>,
+    truncated: bool,
+}
+
+impl<T> Collector<T> {
+    fn new(limits: Limits) -> Self {
+        Collector {
+            limits,
+            acc: Mutex::new(Acc { hits: Vec::new(), bytes: 0, cutoff: None, truncated: false }),
+            cut: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Acc<T>> {
+        self.acc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn add(&self, batch: &mut Vec<Hit<T>>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut acc = self.lock();
+        for hit in batch.drain(..) {
+            if acc.cutoff.as_ref().is_some_and(|(k, s)| (&hit.key[..], hit.seq) > (&k[..], *s)) {
+                acc.truncated = true;
+                continue;
+            }
+            acc.bytes += hit.bytes;
+            acc.hits.push(hit);
+        }
+        if acc.hits.len() > self.limits.items.saturating_mul(2)
+            || acc.bytes > self.limits.bytes.saturating_mul(2)
+        {
+            acc.trim(self.limits);
+            self.cut.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether a bound has cut the results, so that [`Collector::beyond`] may hold.
+    fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Acquire)
+    }
+
+    /// Whether everything at or below `rel` lies past the results already kept.
+    fn beyond(&self, rel: &Path) -> bool {
+        let key = walk_key(rel);
+        self.lock().cutoff.as_ref().is_some_and(|(k, _)| key[..] > k[..])
+    }
+
+    fn finish(&self) -> Found<T> {
+        let mut acc = self.lock();
+        acc.trim(self.limits);
+        Found { items: acc.hits.drain(..).map(|h| h.value).collect(), truncated: acc.truncated }
+    }
+}
+
+impl<T> Acc<T> {
+    /// Sorts into walk order and keeps the longest prefix within the bounds.
+    fn trim(&mut self, limits: Limits) {
+        self.hits.sort_unstable_by(|a, b| (&a.key[..], a.seq).cmp(&(&b.key[..], b.seq)));
+        let mut bytes = 0;
+        let mut keep = 0;
+        for hit in &self.hits {
+            if keep == limits.items || bytes + hit.bytes > limits.bytes {
+                break;
+            }
+            bytes += hit.bytes;
+            keep += 1;
+        }
+        if keep < self.hits.len() {
+            self.truncated = true;
+            self.cutoff = Some(match keep {
+                0 => (Arc::from(&[][..]), 0),
+                n => (self.hits[n - 1].key.clone(), self.hits[n - 1].seq),
+            });
+            self.hits.truncate(keep);
+        }
+        self.bytes = bytes;
+    }
+}
+
+// ------------------------------------------------------------------------ Go path helpers
+
+/// Go's `filepath.Clean` (Unix): lexical cleanup of `.`, `..` and repeated slashes.
+pub fn go_clean(path: &str) -> String {
+    let p = path.as_bytes();
+    if p.is_empty() {
+        return ".".into();
+    }
+    let rooted = p[0] == b'/';
+    let n = p.len();
+    let mut out: Vec<u8> = Vec::with_capacity(n);
+    let (mut r, mut dotdot) = (0, 0);
+    if rooted {
+        out.push(b'/');
+        (r, dotdot) = (1, 1);
+    }
+    while r < n {
+        if p[r] == b'/' || (p[r] == b'.' && (r + 1 == n || p[r + 1] == b'/')) {
+            // Empty element or `.`.
+            r += 1;
+        } else if p[r] == b'.' && p[r + 1] == b'.' && (r + 2 == n || p[r + 2] == b'/') {
+            r += 2;
+            if out.len() > dotdot {
+                // Back up to the previous separator (excluded), as Go's write index does.
+                let mut w = out.len() - 1;
+                while w > dotdot && out[w] != b'/' {
+                    w -= 1;
+                }
+                out.truncate(w);
+            } else if !rooted {
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(b"..");
+                dotdot = out.len();
+            }
+        } else {
+            if (rooted && out.len() != 1) || (!rooted && !out.is_empty()) {
+                out.push(b'/');
+            }
+            while r < n && p[r] != b'/' {
+                out.push(p[r]);
+                r += 1;
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    // Only whole ASCII bytes were removed from valid UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| lossy_per_byte(e.as_bytes()))
+}
+
+/// The name Go's `os.Lstat` gives a path: its last element after trailing slashes (`/` for
+/// the root).
+pub fn go_base(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return if path.is_empty() { "" } else { "/" };
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+/// Go's `filepath.Match` as the reference uses it: a malformed pattern matches nothing.
+pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    go_match(pattern, name).unwrap_or(false)
+}
+
+/// `filepath.ErrBadPattern`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadPattern;
+
+/// A port of Go's `filepath.Match` (Unix, Go ≥ 1.16: the whole pattern is checked for syntax
+/// errors even after a mismatch). Names are bytes; classes and `?` decode one UTF-8 character
+/// (an invalid byte counts as one U+FFFD), everything else compares bytes.
+pub fn go_match(mut pattern: &[u8], mut name: &[u8]) -> Result<bool, BadPattern> {
+    'pattern: while !pattern.is_empty() {
+        let (star, chunk, rest) = scan_chunk(pattern);
+        pattern = rest;
+        if star && chunk.is_empty() {
+            // A trailing `*` matches the rest unless it has a separator.
+            return Ok(!name.contains(&b'/'));
+        }
+        let here = match_chunk(chunk, name)?;
+        if let Some(t) = here
+            && (t.is_empty() || !pattern.is_empty())
+        {
+            name = t;
+            continue;
+        }
+        if star {
+            let mut i = 0;
+            while i < name.len() && name[i] != b'/' {
+                if let Some(t) = match_chunk(chunk, &name[i + 1..])? {
+                    // The last chunk must consume the whole name.
+                    if pattern.is_empty() && !t.is_empty() {
+                        i += 1;
+                        continue;
+                    }
+                    name = t;
+                    continue 'pattern;
+                }
+                i += 1;
+            }
+        }
+        while !pattern.is_empty() {
+            let (_, chunk, rest) = scan_chunk(pattern);
+            pattern = rest;
+            match_chunk(chunk, b"")?;
+        }
+        return Ok(false);
+    }
+    Ok(name.is_empty())
+}
+
+fn scan_chunk(mut pattern: &[u8]) -> (bool, &[u8], &[u8]) {
+    let mut star = false;
+    while let [b'*', rest @ ..] = pattern {
+        pattern = rest;
+        star = true;
+    }
+    let mut in_range = false;
+    let mut i = 0;
+    while i < pattern.len() {
+        match pattern[i] {
+            b'\\' if i + 1 < pattern.len() => i += 1,
+            b'[' => in_range = true,
+            b']' => in_range = false,
+            b'*' if !in_range => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    (star, &pattern[..i], &pattern[i..])
+}
+
+/// Matches `chunk` (no unbracketed `*`) at the start of `s`, returning the rest of `s`.
+fn match_chunk<'s>(mut chunk: &[u8], mut s: &'s [u8]) -> Result<Option<&'s [u8]>, BadPattern> {
+    // After a mismatch the chunk is still parsed, to report syntax errors.
+    let mut failed = false;
+    while let Some(&c) = chunk.first() {
+        if !failed && s.is_empty() {
+            failed = true;
+        }
+        match c {
+            b'[' => {
+                let mut r = 0;
+                if !failed {
+                    let (ch, n) = decode_rune(s);
+                    r = ch;
+                    s = &s[n..];
+                }
+                chunk = &chunk[1..];
+                let negated = chunk.first() == Some(&b'^');
+                if negated {
+                    chunk = &chunk[1..];
+                }
+                let mut matched = false;
+                let mut ranges = 0;
+                loop {
+                    if chunk.first() == Some(&b']') && ranges > 0 {
+                        chunk = &chunk[1..];
+                        break;
+                    }
+                    let (lo, rest) = get_esc(chunk)?;
+                    chunk = rest;
+                    let mut hi = lo;
+                    if chunk[0] == b'-' {
+                        (hi, chunk) = get_esc(&chunk[1..])?;
+                    }
+                    if lo <= r && r <= hi {
+                        matched = true;
+                    }
+                    ranges += 1;
+                }
+                if matched == negated {
+                    failed = true;
+                }
+            }
+            b'?' => {
+                if !failed {
+                    if s[0] == b'/' {
+                        failed = true;
+                    }
+                    s = &s[decode_rune(s).1..];
+                }
+                chunk = &chunk[1..];
+            }
+            _ => {
+                if c == b'\\' {
+                    chunk = &chunk[1..];
+                    if chunk.is_empty() {
+                        return Err(BadPattern);
+                    }
+                }
+                if !failed {
+                    if chunk[0] != s[0] {
+                        failed = true;
+                    }
+                    s = &s[1..];
+                }
+                chunk = &chunk[1..];
+            }
+        }
+    }
+    Ok(if failed { None } else { Some(s) })
+}
+
+/// One (possibly escaped) character of a class; the class must go on after it.
+fn get_esc(chunk: &[u8]) -> Result<(u32, &[u8]), BadPattern> {
+    let mut c = match chunk.first() {
+        None | Some(b'-' | b']') => return Err(BadPattern),
+        Some(_) => chunk,
+    };
+    if c[0] == b'\\' {
+        c = &c[1..];
+        if c.is_empty() {
+            return Err(BadPattern);
+        }
+    }
+    let (r, n) = decode_rune(c);
+    let rest = &c[n..];
+    if (r == 0xFFFD && n == 1) || rest.is_empty() {
+        return Err(BadPattern);
+    }
+    Ok((r, rest))
+}
+
+/// Go's `utf8.DecodeRune` on a non-empty slice: invalid input is (U+FFFD, 1).
+fn decode_rune(s: &[u8]) -> (u32, usize) {
+    let len = match s[0] {
+        0x00..=0x7F => return (u32::from(s[0]), 1),
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return (0xFFFD, 1),
+    };
+    match s.get(..len).map(std::str::from_utf8) {
+        Some(Ok(text)) => (text.chars().next().map_or(0xFFFD, u32::from), len),
+        _ => (0xFFFD, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+    use std::os::unix::fs::symlink;
+
+    fn matcher(p: &str) -> RegexMatcher {
+        RegexMatcherBuilder::new().fixed_strings(true).build(p).unwrap()
+    }
+
+    /// Reads in pieces of `step` bytes (the first read is always at least 512), so refills and
+    /// lines crossing buffer boundaries get exercised.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+        first: bool,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let want = if std::mem::take(&mut self.first) { self.step.max(SNIFF_LEN) } else { self.step };
+            let n = want.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn scan_all(data: &[u8], pattern: &str, step: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut buf = vec![0; READ_BUF];
+        let mut r = Trickle { data, step, first: true };
+        scan(&mut r, &matcher(pattern), &mut buf, &mut |n, l| {
+            out.push((n, l.to_vec()));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    /// The reference's loop written the obvious way: bufio.Scanner + strings.Contains.
+    fn model(data: &[u8], pattern: &str) -> Vec<(u64, Vec<u8>)> {
+        if data.is_empty() || data[..data.len().min(SNIFF_LEN)].contains(&0) {
+            return vec![];
+        }
+        let mut out = Vec::new();
+        let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+        if data.ends_with(b"\n") {
+            lines.pop();
+        }
+        for (i, line) in lines.into_iter().enumerate() {
+            if line.len() > MAX_LINE {
+                break;
+            }
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.windows(pattern.len()).any(|w| w == pattern.as_bytes()) {
+                out.push((i as u64 + 1, line.to_vec()));
+            }
+        }
+        out
+    }
+
+    fn lines(v: &[(u64, &str)]) -> Vec<(u64, Vec<u8>)> {
+        v.iter().map(|(n, s)| (*n, s.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn scan_basics_crlf_and_last_line() {
+        let data = b"foo bar\r\nno\nbar foo foo\nfoo\r\r\nlast foo";
+        assert_eq!(
+            scan_all(data, "foo", 1 << 20),
+            lines(&[(1, "foo bar"), (3, "bar foo foo"), (4, "foo\r"), (5, "last foo")])
+        );
+        // One trailing `\r` is not part of the line; an inner one is.
+        assert_eq!(scan_all(b"a\r\nb\rc\n", "\r", 1 << 20), lines(&[(2, "b\rc")]));
+        assert_eq!(scan_all(b"xy\r\nxy\r\r\n", "y\r", 1 << 20), lines(&[(2, "xy\r")]));
+        assert_eq!(scan_all(b"Foo\nfoo\n", "foo", 64), lines(&[(2, "foo")]), "case-sensitive");
+        assert_eq!(scan_all(b"a.*b\nazzb\n", ".*", 64), lines(&[(1, "a.*b")]), "literal, not regex");
+    }
+
+    #[test]
+    fn binary_and_empty_files_are_skipped() {
+        assert!(scan_all(b"", "a", 64).is_empty());
+        let mut bin = b"match\n".to_vec();
+        bin.push(0);
+        assert!(scan_all(&bin, "match", 64).is_empty());
+        // A NUL beyond the first 512 bytes does not make the file binary.
+        let mut late = vec![b'x'; 600];
+        late.extend_from_slice(b"\nmat\0ch match\n");
+        assert_eq!(scan_all(&late, "match", 64), lines(&[(2, "mat\0ch match")]));
+        // Only the first read counts, even when it is short.
+        let mut r = Trickle { data: b"abc\nmatch\n\0", step: 4, first: false };
+        let mut hits = 0;
+        scan(&mut r, &matcher("match"), &mut vec![0; READ_BUF], &mut |_, _| {
+            hits += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(hits, 1);
+    }
+
+    #[test]
+    fn long_lines_end_the_file() {
+        let ok = "y".repeat(MAX_LINE);
+        let long = "z".repeat(MAX_LINE + 1);
+        // A line of exactly 65535 bytes is fine, terminated or not.
+        let data = format!("foo\n{ok}\nfoo\n{ok}foo");
+        let got = scan_all(data.as_bytes(), "foo", 1 << 20);
+        assert_eq!(got.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 3]);
+        let data = format!("foo\n{}foo", &ok[3..]);
+        assert_eq!(scan_all(data.as_bytes(), "foo", 4096).len(), 2);
+        // One byte more stops the scan there; earlier matches stay.
+        let data = format!("foo\n{long}\nfoo\n");
+        assert_eq!(scan_all(data.as_bytes(), "foo", 1 << 20), lines(&[(1, "foo")]));
+        let data = format!("foo\n{}foo", &long[3..]);
+        assert_eq!(scan_all(data.as_bytes(), "foo", 1 << 20), lines(&[(1, "foo")]));
+        // The `\r` of a CRLF line counts toward the limit.
+        let data = format!("foo\n{ok}\r\nfoo\n");
+        assert_eq!(scan_all(data.as_bytes(), "foo", 1 << 20), lines(&[(1, "foo")]));
+        // A too-long line far into a large file.
+        let mut big = "foo\nbar\n".repeat(40_000);
+        big.push_str(&long);
+        big.push_str("\nfoo\n");
+        assert_eq!(scan_all(big.as_bytes(), "foo", 7919).len(), 40_000);
+    }
+
+    #[test]
+    fn scan_agrees_with_the_model() {
+        // Deterministic pseudo-random files: short and long lines, CRLF, matches at chunk edges.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..60 {
+            let mut data = Vec::new();
+            let target = (next() % 700_000) as usize;
+            while data.len() < target {
+                let len = match next() % 100 {
+                    0 => 60_000 + (next() % 8_000) as usize,
+                    1..=10 => (next() % 3000) as usize,
+                    _ => (next() % 90) as usize,
+                };
+                for _ in 0..len {
+                    data.push(b"abcdefgh needle\r"[(next() % 16) as usize]);
+                }
+                if next() % 7 == 0 {
+                    data.extend_from_slice(b"needle");
+                }
+                data.push(b'\n');
+            }
+            if round % 3 == 0 {
+                data.truncate(data.len().saturating_sub(1));
+            }
+            for pattern in ["needle", "e\r", "a"] {
+                let want = model(&data, pattern);
+                for step in [1 << 20, 65_537, 4093] {
+                    assert_eq!(
+                        scan_all(&data, pattern, step),
+                        want,
+                        "round {round} pattern {pattern:?} step {step}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scan_stops_when_told() {
+        let mut buf = vec![0; READ_BUF];
+        let mut seen = 0;
+        scan(&mut Cursor::new(b"x\nx\nx\n"), &matcher("x"), &mut buf, &mut |_, _| {
+            seen += 1;
+            seen < 2
+        })
+        .unwrap();
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn newline_counting() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| if i % 3 == 0 { b'\n' } else { b'x' }).collect();
+        assert_eq!(count_newlines(&data), 3334);
+        assert_eq!(count_newlines(b""), 0);
+        assert_eq!(first_long_line(&[b'a'; MAX_LINE]), None);
+        assert_eq!(first_long_line(&[b'a'; MAX_LINE + 1]), Some(0));
+    }
+
+    // ------------------------------------------------------------------------------- glob
+
+    #[test]
+    fn glob_matches_go_filepath_match() {
+        // Go's own table (path/filepath/match_test.go); `Err` = ErrBadPattern.
+        let table: &[(&str, &str, Result<bool, BadPattern>)] = &[
+            ("abc", "abc", Ok(true)),
+            ("*", "abc", Ok(true)),
+            ("*c", "abc", Ok(true)),
+            ("a*", "a", Ok(true)),
+            ("a*", "abc", Ok(true)),
+            ("a*", "ab/c", Ok(false)),
+            ("a*/b", "abc/b", Ok(true)),
+            ("a*/b", "a/c/b", Ok(false)),
+            ("a*b*c*d*e*/f", "axbxcxdxe/f", Ok(true)),
+            ("a*b*c*d*e*/f", "axbxcxdxexxx/f", Ok(true)),
+            ("a*b*c*d*e*/f", "axbxcxdxe/xxx/f", Ok(false)),
+            ("a*b*c*d*e*/f", "axbxcxdxexxx/fff", Ok(false)),
+            ("a*b?c*x", "abxbbxdbxebxczzx", Ok(true)),
+            ("a*b?c*x", "abxbbxdbxebxczzy", Ok(false)),
+            ("ab[c]", "abc", Ok(true)),
+            ("ab[b-d]", "abc", Ok(true)),
+            ("ab[e-g]", "abc", Ok(false)),
+            ("ab[^c]", "abc", Ok(false)),
+            ("ab[^b-d]", "abc", Ok(false)),
+            ("ab[^e-g]", "abc", Ok(true)),
+            ("a\\*b", "a*b", Ok(true)),
+            ("a\\*b", "ab", Ok(false)),
+            ("a?b", "a☺b", Ok(true)),
+            ("a[^a]b", "a☺b", Ok(true)),
+            ("a???b", "a☺b", Ok(false)),
+            ("a[^a][^a][^a]b", "a☺b", Ok(false)),
+            ("[a-ζ]*", "α", Ok(true)),
+            ("*[a-ζ]", "A", Ok(false)),
+            ("a?b", "a/b", Ok(false)),
+            ("a*b", "a/b", Ok(false)),
+            ("[\\]a]", "]", Ok(true)),
+            ("[\\-]", "-", Ok(true)),
+            ("[x\\-]", "x", Ok(true)),
+            ("[x\\-]", "-", Ok(true)),
+            ("[x\\-]", "z", Ok(false)),
+            ("[\\-x]", "x", Ok(true)),
+            ("[\\-x]", "-", Ok(true)),
+            ("[\\-x]", "a", Ok(false)),
+            ("[]a]", "]", Err(BadPattern)),
+            ("[-]", "-", Err(BadPattern)),
+            ("[x-]", "x", Err(BadPattern)),
+            ("[x-]", "-", Err(BadPattern)),
+            ("[x-]", "z", Err(BadPattern)),
+            ("[-x]", "x", Err(BadPattern)),
+            ("[-x]", "-", Err(BadPattern)),
+            ("[-x]", "a", Err(BadPattern)),
+            ("\\", "a", Err(BadPattern)),
+            ("[a-b-c]", "a", Err(BadPattern)),
+            ("[", "a", Err(BadPattern)),
+            ("[^", "a", Err(BadPattern)),
+            ("[^bc", "a", Err(BadPattern)),
+            ("a[", "a", Err(BadPattern)),
+            ("a[", "ab", Err(BadPattern)),
+            ("a[", "x", Err(BadPattern)),
+            ("a/b[", "x", Err(BadPattern)),
+            ("*x", "xxx", Ok(true)),
+            // Beyond Go's table: what the endpoint relies on.
+            ("*.txt", ".hidden.txt", Ok(true)),
+            ("{a,b}", "a", Ok(false)),
+            ("{a,b}", "{a,b}", Ok(true)),
+            ("**", "abc", Ok(true)),
+            ("*", "/", Ok(false)),
+            ("*", ".", Ok(true)),
+            ("x[", "ab", Err(BadPattern)),
+            ("*.py", "main.py", Ok(true)),
+            ("*.py", "main.pyc", Ok(false)),
+            ("d?ta", "däta", Ok(true)),
+        ];
+        for (pattern, name, want) in table {
+            assert_eq!(&go_match(pattern.as_bytes(), name.as_bytes()), want, "Match({pattern:?}, {name:?})");
+            assert_eq!(glob_match(pattern.as_bytes(), name.as_bytes()), *want == Ok(true));
+        }
+        // Invalid UTF-8 in a name is one U+FFFD per byte for `?` and classes.
+        assert!(glob_match(b"a??b", b"a\xff\xfeb"));
+        assert!(glob_match(b"a[^x]b", b"a\xffb"));
+        assert!(!glob_match(b"a?b", b"a\xff\xfeb"));
+    }
+
+    #[test]
+    fn go_clean_and_base() {
+        for (input, want) in [
+            (".", "."),
+            ("./", "."),
+            ("/x/", "/x"),
+            ("/", "/"),
+            ("//a//b/", "/a/b"),
+            ("a/./b/../c", "a/c"),
+            ("../..", "../.."),
+            ("a/../..", ".."),
+            ("/..", "/"),
+            ("/a/b/../../..", "/"),
+            ("abc/..", "."),
+            ("./a/", "a"),
+        ] {
+            assert_eq!(go_clean(input), want, "Clean({input:?})");
+        }
+        for (input, want) in
+            [("/", "/"), ("/x/", "x"), (".", "."), ("a/b.txt", "b.txt"), ("//", "/"), ("../", "..")]
+        {
+            assert_eq!(go_base(input), want, "base({input:?})");
+        }
+    }
+
+    #[test]
+    fn display_paths() {
+        for (root, rel, want) in [
+            (".", "a/b.txt", "a/b.txt"),
+            ("./", "a", "a"),
+            ("/x/", "a.txt", "/x/a.txt"),
+            ("/", "etc", "/etc"),
+            ("../d/./e/", "f", "../d/e/f"),
+            ("-", "f", "-/f"),
+        ] {
+            let job: Job<'_, String> = Job::new(root, Limits::SEARCH);
+            assert_eq!(job.display(Path::new(rel)), want, "root {root:?}");
+        }
+        let job: Job<'_, String> = Job::new(".", Limits::SEARCH);
+        assert_eq!(job.display(Path::new(OsStr::from_bytes(b"bad\xffname"))), "bad\u{FFFD}name");
+    }
+
+    // ------------------------------------------------------------------------------- walks
+
+    use std::ffi::OsStr;
+
+    fn write(path: &Path, data: &[u8]) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, data).unwrap();
+    }
+
+    /// a/b.txt, a/c/d.txt, a.txt, b.bin (binary), e.txt -> a.txt (link), l -> a (dir link),
+    /// z/empty, ünï/çødé.txt
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(&d.join("a/b.txt"), b"one needle\nno\n");
+        write(&d.join("a/c/d.txt"), b"needle\r\nneedle\r\n");
+        write(&d.join("a.txt"), b"x\nneedle here\n");
+        write(&d.join("b.bin"), b"needle\0\n");
+        write(&d.join("z/empty"), b"");
+        write(&d.join("\u{fc}n\u{ef}/\u{e7}\u{f8}d\u{e9}.txt"), "日本 needle ✓\n".as_bytes());
+        write(&d.join("a-.txt"), b"needle");
+        symlink(d.join("a.txt"), d.join("e.txt")).unwrap();
+        symlink(d.join("a"), d.join("l")).unwrap();
+        symlink(d.join("missing"), d.join("dangling.txt")).unwrap();
+        dir
+    }
+
+    fn root_of(dir: &tempfile::TempDir) -> String {
+        dir.path().to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn find_walks_in_lexical_order_without_links_or_binaries() {
+        let dir = tree();
+        let root = root_of(&dir);
+        let found = find(&root, "needle", Limits::FIND);
+        assert!(!found.truncated);
+        let got: Vec<(String, u64, String)> =
+            found.items.into_iter().map(|m| (m.file.to_string(), m.line, m.content)).collect();
+        let p = |rel: &str| format!("{root}/{rel}");
+        assert_eq!(
+            got,
+            vec![
+                (p("a/b.txt"), 1, "one needle".into()),
+                (p("a/c/d.txt"), 1, "needle".into()),
+                (p("a/c/d.txt"), 2, "needle".into()),
+                (p("a-.txt"), 1, "needle".into()),
+                (p("a.txt"), 2, "needle here".into()),
+                (p("\u{fc}n\u{ef}/\u{e7}\u{f8}d\u{e9}.txt"), 1, "日本 needle ✓".into()),
+            ]
+        );
+        // Same answer every time despite the parallel walk.
+        for _ in 0..5 {
+            assert_eq!(find(&root, "needle", Limits::FIND).items.len(), 6);
+        }
+    }
+
+    #[test]
+    fn find_root_forms() {
+        let dir = tree();
+        let root = root_of(&dir);
+        // Trailing slash and dots: children are cleaned joins.
+        let found = find(&format!("{root}/./a/"), "needle", Limits::FIND);
+        let files: Vec<String> = found.items.iter().map(|m| m.file.to_string()).collect();
+        assert_eq!(
+            files,
+            vec![format!("{root}/a/b.txt"), format!("{root}/a/c/d.txt"), format!("{root}/a/c/d.txt")]
+        );
+        // A file root keeps the string as given.
+        let given = format!("{root}//a.txt");
+        let found = find(&given, "needle", Limits::FIND);
+        assert_eq!(
+            found.items,
+            vec![Match { file: given.as_str().into(), line: 2, content: "needle here".into() }]
+        );
+        // A symlinked root is not followed (to a file or to a directory), a missing one is empty.
+        assert!(find(&format!("{root}/e.txt"), "needle", Limits::FIND).items.is_empty());
+        assert!(find(&format!("{root}/l"), "needle", Limits::FIND).items.is_empty());
+        assert!(find(&format!("{root}/nope"), "needle", Limits::FIND).items.is_empty());
+        // ... unless a trailing slash makes the kernel resolve it, as for the reference.
+        assert_eq!(find(&format!("{root}/l/"), "needle", Limits::FIND).items.len(), 3);
+        assert!(find(&root, "nee\ndle", Limits::FIND).items.is_empty());
+    }
+
+    #[test]
+    fn search_reports_base_name_matches_of_every_kind() {
+        let dir = tree();
+        let root = root_of(&dir);
+        let p = |rel: &str| format!("{root}/{rel}");
+        let found = search(&root, "*.txt", Limits::SEARCH);
+        assert_eq!(
+            found.items,
+            vec![
+                p("a/b.txt"),
+                p("a/c/d.txt"),
+                p("a-.txt"),
+                p("a.txt"),
+                p("dangling.txt"),
+                p("e.txt"),
+                p("\u{fc}n\u{ef}/\u{e7}\u{f8}d\u{e9}.txt")
+            ]
+        );
+        // Directories, links and the root itself.
+        assert_eq!(search(&root, "[al]", Limits::SEARCH).items, vec![p("a"), p("l")]);
+        let base = go_base(&root).to_owned();
+        assert_eq!(search(&root, &base, Limits::SEARCH).items, vec![root.clone()]);
+        assert_eq!(search(&format!("{root}/"), &base, Limits::SEARCH).items, vec![format!("{root}/")]);
+        assert_eq!(search(&format!("{root}/l"), "l", Limits::SEARCH).items, vec![p("l")]);
+        assert_eq!(search(&format!("{root}/a.txt"), "*.txt", Limits::SEARCH).items, vec![p("a.txt")]);
+        assert!(search(&format!("{root}/nope"), "*", Limits::SEARCH).items.is_empty());
+        assert!(search(&root, "[", Limits::SEARCH).items.is_empty());
+        assert!(search(&root, "*.TXT", Limits::SEARCH).items.is_empty());
+    }
+
+    #[test]
+    fn results_are_bounded_to_the_first_in_walk_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..60 {
+            write(&dir.path().join(format!("d{}/f{:02}", i % 3, i)), b"hit\nhit\nhit\n");
+        }
+        let root = root_of(&dir);
+        let full = find(&root, "hit", Limits::FIND);
+        assert_eq!((full.items.len(), full.truncated), (180, false));
+        for items in [1, 2, 7, 50] {
+            let cut = find(&root, "hit", Limits { items, bytes: usize::MAX });
+            assert!(cut.truncated);
+            assert_eq!(cut.items, full.items[..items], "items {items}");
+        }
+        let one = full.items[0].file.len() + 3;
+        let cut = find(&root, "hit", Limits { items: usize::MAX, bytes: 4 * one });
+        assert_eq!((cut.items.len(), cut.truncated), (4, true));
+
+        let all = search(&root, "*", Limits::SEARCH);
+        assert_eq!(all.items.len(), 64);
+        for items in [1, 5, 33] {
+            let cut = search(&root, "*", Limits { items, bytes: usize::MAX });
+            assert_eq!((&cut.items[..], cut.truncated), (&all.items[..items], true));
+        }
+    }
+
+    #[test]
+    fn unreadable_directory_is_retracted() {
+        let err = ignore::Error::WithDepth {
+            depth: 2,
+            err: Box::new(ignore::Error::WithPath {
+                path: "x".into(),
+                err: Box::new(ignore::Error::Io(io::Error::from_raw_os_error(libc::EACCES))),
+            }),
+        };
+        assert!(listing_failed_at(&err, 2));
+        assert!(!listing_failed_at(&err, 1));
+        assert!(!listing_failed_at(&ignore::Error::Io(io::Error::from_raw_os_error(libc::EIO)), 2));
+    }
 }

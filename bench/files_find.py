@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""GET /files/find beside ripgrep on the same tree, measured in one run.
+
+    python3 bench/files_find.py [--bin PATH] [--files N] [--runs N] [--keep]
+
+Builds a temporary tree of N files (default 100 000; mixed sizes from 100 bytes to 512 KiB,
+about 1 % binary, the pattern in about 2 % of the files), starts the daemon on it, warms the
+page cache, then alternates `GET /files/find` with `rg -F --no-ignore --hidden -n` for the same
+literal and prints the median and best wall time of each and their match counts. Exits
+non-zero when ripgrep is missing, the daemon fails, or the counts differ. Uses only the
+standard library; ripgrep must be installed (Debian: apt-get install ripgrep).
+
+The default binary is the static release build, packaging/dist/daytona-daemon
+(packaging/build-static.sh): a debug build says nothing about speed.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PATTERN = "zq_needle_42"  # cannot occur in the generated text (no digits or '_' there)
+WORDS = [
+    "".join(random.Random(i).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(1 + i % 11))
+    for i in range(3000)
+]
+
+
+def make_blob(rng, size):
+    """Text of random words in lines of 0-160 characters."""
+    lines, total = [], 0
+    while total < size:
+        n = rng.randrange(0, 24)
+        line = " ".join(rng.choice(WORDS) for _ in range(n))
+        lines.append(line)
+        total += len(line) + 1
+    return ("\n".join(lines) + "\n").encode()
+
+
+def pick_size(rng):
+    r = rng.random()
+    if r < 0.75:
+        return rng.randrange(100, 2048)
+    if r < 0.98:
+        return rng.randrange(2048, 8192)
+    if r < 0.998:
+        return rng.randrange(8192, 65536)
+    return rng.randrange(65536, 512 * 1024)
+
+
+def build_tree(root, count, seed=1):
+    """count files in dirs of 100 below 2 levels; returns (bytes written, files with the pattern)."""
+    rng = random.Random(seed)
+    blob = make_blob(rng, 4 * 1024 * 1024)
+    needle = PATTERN.encode()
+    written = hits = 0
+    for i in range(count):
+        d = root / f"d{i // 10000:02}" / f"e{(i // 100) % 100:02}"
+        if i % 100 == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        size = pick_size(rng)
+        off = rng.randrange(0, len(blob) - size)
+        data = blob[off : off + size]
+        r = rng.random()
+        if r < 0.01:
+            data = b"\x7fELF\x00\x01" + data  # binary: NUL in the first 512 bytes
+            data = data[: len(data) // 2] + needle + data[len(data) // 2 :]
+        elif r < 0.03:
+            hits += 1
+            for _ in range(rng.randrange(1, 4)):
+                at = rng.randrange(0, len(data))
+                data = data[:at] + b" " + needle + b" " + data[at:]
+        (d / f"f{i:06}.{'txt' if i % 3 else 'log'}").write_bytes(data)
+        written += len(data)
+    return written, hits
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_daemon(binary, home):
+    port = free_port()
+    env = {
+        "HOME": home,
+        "DAYTONA_SANDBOX_ID": "bench",
+        "DAYTONA_TOOLBOX_PORT": str(port),
+        "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(home, "daemon.log"),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    proc = subprocess.Popen([binary], env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"files_find: the daemon exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=1) as r:
+                if r.status == 200:
+                    return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit("files_find: the daemon did not answer within 20 s")
+
+
+def run_daemon(port, root, endpoint="find", pattern=PATTERN):
+    query = urllib.parse.urlencode({"path": str(root), "pattern": pattern})
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/files/{endpoint}?{query}", timeout=600) as r:
+        body = r.read()
+        truncated = r.headers.get("X-Daytona-Results-Truncated")
+    elapsed = time.perf_counter() - t0
+    data = json.loads(body)
+    count = len(data) if endpoint == "find" else len(data["files"])
+    if truncated:
+        print(f"files_find: note: the daemon truncated its answer ({count} results)")
+    return elapsed, count
+
+
+def run_rg(root, args):
+    t0 = time.perf_counter()
+    out = subprocess.run(["rg", *args, str(root)], stdout=subprocess.PIPE, check=False).stdout
+    elapsed = time.perf_counter() - t0
+    return elapsed, out.count(b"\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=str(REPO / "packaging" / "dist" / "daytona-daemon"))
+    ap.add_argument("--files", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--keep", action="store_true", help="leave the generated tree in place")
+    args = ap.parse_args()
+
+    if shutil.which("rg") is None:
+        print("files_find: ripgrep (rg) is missing; install it (Debian: apt-get install ripgrep)", file=sys.stderr)
+        return 2
+    binary = os.path.abspath(args.bin)
+    if not os.access(binary, os.X_OK):
+        print(f"files_find: no daemon binary at {binary} (build it with packaging/build-static.sh "
+              "or pass --bin)", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="files-find-bench-"))
+    home = work / "home"
+    home.mkdir()
+    root = work / "tree"
+    proc = None
+    try:
+        t0 = time.perf_counter()
+        size, hit_files = build_tree(root, args.files)
+        print(f"tree: {args.files} files, {size / 2**20:.0f} MiB, pattern in {hit_files} files "
+              f"(built in {time.perf_counter() - t0:.1f} s) at {root}")
+        proc, port = start_daemon(binary, str(home))
+
+        rg_find = ["-F", "--no-ignore", "--hidden", "-n", "-e", PATTERN]
+        # Warm the page cache and both programs.
+        run_rg(root, rg_find)
+        run_daemon(port, root)
+
+        ours, theirs = [], []
+        for _ in range(args.runs):
+            ours.append(run_daemon(port, root))
+            theirs.append(run_rg(root, rg_find))
+        search_ours = [run_daemon(port, root, "search", "f0000*") for _ in range(args.runs)]
+        search_rg = [run_rg(root, ["--files", "--no-ignore", "--hidden", "-g", "f0000*"]) for _ in range(args.runs)]
+
+        def row(name, runs):
+            times = [t for t, _ in runs]
+            counts = {c for _, c in runs}
+            print(f"{name:<44} median {statistics.median(times) * 1000:8.1f} ms   best {min(times) * 1000:8.1f} ms"
+                  f"   results {'/'.join(map(str, sorted(counts)))}")
+            return statistics.median(times), counts
+
+        print(f"\ncontent search for {PATTERN!r}, {args.runs} runs each, {os.cpu_count()} CPUs:")
+        m_ours, c_ours = row("daemon GET /files/find", ours)
+        m_rg, c_rg = row("rg -F --no-ignore --hidden -n", theirs)
+        print(f"{'ratio daemon / rg':<44} {m_ours / m_rg:8.2f}x")
+        print("\nname search for 'f0000*' (reference figure):")
+        row("daemon GET /files/search", search_ours)
+        row("rg --files --no-ignore --hidden -g", search_rg)
+
+        if c_ours != c_rg or len(c_ours) != 1:
+            print(f"files_find: match counts differ: daemon {c_ours}, rg {c_rg}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
