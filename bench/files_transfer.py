@@ -53,6 +53,22 @@ def wait_port(port, proc, what, timeout=20):
     sys.exit(f"{what} did not listen on port {port} within {timeout}s")
 
 
+def wait_listening(port, proc, timeout=10):
+    """Waits until `port` listens without connecting to it (the listener takes one connection)."""
+    needle = f":{port:04X} "
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"listener on {port} exited with code {proc.returncode}")
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if needle in fields[1] + " " and fields[3] == "0A":
+                    return
+        time.sleep(0.01)
+    sys.exit(f"nothing listened on port {port} within {timeout}s")
+
+
 def make_file(path, size):
     block = os.urandom(MiB)
     with open(path, "wb") as f:
@@ -219,7 +235,25 @@ def main():
                                 "-T", str(src), f"{base}/files/upload-v2?path={quote(str(dest))}"], "speed_upload")
             return speed if code == 200 else f"HTTP {code}"
 
+        def socat_tcp():
+            # The transport alone: the same bytes over loopback TCP into a file, no HTTP. An
+            # upload through any HTTP server on this machine cannot beat this.
+            port = free_port()
+            sink = subprocess.Popen(["socat", "-b", "1048576", "-u", f"TCP-LISTEN:{port},reuseaddr", f"OPEN:{dest},creat,trunc"])
+            try:
+                wait_listening(port, sink)
+                t0 = time.perf_counter()
+                subprocess.run(["socat", "-b", "1048576", "-u", f"FILE:{src}", f"TCP:127.0.0.1:{port}"], check=True)
+                sink.wait(timeout=60)
+                return args.size / (time.perf_counter() - t0)
+            finally:
+                if sink.poll() is None:
+                    sink.kill()
+                    sink.wait()
+
         results["dd bs=1M"] = timed_runs(args.runs, dd, clear)
+        results["socat loopback TCP -> file"] = (
+            timed_runs(args.runs, socat_tcp, clear) if shutil.which("socat") else "n/a (apt-get install socat)")
         results["daemon POST /files/bulk-upload"] = timed_runs(args.runs, bulk, clear)
         results["daemon POST /files/upload-v2"] = timed_runs(args.runs, v2, clear)
         hwm_all = vm_hwm(daemon.pid)
@@ -237,7 +271,8 @@ def main():
             print(f"    {k:36s}{fmt(results[k], ref)}")
         print("(b) upload                                throughput     vs dd")
         ref = results["dd bs=1M"]
-        for k in ("dd bs=1M", "daemon POST /files/bulk-upload", "daemon POST /files/upload-v2"):
+        for k in ("dd bs=1M", "socat loopback TCP -> file", "daemon POST /files/bulk-upload",
+                  "daemon POST /files/upload-v2"):
             print(f"    {k:36s}{fmt(results[k], ref)}")
         print("(c) daemon peak RSS (VmHWM)")
         print(f"    after the downloads                 {hwm_downloads / 1024:8.1f} MiB")
