@@ -295,17 +295,43 @@ impl Feeder {
     fn offer(&self, raw: Raw) {
         let lost = self.dropped.swap(0, Ordering::AcqRel);
         if lost > 0 {
-            let marker = Raw::new(RawKind::Overflow(Some(lost)), PathBuf::new(), None, raw.time);
+            let marker = Raw::new(overflow_kind(lost), PathBuf::new(), None, raw.time);
             if self.tx.try_send(marker).is_err() {
                 // Still full: this event is lost too, and nothing may overtake the marker.
-                self.dropped.fetch_add(lost + 1, Ordering::AcqRel);
+                self.restore(lost);
+                self.lose(&raw);
                 return;
             }
         }
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(raw) {
+        if let Err(mpsc::error::TrySendError::Full(raw)) = self.tx.try_send(raw) {
+            self.lose(&raw);
+        }
+    }
+
+    /// Counts an event that did not fit. A lost kernel-overflow notice makes the count unknown:
+    /// the kernel never says how many events it dropped.
+    fn lose(&self, raw: &Raw) {
+        if matches!(raw.kind, RawKind::Overflow(None)) {
+            self.dropped.fetch_or(COUNT_UNKNOWN, Ordering::AcqRel);
+        } else {
             self.dropped.fetch_add(1, Ordering::AcqRel);
         }
     }
+
+    fn restore(&self, lost: u64) {
+        self.dropped.fetch_add(lost & !COUNT_UNKNOWN, Ordering::AcqRel);
+        if lost & COUNT_UNKNOWN != 0 {
+            self.dropped.fetch_or(COUNT_UNKNOWN, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Set in a drop counter when the kernel's queue overflowed too, so the total is unknown.
+const COUNT_UNKNOWN: u64 = 1 << 63;
+
+/// The overflow marker for a drop counter's value.
+fn overflow_kind(lost: u64) -> RawKind {
+    if lost & COUNT_UNKNOWN != 0 { RawKind::Overflow(None) } else { RawKind::Overflow(Some(lost)) }
 }
 
 impl notify::EventHandler for Feeder {
@@ -666,12 +692,7 @@ impl Session {
                     Err(mpsc::error::TryRecvError::Empty) => {
                         let lost = self.dropped.swap(0, Ordering::AcqRel);
                         if lost > 0 {
-                            let raw = Raw::new(
-                                RawKind::Overflow(Some(lost)),
-                                PathBuf::new(),
-                                None,
-                                Timestamp::now(),
-                            );
+                            let raw = Raw::new(overflow_kind(lost), PathBuf::new(), None, Timestamp::now());
                             self.machine.push(raw, Instant::now());
                         }
                         break;
@@ -757,6 +778,25 @@ mod tests {
 
     fn ev(kind: EventType, path: &str) -> (EventType, String, Option<String>) {
         (kind, path.to_string(), None)
+    }
+
+    #[test]
+    fn a_lost_kernel_overflow_makes_the_count_unknown() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let feeder = Feeder { tx, dropped: Arc::new(AtomicU64::new(0)) };
+        let t = Timestamp::now();
+        feeder.offer(Raw::new(RawKind::Created, PathBuf::from("/w/a"), Some(false), t));
+        // Queue full: a plain event is counted, the kernel's overflow notice makes it unknown.
+        feeder.offer(Raw::new(RawKind::Created, PathBuf::from("/w/b"), Some(false), t));
+        feeder.offer(Raw::new(RawKind::Overflow(None), PathBuf::new(), None, t));
+        feeder.offer(Raw::new(RawKind::Created, PathBuf::from("/w/c"), Some(false), t));
+        assert_eq!(rx.try_recv().unwrap().kind, RawKind::Created);
+        feeder.offer(Raw::new(RawKind::Created, PathBuf::from("/w/d"), Some(false), t));
+        assert_eq!(rx.try_recv().unwrap().kind, RawKind::Overflow(None), "the gap count is unknown");
+        // `d` did not fit behind the marker; without a kernel overflow that count is exact.
+        feeder.offer(Raw::new(RawKind::Created, PathBuf::from("/w/e"), Some(false), t));
+        assert_eq!(rx.try_recv().unwrap().kind, RawKind::Overflow(Some(1)), "d");
+        assert_eq!(overflow_kind(3), RawKind::Overflow(Some(3)));
     }
 
     #[test]
