@@ -64,7 +64,10 @@ impl CommandDto {
 
 impl SessionDto {
     fn of(s: &Session) -> Self {
-        SessionDto { session_id: s.id.clone(), commands: s.commands().iter().map(|c| CommandDto::of(c)).collect() }
+        SessionDto {
+            session_id: s.id.clone(),
+            commands: s.commands().iter().map(|c| CommandDto::of(c)).collect(),
+        }
     }
 }
 
@@ -136,7 +139,9 @@ async fn create_session(
     }
     validate_id("session", &req.session_id)?;
     if req.session_id == ENTRYPOINT_SESSION {
-        return Err(ApiError::bad_request("provided session ID is reserved and cannot be created/overridden"));
+        return Err(ApiError::bad_request(
+            "provided session ID is reserved and cannot be created/overridden",
+        ));
     }
     // SDKs before 0.103.0 expect their sessions to start in $HOME.
     let cwd = if ClientVersion::from_headers(&headers).wants_home_cwd() {
@@ -229,7 +234,13 @@ async fn exec(
     let log = read_log(&cmd).await?;
     let mode = OutputMode::for_request(&headers);
     let (output, stdout, stderr) = shape(mode, &log);
-    let body = SessionExecuteResponse { cmd_id: cmd.id.clone(), output: Some(output), stdout, stderr, exit_code: Some(code) };
+    let body = SessionExecuteResponse {
+        cmd_id: cmd.id.clone(),
+        output: Some(output),
+        stdout,
+        stderr,
+        exit_code: Some(code),
+    };
     Ok(axum::Json(body).into_response())
 }
 
@@ -258,9 +269,11 @@ fn log_open_error(path: &std::path::Path, e: &std::io::Error) -> ApiError {
     let detail = format!("open {}: {}", path.display(), crate::process::execute::os_error_text(e));
     match e.kind() {
         std::io::ErrorKind::NotFound => ApiError::not_found(detail),
-        std::io::ErrorKind::PermissionDenied => {
-            ApiError::new(StatusCode::FORBIDDEN, crate::error::Code::Forbidden, format!("forbidden: {detail}"))
-        }
+        std::io::ErrorKind::PermissionDenied => ApiError::new(
+            StatusCode::FORBIDDEN,
+            crate::error::Code::Forbidden,
+            format!("forbidden: {detail}"),
+        ),
         _ => ApiError::bad_request(detail),
     }
 }
@@ -341,7 +354,8 @@ async fn serve_logs(
         });
     }
     // The log must be readable before the upgrade, so a missing log is an HTTP error.
-    let file = tokio::fs::File::open(cmd.log_path()).await.map_err(|e| log_open_error(&cmd.log_path(), &e))?;
+    let file =
+        tokio::fs::File::open(cmd.log_path()).await.map_err(|e| log_open_error(&cmd.log_path(), &e))?;
     let token = protocol_token(req.headers());
     let (mut parts, _) = req.into_parts();
     let mut ws = WebSocketUpgrade::from_request_parts(&mut parts, &state)

@@ -166,7 +166,8 @@ pub fn strip_all(log: &[u8]) -> Vec<u8> {
 pub fn demux_all(log: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let (mut o, mut e) = (Vec::new(), Vec::new());
     let mut d = Demux::default();
-    let mut sink = |s: usize, b: &[u8]| if s == STDOUT { o.extend_from_slice(b) } else { e.extend_from_slice(b) };
+    let mut sink =
+        |s: usize, b: &[u8]| if s == STDOUT { o.extend_from_slice(b) } else { e.extend_from_slice(b) };
     d.feed(log, &mut sink);
     d.finish(&mut sink);
     (o, e)

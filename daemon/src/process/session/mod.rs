@@ -115,7 +115,8 @@ pub struct Command {
     /// and `/input` never has to open the FIFO). Dropped when the command's stdin must end.
     input: tokio::sync::Mutex<Option<pipe::Sender>>,
     ctl: Mutex<PumpCtl>,
-    wake: std::io::PipeWriter,
+    /// Wakes the pump; closed when the pump is done so finished commands hold no descriptors.
+    wake: Mutex<Option<std::io::PipeWriter>>,
 }
 
 impl Command {
@@ -137,7 +138,13 @@ impl Command {
 
     fn tell_pump(&self, f: impl FnOnce(&mut PumpCtl)) {
         f(&mut self.ctl.lock().unwrap_or_else(|e| e.into_inner()));
-        let _ = (&self.wake).write_all_nb(b"w");
+        if let Some(w) = self.wake.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let _ = w.write_all_nb(b"w");
+        }
+    }
+
+    fn close_wake(&self) {
+        self.wake.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     fn finish(&self, how: Finish) {
@@ -292,7 +299,7 @@ impl Session {
             started: Default::default(),
             input: tokio::sync::Mutex::new(Some(input)),
             ctl: Mutex::new(PumpCtl::default()),
-            wake: wake_w,
+            wake: Mutex::new(Some(wake_w)),
         });
         pump::start(
             cmd.clone(),
@@ -395,7 +402,12 @@ fn prepare_command_dir(dir: &Path, text: &str) -> std::io::Result<CommandFiles> 
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(dir.join("cmd.sh"))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(dir.join("cmd.sh"))?;
     std::fs::write(dir.join("cmd.sh"), text)?;
     std::fs::File::create(dir.join("output.log"))?;
     for f in ["stdout.pipe", "stderr.pipe", "input.pipe"] {
@@ -495,7 +507,9 @@ impl SessionService {
         })
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::internal(format!("cannot create the session directory {}: {e}", dir.display())))?;
+        .map_err(|e| {
+            ApiError::internal(format!("cannot create the session directory {}: {e}", dir.display()))
+        })?;
         let ctl = pipe::Receiver::from_file(ctl_file).map_err(ApiError::internal)?;
 
         let shell = crate::shell::select(&self.env);
@@ -576,7 +590,8 @@ impl SessionService {
         .await
         .map_err(ApiError::internal)?;
         let (grace, interval) = (self.grace, self.interval);
-        let finisher = tokio::task::spawn_blocking(move || finish_termination(pid, shell, found, grace, interval));
+        let finisher =
+            tokio::task::spawn_blocking(move || finish_termination(pid, shell, found, grace, interval));
         let dir = session.dir.clone();
         tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -591,12 +606,19 @@ impl SessionService {
 
 /// Waits up to `grace` for the shell and every found descendant to be gone, checking every
 /// `interval`, then SIGKILLs whatever is left (process.md §4.6).
-fn finish_termination(pid: u32, shell: Option<tree::Proc>, found: Vec<tree::Proc>, grace: Duration, interval: Duration) {
+fn finish_termination(
+    pid: u32,
+    shell: Option<tree::Proc>,
+    found: Vec<tree::Proc>,
+    grace: Duration,
+    interval: Duration,
+) {
     let deadline = std::time::Instant::now() + grace;
     let all_gone = || shell.is_none_or(|s| !tree::is_alive(s)) && found.iter().all(|p| !tree::is_alive(*p));
     while !all_gone() {
         if std::time::Instant::now() >= deadline {
-            let mut late = shell.filter(|s| tree::is_alive(*s)).map(|_| tree::descendants(pid)).unwrap_or_default();
+            let mut late =
+                shell.filter(|s| tree::is_alive(*s)).map(|_| tree::descendants(pid)).unwrap_or_default();
             late.extend(found.iter().copied());
             super::signal::kill_group(pid, libc::SIGKILL);
             for p in late {
@@ -673,5 +695,85 @@ async fn drain_shell_output(id: String, out: std::io::PipeReader) {
             break;
         }
         tracing::debug!(session = %id, output = %String::from_utf8_lossy(&buf[..n]), "session shell output");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(dir: &Path) -> SessionService {
+        let env = ChildEnv::new([("PATH".into(), "/usr/bin:/bin".into()), ("HOME".into(), dir.into())]);
+        SessionService::new(
+            dir,
+            Arc::new(env),
+            Reaper::global(),
+            Duration::from_secs(2),
+            Duration::from_millis(20),
+        )
+    }
+
+    async fn done(cmd: &Command) -> State {
+        cmd.progress().wait_for(|p| p.state.is_done()).await.unwrap().state
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn command_files_log_and_exit_code() {
+        let tmp = tempfile::tempdir().unwrap();
+        let svc = service(tmp.path());
+        svc.create("s", tmp.path()).await.unwrap();
+        let (_, cmd) =
+            svc.exec("s", "echo out; printf partial >&2; (exit 3)".into(), false, false).await.unwrap();
+        assert_eq!(done(&cmd).await, State::Exited(3));
+        let dir = tmp.path().join("sessions/s").join(&cmd.id);
+        assert_eq!(std::fs::read(dir.join("output.log")).unwrap(), b"\x01\x01\x01out\n\x02\x02\x02partial\n");
+        assert_eq!(std::fs::read_to_string(dir.join("exit_code")).unwrap(), "3\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cmd.sh")).unwrap(),
+            "echo out; printf partial >&2; (exit 3)"
+        );
+        for fifo in ["stdout.pipe", "stderr.pipe", "input.pipe"] {
+            assert!(!dir.join(fifo).exists(), "{fifo} left behind");
+        }
+        let p = *cmd.progress().borrow();
+        assert_eq!(p.final_len, Some(p.len));
+        assert_eq!(p.len, std::fs::metadata(dir.join("output.log")).unwrap().len());
+
+        // Async with input; a background job keeps writing after the command ended.
+        let (_, cmd) =
+            svc.exec("s", "read x; echo \"x=$x\"; (sleep 0.3; echo bg) &".into(), true, false).await.unwrap();
+        cmd.send_input("hello").await.unwrap();
+        assert_eq!(done(&cmd).await, State::Exited(0));
+        let log = cmd.log_path();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !std::fs::read(&log).unwrap().ends_with(b"bg\n") {
+            assert!(std::time::Instant::now() < deadline, "background output not recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (o, _) = log::demux_all(&std::fs::read(&log).unwrap());
+        assert_eq!(o, b"hello\nx=hello\nbg\n");
+        assert_eq!(cmd.send_input("late").await.unwrap_err().code, Some(Code::CommandAlreadyCompleted));
+
+        let finisher = svc.delete("s").await.unwrap();
+        finisher.await.unwrap();
+        assert!(!tmp.path().join("sessions/s").exists());
+        assert_eq!(svc.get("s").err().unwrap().status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exit_ends_the_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let svc = service(tmp.path());
+        svc.create("s", tmp.path()).await.unwrap();
+        let (_, first) = svc.exec("s", "exit 5".into(), false, false).await.unwrap();
+        let (session, queued) = svc.exec("s", "echo never".into(), true, false).await.unwrap_or_else(|e| {
+            panic!("the shell may not have died yet, so this is accepted: {e:?}");
+        });
+        assert_eq!(done(&first).await, State::Ended(Some(5)));
+        assert_eq!(done(&queued).await, State::Ended(None));
+        assert_eq!(session.end(), Some(End::ShellExited(5)));
+        let e = svc.exec("s", "true".into(), false, false).await.err().unwrap();
+        assert_eq!(e.code, Some(Code::SessionEnded));
+        drop(svc.delete("s").await.unwrap());
     }
 }

@@ -111,6 +111,7 @@ fn run(cmd: Arc<Command>, f: PumpFiles) {
     if !finalized {
         cmd.publish_done(Finish::Ended(None));
     }
+    cmd.close_wake();
 }
 
 fn pipe_capacity(f: &File) -> usize {

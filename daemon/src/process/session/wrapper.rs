@@ -95,7 +95,8 @@ pub fn uuid_v4() -> String {
             static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             b[..8].copy_from_slice(&(t.as_nanos() as u64).to_le_bytes());
-            let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ u64::from(std::process::id());
+            let c =
+                COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ u64::from(std::process::id());
             b[8..].copy_from_slice(&c.to_le_bytes());
             break;
         }
@@ -144,8 +145,7 @@ mod tests {
     /// control FIFO, shell state across two commands, and here-docs.
     #[test]
     fn block_runs_in_every_shell() {
-        let shells: Vec<&str> =
-            ["sh", "bash", "zsh", "dash"].into_iter().filter(|s| which(s)).collect();
+        let shells: Vec<&str> = ["sh", "bash", "zsh", "dash"].into_iter().filter(|s| which(s)).collect();
         assert!(shells.contains(&"sh"));
         for shell in shells {
             run_two_commands(shell);
@@ -153,8 +153,7 @@ mod tests {
     }
 
     fn which(name: &str) -> bool {
-        std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
     }
 
     fn mkfifo(p: &Path) {
@@ -174,7 +173,10 @@ mod tests {
             .spawn(Command::new(shell).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()))
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        let cmds = ["cd /; X=kept; f() { echo \"fn $1\"; }", "cat <<'EOF'\n$X here\nEOF\nf $X; pwd; read v; echo \"v=$v\" >&2; exit_code_is() { return 3; }; exit_code_is"];
+        let cmds = [
+            "cd /; X=kept; f() { echo \"fn $1\"; }",
+            "cat <<'EOF'\n$X here\nEOF\nf $X; pwd; read v; echo \"v=$v\" >&2; exit_code_is() { return 3; }; exit_code_is",
+        ];
         for (i, text) in cmds.iter().enumerate() {
             let dir = tmp.path().join(format!("c{i}"));
             std::fs::create_dir(&dir).unwrap();
@@ -183,10 +185,15 @@ mod tests {
                 mkfifo(&dir.join(f));
             }
             let open_r = |f: &str| {
-                std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(dir.join(f)).unwrap()
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(dir.join(f))
+                    .unwrap()
             };
             let (mut out, mut err) = (open_r("stdout.pipe"), open_r("stderr.pipe"));
-            let input = std::fs::OpenOptions::new().read(true).write(true).open(dir.join("input.pipe")).unwrap();
+            let input =
+                std::fs::OpenOptions::new().read(true).write(true).open(dir.join("input.pipe")).unwrap();
             stdin.write_all(block(&format!("id{i}"), &dir, &ctl).as_bytes()).unwrap();
             let mut line = read_line(&mut ctl_r);
             assert_eq!(line, format!("S id{i}\n"), "{shell}");
@@ -194,7 +201,7 @@ mod tests {
             line = read_line(&mut ctl_r);
             let code = if i == 0 { 0 } else { 3 };
             assert_eq!(line, format!("E id{i} {code}\n"), "{shell}");
-            let mut read_all = |f: &mut std::fs::File| {
+            let read_all = |f: &mut std::fs::File| {
                 let mut s = String::new();
                 let mut buf = [0u8; 4096];
                 loop {
