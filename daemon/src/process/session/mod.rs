@@ -257,7 +257,14 @@ impl Session {
 
     /// Why an operation on this ended session fails.
     pub fn end_error(&self) -> ApiError {
-        self.end().unwrap_or(End::Deleted).error()
+        match self.end() {
+            Some(end) => end.error(),
+            None => ApiError::new(
+                StatusCode::GONE,
+                Code::SessionEnded,
+                "session ended: its shell is no longer running",
+            ),
+        }
     }
 
     /// Prepares and submits a command. Commands run in submission order: the stdin lock is held
@@ -317,9 +324,14 @@ impl Session {
         let block = wrapper::block(&id, &dir, &self.control);
         let tx = stdin.as_mut().expect("checked above");
         if tx.write_all(block.as_bytes()).await.is_err() {
+            // The shell is gone; the reaper's report of why follows at once (it needs the stdin
+            // lock, so release it first).
             *stdin = None;
+            drop(stdin);
             cmd.finish(Finish::Ended(None));
-            return Err(self.end().unwrap_or(End::ShellExited(-1)).error());
+            let mut ended = self.ended();
+            let _ = tokio::time::timeout(Duration::from_secs(2), ended.wait_for(Option::is_some)).await;
+            return Err(self.end_error());
         }
         Ok(cmd)
     }
@@ -765,10 +777,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let svc = service(tmp.path());
         svc.create("s", tmp.path()).await.unwrap();
-        let (_, first) = svc.exec("s", "exit 5".into(), false, false).await.unwrap();
-        let (session, queued) = svc.exec("s", "echo never".into(), true, false).await.unwrap_or_else(|e| {
-            panic!("the shell may not have died yet, so this is accepted: {e:?}");
-        });
+        // The sleep keeps the shell alive until the second command is queued behind it.
+        let (_, first) = svc.exec("s", "sleep 0.3; exit 5".into(), false, false).await.unwrap();
+        let Ok((session, queued)) = svc.exec("s", "echo never".into(), true, false).await else {
+            panic!("the second command could not be queued");
+        };
         assert_eq!(done(&first).await, State::Ended(Some(5)));
         assert_eq!(done(&queued).await, State::Ended(None));
         assert_eq!(session.end(), Some(End::ShellExited(5)));
