@@ -47,9 +47,8 @@ pub fn main_entry() -> ExitCode {
         eprintln!("cannot create the config directory {}: {e}", config_dir.display());
         return ExitCode::from(EXIT_CONFIG);
     }
-    let entrypoint_log = entrypoint::log_path(&config_dir);
     if args.len() == 2 && args[0] == "entrypoint" && args[1] == "logs" {
-        return entrypoint::follow_logs(&entrypoint_log);
+        return entrypoint::follow_logs(&entrypoint::log_path(&config_dir));
     }
 
     let shutdown = match install_shutdown_signals() {
@@ -78,7 +77,7 @@ pub fn main_entry() -> ExitCode {
     logging::init(&config);
 
     // The reaper must own SIGCHLD before the first child exists.
-    let reaper = reaper::Reaper::global();
+    let _ = reaper::Reaper::global();
     let work_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let state = state::AppState::new(config, env::ChildEnv::from_process(), work_dir);
 
@@ -90,24 +89,33 @@ pub fn main_entry() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let entrypoint = if args.is_empty() {
-            None
-        } else {
-            match entrypoint::Entrypoint::start(reaper, &state.env, &args, &entrypoint_log) {
-                Ok(ep) => Some(ep),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the entrypoint command");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
+        if !args.is_empty() {
+            let argv: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+            if let Err(e) = state.sessions.start_entrypoint(&argv, &state.work_dir).await {
+                tracing::error!(error = %e.message, "cannot start the entrypoint command");
+                return ExitCode::from(EXIT_CONFIG);
             }
-        };
+        }
         run_servers(state.clone(), shutdown_requested(shutdown)).await;
         tracing::info!("Shutdown complete");
-        if let Some(ep) = entrypoint {
-            ep.terminate(state.config.termination_grace_period).await;
+        if !args.is_empty() {
+            stop_entrypoint(&state).await;
         }
         ExitCode::SUCCESS
     })
+}
+
+/// Terminates the entrypoint session's process tree and waits (bounded) for it to be gone.
+async fn stop_entrypoint(state: &state::AppState) {
+    let limit = state.config.termination_grace_period + std::time::Duration::from_secs(2);
+    match state.sessions.delete(process::session::ENTRYPOINT_SESSION).await {
+        Ok(done) => {
+            if tokio::time::timeout(limit, done).await.is_err() {
+                tracing::warn!("the entrypoint did not stop within the grace period");
+            }
+        }
+        Err(e) => tracing::debug!(error = %e.message, "no entrypoint session to stop"),
+    }
 }
 
 /// Serves until SIGTERM, SIGINT or a listener failure.

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::env::ChildEnv;
+use crate::process::session::SessionService;
 use crate::reaper::Reaper;
 
 /// The daemon version: the `VERSION` variable at build time, as the reference takes it.
@@ -22,16 +23,28 @@ pub struct AppState {
     pub reaper: &'static Reaper,
     /// Token from `POST /init`; only ever used for telemetry export headers.
     pub init_token: Arc<Mutex<Option<String>>>,
+    /// Sessions, stored under `<config dir>/sessions` (`$HOME/.daytona/sessions`).
+    pub sessions: Arc<SessionService>,
 }
 
 impl AppState {
     pub fn new(config: Config, env: ChildEnv, work_dir: PathBuf) -> Self {
+        let env = Arc::new(env);
+        let home = env.get("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let sessions = SessionService::new(
+            &home.join(".daytona"),
+            env.clone(),
+            Reaper::global(),
+            config.termination_grace_period,
+            config.termination_check_interval,
+        );
         AppState {
             config: Arc::new(config),
-            env: Arc::new(env),
+            env,
             work_dir: Arc::new(work_dir),
             reaper: Reaper::global(),
             init_token: Arc::new(Mutex::new(None)),
+            sessions: Arc::new(sessions),
         }
     }
 }

@@ -1,13 +1,16 @@
-//! Running processes: `/process/execute` today; code-run, sessions, PTYs and interpreter
-//! contexts join it here.
+//! Running processes: `/process/execute` and sessions; code-run, PTYs and interpreter
+//! contexts join them here.
 
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
 pub mod execute;
+pub mod session;
 pub mod signal;
+pub mod tree;
+pub mod version;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    execute::routes()
+    execute::routes().merge(session::api::routes())
 }

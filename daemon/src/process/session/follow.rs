@@ -1,0 +1,115 @@
+//! Streaming a command's log over a websocket (process.md §4.8).
+//!
+//! One writer sends every data frame and then the close frame, so nothing is lost or repeated
+//! and the close never overtakes data (pitfalls 18). The data comes from the log file, read
+//! from where the client is: a slow client slows the reading, it never makes the daemon buffer
+//! (send waits for the socket). At the end of the file the writer waits for the pump to say
+//! the log grew or the command ended — no polling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
+
+use super::Command;
+use super::log::Stripper;
+
+const FRAME: usize = 32 * 1024;
+/// How long to wait for the client's answer to our close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+enum Stop {
+    ClientGone,
+    ReadFailed,
+}
+
+pub async fn stream(socket: WebSocket, file: tokio::fs::File, cmd: Arc<Command>, strip: bool, follow: bool) {
+    let (mut sink, mut incoming) = socket.split();
+    let (gone_tx, mut gone) = tokio::sync::oneshot::channel::<()>();
+    // Reading keeps pings answered (tungstenite queues the pong and flushes it from the read
+    // side, ahead of our next data frame) and notices when the client leaves.
+    let reader = tokio::spawn(async move {
+        while let Some(msg) = incoming.next().await {
+            if matches!(msg, Ok(Message::Close(_)) | Err(_)) {
+                break;
+            }
+        }
+        let _ = gone_tx.send(());
+    });
+    let code = match send_log(&mut sink, file, &cmd, strip, follow, &mut gone).await {
+        Ok(()) => 1000,
+        Err(Stop::ReadFailed) => 1011,
+        Err(Stop::ClientGone) => {
+            reader.abort();
+            return;
+        }
+    };
+    let close = Message::Close(Some(CloseFrame { code, reason: "".into() }));
+    if sink.send(close).await.is_ok() {
+        let _ = tokio::time::timeout(CLOSE_WAIT, reader).await;
+    }
+}
+
+async fn send_log(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    mut file: tokio::fs::File,
+    cmd: &Command,
+    strip: bool,
+    follow: bool,
+    gone: &mut tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), Stop> {
+    let mut progress = cmd.progress();
+    let mut stripper = Stripper::default();
+    let mut buf = vec![0u8; FRAME];
+    let mut pos = 0u64;
+    loop {
+        let n = tokio::select! {
+            r = file.read(&mut buf) => r.map_err(|_| Stop::ReadFailed)?,
+            _ = &mut *gone => return Err(Stop::ClientGone),
+        };
+        if n > 0 {
+            pos += n as u64;
+            let payload = if strip {
+                let mut out = Vec::with_capacity(n);
+                stripper.feed(&buf[..n], &mut out);
+                out
+            } else {
+                buf[..n].to_vec()
+            };
+            send(sink, payload, gone).await?;
+            continue;
+        }
+        if !follow {
+            break;
+        }
+        let p = *progress.borrow_and_update();
+        match p.final_len {
+            Some(end) if pos >= end => break,
+            _ if pos < p.len => continue,
+            _ => {}
+        }
+        tokio::select! {
+            r = progress.changed() => if r.is_err() { break },
+            _ = &mut *gone => return Err(Stop::ClientGone),
+        }
+    }
+    let mut rest = Vec::new();
+    stripper.finish(&mut rest);
+    send(sink, rest, gone).await
+}
+
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    payload: Vec<u8>,
+    gone: &mut tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), Stop> {
+    if payload.is_empty() {
+        return Ok(());
+    }
+    tokio::select! {
+        r = sink.send(Message::Binary(payload.into())) => r.map_err(|_| Stop::ClientGone),
+        _ = &mut *gone => Err(Stop::ClientGone),
+    }
+}

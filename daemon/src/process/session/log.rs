@@ -1,0 +1,252 @@
+//! The session output log: a byte stream of records, each a 3-byte marker (stdout `01 01 01`,
+//! stderr `02 02 02`) followed by payload up to the next marker (process.md §4.3).
+//!
+//! [`Recorder`] turns raw stream output into records (one per line), [`Demux`] splits a log
+//! back into stdout and stderr, [`Stripper`] removes the markers for combined output. The last
+//! two work on arbitrary chunks, so logs are processed as they stream, never whole in memory.
+
+pub const STDOUT_MARKER: [u8; 3] = [1, 1, 1];
+pub const STDERR_MARKER: [u8; 3] = [2, 2, 2];
+
+/// A line longer than this is written out in pieces (each its own record, so the demuxed text is
+/// unchanged) instead of growing the buffer without limit.
+pub const MAX_PARTIAL_LINE: usize = 64 * 1024;
+
+pub const STDOUT: usize = 0;
+pub const STDERR: usize = 1;
+
+fn marker(stream: usize) -> &'static [u8; 3] {
+    if stream == STDOUT { &STDOUT_MARKER } else { &STDERR_MARKER }
+}
+
+/// Frames output into records: `marker + line + "\n"` for every complete line; an unfinished
+/// line waits for its end (or [`Recorder::finish`]).
+#[derive(Default)]
+pub struct Recorder {
+    partial: [Vec<u8>; 2],
+}
+
+impl Recorder {
+    /// Appends the records for `data` of `stream` to `out`.
+    pub fn push(&mut self, stream: usize, mut data: &[u8], out: &mut Vec<u8>) {
+        while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+            out.extend_from_slice(marker(stream));
+            out.append(&mut self.partial[stream]);
+            out.extend_from_slice(&data[..=nl]);
+            data = &data[nl + 1..];
+        }
+        self.partial[stream].extend_from_slice(data);
+        if self.partial[stream].len() >= MAX_PARTIAL_LINE {
+            out.extend_from_slice(marker(stream));
+            out.append(&mut self.partial[stream]);
+        }
+    }
+
+    /// Ends unfinished lines, which get a newline as the reference's labelers give them.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        for stream in [STDOUT, STDERR] {
+            if !self.partial[stream].is_empty() {
+                out.extend_from_slice(marker(stream));
+                out.append(&mut self.partial[stream]);
+                out.push(b'\n');
+            }
+        }
+    }
+}
+
+/// Splits a log into stdout and stderr. Bytes before the first marker are dropped; a marker
+/// split across chunks is recognised.
+#[derive(Default)]
+pub struct Demux {
+    current: Option<u8>,
+    pending: Vec<u8>,
+}
+
+impl Demux {
+    /// Feeds a chunk; calls `emit(stream, bytes)` with stream [`STDOUT`] or [`STDERR`].
+    pub fn feed(&mut self, chunk: &[u8], mut emit: impl FnMut(usize, &[u8])) {
+        let joined;
+        let data: &[u8] = if self.pending.is_empty() {
+            chunk
+        } else {
+            let mut d = std::mem::take(&mut self.pending);
+            d.extend_from_slice(chunk);
+            joined = d;
+            &joined
+        };
+        let mut start = 0;
+        let mut i = 0;
+        while i < data.len() {
+            let b = data[i];
+            if b == 1 || b == 2 {
+                let end = (i + 3).min(data.len());
+                if data[i..end].iter().all(|&x| x == b) {
+                    self.flush(&data[start..i], &mut emit);
+                    if end - i < 3 {
+                        // A marker may continue in the next chunk.
+                        self.pending = data[i..].to_vec();
+                        return;
+                    }
+                    self.current = Some(b);
+                    i += 3;
+                    start = i;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        self.flush(&data[start..], &mut emit);
+    }
+
+    /// Emits a held-back partial marker as payload: the log ended inside it.
+    pub fn finish(&mut self, mut emit: impl FnMut(usize, &[u8])) {
+        let rest = std::mem::take(&mut self.pending);
+        self.flush(&rest, &mut emit);
+    }
+
+    fn flush(&self, bytes: &[u8], emit: &mut impl FnMut(usize, &[u8])) {
+        if let (Some(stream), false) = (self.current, bytes.is_empty()) {
+            emit(if stream == 1 { STDOUT } else { STDERR }, bytes);
+        }
+    }
+}
+
+/// Removes markers from a stream of chunks, holding back at most 2 trailing bytes that could
+/// start a marker (the reference re-sent text here; pitfalls 19).
+#[derive(Default)]
+pub struct Stripper {
+    held: Vec<u8>,
+}
+
+impl Stripper {
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        let joined;
+        let data: &[u8] = if self.held.is_empty() {
+            chunk
+        } else {
+            let mut d = std::mem::take(&mut self.held);
+            d.extend_from_slice(chunk);
+            joined = d;
+            &joined
+        };
+        let mut i = 0;
+        while i < data.len() {
+            let b = data[i];
+            if b == 1 || b == 2 {
+                let end = (i + 3).min(data.len());
+                if data[i..end].iter().all(|&x| x == b) {
+                    if end - i < 3 {
+                        self.held = data[i..].to_vec();
+                        return;
+                    }
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b);
+            i += 1;
+        }
+    }
+
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.held);
+    }
+}
+
+/// The whole log stripped of markers.
+pub fn strip_all(log: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(log.len());
+    let mut s = Stripper::default();
+    s.feed(log, &mut out);
+    s.finish(&mut out);
+    out
+}
+
+/// The whole log split into (stdout, stderr).
+pub fn demux_all(log: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    let mut d = Demux::default();
+    let mut sink =
+        |s: usize, b: &[u8]| if s == STDOUT { o.extend_from_slice(b) } else { e.extend_from_slice(b) };
+    d.feed(log, &mut sink);
+    d.finish(&mut sink);
+    (o, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demux_chunks(chunks: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
+        let mut d = Demux::default();
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        for c in chunks {
+            d.feed(c, |s, b| if s == STDOUT { o.extend_from_slice(b) } else { e.extend_from_slice(b) });
+        }
+        (o, e)
+    }
+
+    #[test]
+    fn recorder_frames_lines() {
+        let mut r = Recorder::default();
+        let mut out = Vec::new();
+        r.push(STDOUT, b"one\ntw", &mut out);
+        r.push(STDERR, b"err\n", &mut out);
+        r.push(STDOUT, b"o\nthree", &mut out);
+        r.finish(&mut out);
+        assert_eq!(out, b"\x01\x01\x01one\n\x02\x02\x02err\n\x01\x01\x01two\n\x01\x01\x01three\n");
+    }
+
+    #[test]
+    fn recorder_bounds_long_lines_without_changing_the_text() {
+        let mut r = Recorder::default();
+        let mut out = Vec::new();
+        let long = vec![b'x'; MAX_PARTIAL_LINE * 2 + 10];
+        for piece in long.chunks(1000) {
+            r.push(STDOUT, piece, &mut out);
+            assert!(r.partial[STDOUT].len() < MAX_PARTIAL_LINE);
+        }
+        r.finish(&mut out);
+        let (o, e) = demux_all(&out);
+        assert_eq!(o.len(), long.len() + 1);
+        assert!(e.is_empty());
+    }
+
+    #[test]
+    fn demux_splits_streams_and_drops_the_prefix() {
+        let (o, e) = demux_chunks(&[b"junk\x01\x01\x01out1\n\x02\x02\x02err\n\x01\x01\x01out2\n"]);
+        assert_eq!(o, b"out1\nout2\n");
+        assert_eq!(e, b"err\n");
+    }
+
+    #[test]
+    fn demux_handles_markers_split_across_chunks() {
+        let (o, e) = demux_chunks(&[b"\x01\x01\x01a\x02", b"\x02", b"\x02b\n\x01", b"\x01\x01c"]);
+        assert_eq!(o, b"ac");
+        assert_eq!(e, b"b\n");
+        // Every split point of a log gives the same result as the whole log.
+        let log = b"\x01\x01\x01ab\x01\n\x02\x02\x02c\x02\x02d\n\x01\x01\x01\x01e";
+        let whole = demux_all(log);
+        for i in 0..log.len() {
+            assert_eq!(demux_chunks(&[&log[..i], &log[i..]]), whole, "split at {i}");
+        }
+    }
+
+    #[test]
+    fn stripper_matches_whole_log_stripping_at_every_split() {
+        let log = b"\x01\x01\x01ab\n\x02\x02\x02cd\n\x01\x01x\x01\x01\x01\x01\x02\x02";
+        let whole = strip_all(log);
+        assert_eq!(whole, b"ab\ncd\n\x01\x01x\x01\x02\x02");
+        for i in 0..=log.len() {
+            for j in i..=log.len() {
+                let mut s = Stripper::default();
+                let mut out = Vec::new();
+                for c in [&log[..i], &log[i..j], &log[j..]] {
+                    s.feed(c, &mut out);
+                }
+                s.finish(&mut out);
+                assert_eq!(out, whole, "split at {i},{j}");
+            }
+        }
+    }
+}

@@ -1,0 +1,792 @@
+//! Sessions: long-lived shells whose commands share shell state (process.md §3–4).
+//!
+//! A session is one shell process reading commands from a pipe the daemon writes to. For each
+//! command the daemon prepares `<sessions>/<sessionId>/<cmdId>/` (`cmd.sh`, an empty
+//! `output.log`, the FIFOs), starts an output pump thread ([`pump`]) and writes a small block
+//! ([`wrapper::block`]) to the shell. The shell reports "started" and "ended with status N"
+//! as lines on the session's control FIFO, read by one task per session, and the reaper
+//! reports the shell's own death — so nothing here ever waits on a timer.
+
+pub mod api;
+mod follow;
+pub mod log;
+mod pump;
+pub mod wrapper;
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::sync::watch;
+
+use super::tree;
+use crate::env::ChildEnv;
+use crate::error::{ApiError, Code};
+use crate::reaper::{ExitStatus, ExitWait, Reaper};
+
+pub const ENTRYPOINT_SESSION: &str = "entrypoint";
+pub const ENTRYPOINT_COMMAND: &str = "entrypoint_command";
+const CONTROL_FIFO: &str = ".control";
+
+/// Where a command is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Running,
+    /// Ended with this status and `exit_code` is written.
+    Exited(i32),
+    /// The session ended (its shell exited or it was deleted) before the command reported an
+    /// end; the code is the shell's status for the command that was running when it died.
+    Ended(Option<i32>),
+}
+
+impl State {
+    pub fn is_done(self) -> bool {
+        self != State::Running
+    }
+
+    pub fn exit_code(self) -> Option<i32> {
+        match self {
+            State::Exited(c) | State::Ended(Some(c)) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// How much of a command's log exists and whether it is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes appended to `output.log` so far.
+    pub len: u64,
+    pub state: State,
+    /// The log length when the command ended: followers stop there.
+    pub final_len: Option<u64>,
+}
+
+/// What the pump is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Exit(i32),
+    Ended(Option<i32>),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PumpCtl {
+    pub finish: Option<Finish>,
+    pub cancel: bool,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    ShellExited(i32),
+    Deleted,
+}
+
+impl End {
+    fn error(self) -> ApiError {
+        let msg = match self {
+            End::ShellExited(c) => format!(
+                "session ended: its shell exited with status {c} (a command ran `exit`, or the shell was killed)"
+            ),
+            End::Deleted => "session ended: the session was deleted".to_string(),
+        };
+        ApiError::new(StatusCode::GONE, Code::SessionEnded, msg)
+    }
+}
+
+pub struct Command {
+    pub id: String,
+    pub text: String,
+    pub suppress_echo: bool,
+    pub is_async: bool,
+    dir: PathBuf,
+    progress: watch::Sender<Progress>,
+    started: std::sync::atomic::AtomicBool,
+    /// The daemon's end of `input.pipe` (opened read-write, so the command's open never blocks
+    /// and `/input` never has to open the FIFO). Dropped when the command's stdin must end.
+    input: tokio::sync::Mutex<Option<pipe::Sender>>,
+    ctl: Mutex<PumpCtl>,
+    /// Wakes the pump; closed when the pump is done so finished commands hold no descriptors.
+    wake: Mutex<Option<std::io::PipeWriter>>,
+}
+
+impl Command {
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    pub fn state(&self) -> State {
+        self.progress.borrow().state
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("output.log")
+    }
+
+    fn pump_ctl(&self) -> PumpCtl {
+        *self.ctl.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tell_pump(&self, f: impl FnOnce(&mut PumpCtl)) {
+        f(&mut self.ctl.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(w) = self.wake.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let _ = w.write_all_nb(b"w");
+        }
+    }
+
+    fn close_wake(&self) {
+        self.wake.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    fn finish(&self, how: Finish) {
+        self.tell_pump(|c| {
+            c.finish.get_or_insert(how);
+        });
+    }
+
+    fn grew(&self, n: u64) {
+        self.progress.send_modify(|p| p.len += n);
+    }
+
+    fn publish_done(&self, how: Finish) {
+        let state = match how {
+            Finish::Exit(c) => State::Exited(c),
+            Finish::Ended(c) => State::Ended(c),
+        };
+        self.progress.send_modify(|p| {
+            p.state = state;
+            p.final_len = Some(p.len);
+        });
+    }
+
+    /// Sends `data` to the command's stdin and echoes it into the log unless suppressed.
+    pub async fn send_input(&self, data: &str) -> Result<(), ApiError> {
+        if let Some(code) = self.state().exit_code() {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                Code::CommandAlreadyCompleted,
+                format!("command has already completed with exit code {code}"),
+            ));
+        }
+        let mut data = data.to_string();
+        if !data.ends_with('\n') {
+            data.push('\n');
+        }
+        {
+            let mut input = self.input.lock().await;
+            let Some(tx) = input.as_mut() else {
+                return Err(ApiError::new(
+                    StatusCode::GONE,
+                    Code::Gone,
+                    "gone: the command's input is closed (it has ended, or it runs synchronously and reads EOF)",
+                ));
+            };
+            tx.write_all(data.as_bytes())
+                .await
+                .map_err(|e| ApiError::internal(format!("failed to write to the command's input: {e}")))?;
+        }
+        if !self.suppress_echo {
+            let mut rec = log::STDOUT_MARKER.to_vec();
+            rec.extend_from_slice(data.as_bytes());
+            let path = self.log_path();
+            let n = rec.len() as u64;
+            tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                std::fs::OpenOptions::new().append(true).open(path)?.write_all(&rec)
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::internal(format!("failed to echo the input into the log: {e}")))?;
+            self.grew(n);
+        }
+        Ok(())
+    }
+}
+
+/// Non-blocking write of a wake-up byte: a full wake pipe already means "wake up".
+trait WriteNb {
+    fn write_all_nb(self, b: &[u8]) -> std::io::Result<()>;
+}
+
+impl WriteNb for &std::io::PipeWriter {
+    fn write_all_nb(mut self, b: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        match self.write(b) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+pub struct Session {
+    pub id: String,
+    dir: PathBuf,
+    control: PathBuf,
+    shell_pid: u32,
+    stdin: tokio::sync::Mutex<Option<pipe::Sender>>,
+    commands: Mutex<Vec<Arc<Command>>>,
+    end: watch::Sender<Option<End>>,
+}
+
+impl Session {
+    pub fn commands(&self) -> Vec<Arc<Command>> {
+        self.commands.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn command(&self, id: &str) -> Option<Arc<Command>> {
+        self.commands.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|c| c.id == id).cloned()
+    }
+
+    pub fn end(&self) -> Option<End> {
+        *self.end.borrow()
+    }
+
+    pub fn ended(&self) -> watch::Receiver<Option<End>> {
+        self.end.subscribe()
+    }
+
+    /// Why an operation on this ended session fails.
+    pub fn end_error(&self) -> ApiError {
+        match self.end() {
+            Some(end) => end.error(),
+            None => ApiError::new(
+                StatusCode::GONE,
+                Code::SessionEnded,
+                "session ended: its shell is no longer running",
+            ),
+        }
+    }
+
+    /// Prepares and submits a command. Commands run in submission order: the stdin lock is held
+    /// from registration to the write of the block.
+    async fn start_command(
+        self: &Arc<Self>,
+        id: String,
+        text: String,
+        is_async: bool,
+        suppress_echo: bool,
+    ) -> Result<Arc<Command>, ApiError> {
+        let mut stdin = self.stdin.lock().await;
+        if stdin.is_none() || self.end().is_some() {
+            return Err(self.end_error());
+        }
+        if self.command(&id).is_some() {
+            return Err(ApiError::conflict("command already exists"));
+        }
+        let dir = self.dir.join(&id);
+        let text2 = text.clone();
+        let dir2 = dir.clone();
+        let files = tokio::task::spawn_blocking(move || prepare_command_dir(&dir2, &text2))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| {
+                ApiError::internal(format!("cannot prepare the command directory {}: {e}", dir.display()))
+            })?;
+        let (wake_r, wake_w) = std::io::pipe().map_err(ApiError::internal)?;
+        set_nonblocking(&wake_r);
+        set_nonblocking(&wake_w);
+        let input = pipe::Sender::from_file(files.input).map_err(ApiError::internal)?;
+        let cmd = Arc::new(Command {
+            id: id.clone(),
+            text,
+            suppress_echo,
+            is_async,
+            dir: dir.clone(),
+            progress: watch::Sender::new(Progress { len: 0, state: State::Running, final_len: None }),
+            started: Default::default(),
+            input: tokio::sync::Mutex::new(Some(input)),
+            ctl: Mutex::new(PumpCtl::default()),
+            wake: Mutex::new(Some(wake_w)),
+        });
+        pump::start(
+            cmd.clone(),
+            pump::PumpFiles {
+                out: files.out,
+                err: files.err,
+                log: files.log,
+                wake: wake_r,
+                fifos: ["stdout.pipe", "stderr.pipe", "input.pipe"].iter().map(|f| dir.join(f)).collect(),
+                exit_code: dir.join("exit_code"),
+            },
+        )
+        .map_err(ApiError::internal)?;
+        self.commands.lock().unwrap_or_else(|e| e.into_inner()).push(cmd.clone());
+        let block = wrapper::block(&id, &dir, &self.control);
+        let tx = stdin.as_mut().expect("checked above");
+        if tx.write_all(block.as_bytes()).await.is_err() {
+            // The shell is gone; the reaper's report of why follows at once (it needs the stdin
+            // lock, so release it first).
+            *stdin = None;
+            drop(stdin);
+            cmd.finish(Finish::Ended(None));
+            let mut ended = self.ended();
+            let _ = tokio::time::timeout(Duration::from_secs(2), ended.wait_for(Option::is_some)).await;
+            return Err(self.end_error());
+        }
+        Ok(cmd)
+    }
+
+    async fn on_event(&self, ev: wrapper::Event<'_>) {
+        match ev {
+            wrapper::Event::Started(id) => {
+                if let Some(cmd) = self.command(id) {
+                    cmd.started.store(true, std::sync::atomic::Ordering::Relaxed);
+                    if !cmd.is_async {
+                        // A synchronous command reads EOF (pitfalls 10).
+                        cmd.input.lock().await.take();
+                    }
+                }
+            }
+            wrapper::Event::Ended(id, code) => {
+                if let Some(cmd) = self.command(id) {
+                    cmd.input.lock().await.take();
+                    cmd.finish(Finish::Exit(code));
+                }
+            }
+        }
+    }
+
+    async fn on_shell_exit(&self, status: ExitStatus) {
+        let code = match status {
+            ExitStatus::Exited(c) => c,
+            ExitStatus::Signaled(s) => 128 + s,
+            ExitStatus::Unknown => -1,
+        };
+        self.end.send_if_modified(|e| {
+            if e.is_none() {
+                *e = Some(End::ShellExited(code));
+                true
+            } else {
+                false
+            }
+        });
+        self.stdin.lock().await.take();
+        let mut first = true;
+        for cmd in self.commands() {
+            if cmd.pump_ctl().finish.is_some() {
+                continue;
+            }
+            let ran = first && cmd.started.load(std::sync::atomic::Ordering::Relaxed);
+            first = false;
+            cmd.input.lock().await.take();
+            cmd.finish(Finish::Ended(ran.then_some(code)));
+        }
+    }
+
+    /// Stops everything the session does: pumps stop, waiting execs and followers end.
+    async fn cancel(&self) {
+        self.end.send_if_modified(|e| {
+            if e.is_none() {
+                *e = Some(End::Deleted);
+                true
+            } else {
+                false
+            }
+        });
+        self.stdin.lock().await.take();
+        for cmd in self.commands() {
+            cmd.input.lock().await.take();
+            cmd.tell_pump(|c| c.cancel = true);
+        }
+    }
+}
+
+struct CommandFiles {
+    out: std::fs::File,
+    err: std::fs::File,
+    input: std::fs::File,
+    log: std::fs::File,
+}
+
+fn prepare_command_dir(dir: &Path, text: &str) -> std::io::Result<CommandFiles> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir)?;
+    match std::fs::remove_file(dir.join("exit_code")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(dir.join("cmd.sh"))?;
+    std::fs::write(dir.join("cmd.sh"), text)?;
+    std::fs::File::create(dir.join("output.log"))?;
+    for f in ["stdout.pipe", "stderr.pipe", "input.pipe"] {
+        mkfifo(&dir.join(f))?;
+    }
+    let open = |f: &str, write: bool| {
+        std::fs::OpenOptions::new().read(true).write(write).custom_flags(libc::O_NONBLOCK).open(dir.join(f))
+    };
+    Ok(CommandFiles {
+        out: open("stdout.pipe", false)?,
+        err: open("stderr.pipe", false)?,
+        input: open("input.pipe", true)?,
+        log: std::fs::OpenOptions::new().append(true).open(dir.join("output.log"))?,
+    })
+}
+
+/// (Re)creates a FIFO, mode 0600.
+fn mkfifo(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn set_nonblocking(fd: &impl std::os::fd::AsRawFd) {
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}
+
+/// All sessions of the daemon.
+pub struct SessionService {
+    root: PathBuf,
+    env: Arc<ChildEnv>,
+    reaper: &'static Reaper,
+    grace: Duration,
+    interval: Duration,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Serialises creations so two creates of one id cannot both spawn a shell.
+    creating: tokio::sync::Mutex<()>,
+}
+
+impl SessionService {
+    pub fn new(
+        config_dir: &Path,
+        env: Arc<ChildEnv>,
+        reaper: &'static Reaper,
+        grace: Duration,
+        interval: Duration,
+    ) -> Self {
+        SessionService {
+            root: config_dir.join("sessions"),
+            env,
+            reaper,
+            grace,
+            interval,
+            sessions: Mutex::new(HashMap::new()),
+            creating: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, id: &str) -> Result<Arc<Session>, ApiError> {
+        self.map().get(id).cloned().ok_or_else(|| not_found("session not found"))
+    }
+
+    pub fn list(&self) -> Vec<Arc<Session>> {
+        self.map().values().filter(|s| s.id != ENTRYPOINT_SESSION).cloned().collect()
+    }
+
+    /// Starts a session shell in `cwd`.
+    pub async fn create(&self, id: &str, cwd: &Path) -> Result<Arc<Session>, ApiError> {
+        wrapper::validate_id("session", id)?;
+        let _one_at_a_time = self.creating.lock().await;
+        if self.map().contains_key(id) {
+            return Err(ApiError::conflict("session already exists"));
+        }
+        let dir = self.root.join(id);
+        let control = dir.join(CONTROL_FIFO);
+        let (dir2, control2) = (dir.clone(), control.clone());
+        let ctl_file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(&dir2)?;
+            mkfifo(&control2)?;
+            // Read-write: the shell's opens never block and the reader never sees EOF.
+            std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NONBLOCK).open(&control2)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            ApiError::internal(format!("cannot create the session directory {}: {e}", dir.display()))
+        })?;
+        let ctl = pipe::Receiver::from_file(ctl_file).map_err(ApiError::internal)?;
+
+        let shell = crate::shell::select(&self.env);
+        let (out_r, out_w) = std::io::pipe().map_err(ApiError::internal)?;
+        let out_w2 = out_w.try_clone().map_err(ApiError::internal)?;
+        let mut cmd = std::process::Command::new(&shell);
+        cmd.stdin(Stdio::piped())
+            .stdout(out_w)
+            .stderr(out_w2)
+            .current_dir(cwd)
+            .env_clear()
+            .envs(self.env.snapshot_with([]))
+            .process_group(0);
+        let spawned = self.reaper.spawn(&mut cmd);
+        drop(cmd);
+        let (mut child, exit) = spawned.map_err(|e| {
+            ApiError::internal(format!(
+                "cannot start the session shell {shell} in {}: {}",
+                cwd.display(),
+                super::execute::os_error_text(&e)
+            ))
+        })?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdin = pipe::Sender::from_owned_fd(OwnedFd::from(stdin)).map_err(ApiError::internal)?;
+        let session = Arc::new(Session {
+            id: id.to_string(),
+            dir,
+            control,
+            shell_pid: child.id(),
+            stdin: tokio::sync::Mutex::new(Some(stdin)),
+            commands: Mutex::new(Vec::new()),
+            end: watch::Sender::new(None),
+        });
+        tokio::spawn(drain_shell_output(id.to_string(), out_r));
+        tokio::spawn(control_loop(session.clone(), ctl, exit));
+        self.map().insert(id.to_string(), session.clone());
+        Ok(session)
+    }
+
+    /// Runs `text` in session `id` with a fresh command id.
+    pub async fn exec(
+        &self,
+        id: &str,
+        text: String,
+        is_async: bool,
+        suppress_echo: bool,
+    ) -> Result<(Arc<Session>, Arc<Command>), ApiError> {
+        let session = self.get(id)?;
+        let cmd = session.start_command(wrapper::uuid_v4(), text, is_async, suppress_echo).await?;
+        Ok((session, cmd))
+    }
+
+    /// The entrypoint: `argv` as the single async command of the reserved session.
+    pub async fn start_entrypoint(&self, argv: &[String], cwd: &Path) -> Result<(), ApiError> {
+        let session = self.create(ENTRYPOINT_SESSION, cwd).await?;
+        session.start_command(ENTRYPOINT_COMMAND.into(), wrapper::quote_argv(argv), true, true).await?;
+        Ok(())
+    }
+
+    /// Deletes a session: signals its processes and forgets it at once; what does not stop
+    /// within the grace period is killed in the background. The returned handle resolves when
+    /// the termination is complete.
+    pub async fn delete(&self, id: &str) -> Result<tokio::task::JoinHandle<()>, ApiError> {
+        let session = self.map().remove(id).ok_or_else(|| not_found("session not found"))?;
+        session.cancel().await;
+        let pid = session.shell_pid;
+        // Found before anything is signalled: once the shell dies its descendants are
+        // re-parented and can no longer be found by parentage (pitfalls 4).
+        let (shell, found) = tokio::task::spawn_blocking(move || {
+            let shell = tree::identify(pid);
+            let found = tree::descendants(pid);
+            super::signal::kill_group(pid, libc::SIGTERM);
+            for p in &found {
+                tree::signal(*p, libc::SIGTERM);
+            }
+            (shell, found)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        let (grace, interval) = (self.grace, self.interval);
+        let finisher =
+            tokio::task::spawn_blocking(move || finish_termination(pid, shell, found, grace, interval));
+        let dir = session.dir.clone();
+        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::bad_request(format!("cannot remove the session directory: {e}")))?;
+        Ok(finisher)
+    }
+}
+
+/// Waits up to `grace` for the shell and every found descendant to be gone, checking every
+/// `interval`, then SIGKILLs whatever is left (process.md §4.6).
+fn finish_termination(
+    pid: u32,
+    shell: Option<tree::Proc>,
+    found: Vec<tree::Proc>,
+    grace: Duration,
+    interval: Duration,
+) {
+    let deadline = std::time::Instant::now() + grace;
+    let all_gone = || shell.is_none_or(|s| !tree::is_alive(s)) && found.iter().all(|p| !tree::is_alive(*p));
+    while !all_gone() {
+        if std::time::Instant::now() >= deadline {
+            let mut late =
+                shell.filter(|s| tree::is_alive(*s)).map(|_| tree::descendants(pid)).unwrap_or_default();
+            late.extend(found.iter().copied());
+            super::signal::kill_group(pid, libc::SIGKILL);
+            for p in late {
+                tree::signal(p, libc::SIGKILL);
+            }
+            if let Some(s) = shell {
+                tree::signal(s, libc::SIGKILL);
+            }
+            return;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, Code::ProcessNotFound, what)
+}
+
+/// Reads the session's control FIFO and dispatches "started"/"ended" to commands; when the
+/// shell dies, takes the lines it wrote last and ends the session.
+async fn control_loop(session: Arc<Session>, mut ctl: pipe::Receiver, exit: ExitWait) {
+    let mut pending = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut exit = std::pin::pin!(exit);
+    loop {
+        tokio::select! {
+            n = ctl.read(&mut chunk) => match n {
+                Ok(n) if n > 0 => {
+                    pending.extend_from_slice(&chunk[..n]);
+                    dispatch(&session, &mut pending).await;
+                }
+                _ => {
+                    // Cannot happen with a read-write FIFO; wait for the shell instead of spinning.
+                    let status = (&mut exit).await;
+                    session.on_shell_exit(status).await;
+                    return;
+                }
+            },
+            status = &mut exit => {
+                while let Ok(n) = ctl.try_read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    pending.extend_from_slice(&chunk[..n]);
+                }
+                dispatch(&session, &mut pending).await;
+                session.on_shell_exit(status).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn dispatch(session: &Session, pending: &mut Vec<u8>) {
+    while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = pending.drain(..=nl).collect();
+        match std::str::from_utf8(&line).ok().and_then(wrapper::parse_event) {
+            Some(ev) => session.on_event(ev).await,
+            None => tracing::debug!(session = %session.id, "ignoring a malformed control line"),
+        }
+    }
+    if pending.len() > 64 * 1024 {
+        pending.clear();
+    }
+}
+
+/// The session shell's own stdout/stderr (commands never write there; the shell's own
+/// complaints do). Logged at debug level.
+async fn drain_shell_output(id: String, out: std::io::PipeReader) {
+    let Ok(mut rx) = pipe::Receiver::from_owned_fd(OwnedFd::from(out)) else { return };
+    let mut buf = vec![0u8; 8192];
+    while let Ok(n) = rx.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        tracing::debug!(session = %id, output = %String::from_utf8_lossy(&buf[..n]), "session shell output");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(dir: &Path) -> SessionService {
+        let env = ChildEnv::new([("PATH".into(), "/usr/bin:/bin".into()), ("HOME".into(), dir.into())]);
+        SessionService::new(
+            dir,
+            Arc::new(env),
+            Reaper::global(),
+            Duration::from_secs(2),
+            Duration::from_millis(20),
+        )
+    }
+
+    async fn done(cmd: &Command) -> State {
+        cmd.progress().wait_for(|p| p.state.is_done()).await.unwrap().state
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn command_files_log_and_exit_code() {
+        let tmp = tempfile::tempdir().unwrap();
+        let svc = service(tmp.path());
+        svc.create("s", tmp.path()).await.unwrap();
+        let (_, cmd) =
+            svc.exec("s", "echo out; printf partial >&2; (exit 3)".into(), false, false).await.unwrap();
+        assert_eq!(done(&cmd).await, State::Exited(3));
+        let dir = tmp.path().join("sessions/s").join(&cmd.id);
+        assert_eq!(std::fs::read(dir.join("output.log")).unwrap(), b"\x01\x01\x01out\n\x02\x02\x02partial\n");
+        assert_eq!(std::fs::read_to_string(dir.join("exit_code")).unwrap(), "3\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cmd.sh")).unwrap(),
+            "echo out; printf partial >&2; (exit 3)"
+        );
+        for fifo in ["stdout.pipe", "stderr.pipe", "input.pipe"] {
+            assert!(!dir.join(fifo).exists(), "{fifo} left behind");
+        }
+        let p = *cmd.progress().borrow();
+        assert_eq!(p.final_len, Some(p.len));
+        assert_eq!(p.len, std::fs::metadata(dir.join("output.log")).unwrap().len());
+
+        // Async with input; a background job keeps writing after the command ended.
+        let (_, cmd) =
+            svc.exec("s", "read x; echo \"x=$x\"; (sleep 0.3; echo bg) &".into(), true, false).await.unwrap();
+        cmd.send_input("hello").await.unwrap();
+        assert_eq!(done(&cmd).await, State::Exited(0));
+        let log = cmd.log_path();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !std::fs::read(&log).unwrap().ends_with(b"bg\n") {
+            assert!(std::time::Instant::now() < deadline, "background output not recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (o, _) = log::demux_all(&std::fs::read(&log).unwrap());
+        assert_eq!(o, b"hello\nx=hello\nbg\n");
+        assert_eq!(cmd.send_input("late").await.unwrap_err().code, Some(Code::CommandAlreadyCompleted));
+
+        let finisher = svc.delete("s").await.unwrap();
+        finisher.await.unwrap();
+        assert!(!tmp.path().join("sessions/s").exists());
+        assert_eq!(svc.get("s").err().unwrap().status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exit_ends_the_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let svc = service(tmp.path());
+        svc.create("s", tmp.path()).await.unwrap();
+        // The sleep keeps the shell alive until the second command is queued behind it.
+        let (_, first) = svc.exec("s", "sleep 0.3; exit 5".into(), false, false).await.unwrap();
+        let Ok((session, queued)) = svc.exec("s", "echo never".into(), true, false).await else {
+            panic!("the second command could not be queued");
+        };
+        assert_eq!(done(&first).await, State::Ended(Some(5)));
+        assert_eq!(done(&queued).await, State::Ended(None));
+        assert_eq!(session.end(), Some(End::ShellExited(5)));
+        let e = svc.exec("s", "true".into(), false, false).await.err().unwrap();
+        assert_eq!(e.code, Some(Code::SessionEnded));
+        drop(svc.delete("s").await.unwrap());
+    }
+}
