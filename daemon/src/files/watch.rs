@@ -530,8 +530,21 @@ impl Machine {
     /// Records an entry found by scanning a new directory; returns the `created` to send unless
     /// one is already pending for it.
     pub fn synthesize(&mut self, path: PathBuf, is_dir: bool, now: Instant) -> Option<Out> {
-        if self.finished || self.last.contains_key(&path) {
+        if self.finished {
             return None;
+        }
+        match self.last_kind(&path) {
+            Some(EventType::Created) => return None,
+            // The directory's watch came up after the entry was created but before it was
+            // written: inotify reported the write only. That pending `modified` is really the
+            // entry's `created`, in the right place.
+            Some(EventType::Modified) => {
+                self.retag_last(&path, EventType::Created);
+                return None;
+            }
+            // Already sent: it was reported.
+            None if self.last.contains_key(&path) => return None,
+            _ => {}
         }
         if self.synthesized.len() >= SCAN_LIMIT {
             self.synthesized.retain(|_, at| now.duration_since(*at) < SYNTHESIZED_TTL);
@@ -555,6 +568,18 @@ impl Machine {
         let seq = *self.last.get(path)?;
         let item = self.pending.get(usize::try_from(seq.checked_sub(self.front_seq)?).ok()?)?;
         item.out.as_ref().map(|o| o.kind)
+    }
+
+    fn retag_last(&mut self, path: &Path, kind: EventType) {
+        if let Some(&seq) = self.last.get(path)
+            && let Some(Some(out)) = seq
+                .checked_sub(self.front_seq)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.pending.get_mut(i))
+                .map(|item| item.out.as_mut())
+        {
+            out.kind = kind;
+        }
     }
 
     fn tombstone_last(&mut self, path: &Path) {
@@ -1029,6 +1054,14 @@ mod tests {
             drain(&mut m, now + WINDOW * 2),
             vec![ev(EventType::Created, "/r/new/seen"), ev(EventType::Modified, "/r/new/early")]
         );
+        // Created before its directory's watch, written after: only the write was seen, and the
+        // scan turns that pending `modified` into the `created`.
+        let mut m = Machine::new("/r".into(), true, true);
+        m.push(raw(RawKind::Created, "/r/d", Some(true)), now);
+        m.push(raw(RawKind::Modified, "/r/d/f", Some(false)), now);
+        assert!(m.pop_due(now + WINDOW).unwrap().scan);
+        assert!(m.synthesize("/r/d/f".into(), false, now).is_none());
+        assert_eq!(drain(&mut m, now + WINDOW * 2), vec![ev(EventType::Created, "/r/d/f")]);
         // Non-recursive watches do not scan.
         let mut m = Machine::new("/r".into(), true, false);
         m.push(raw(RawKind::Created, "/r/new", Some(true)), now);
