@@ -179,6 +179,7 @@ def main():
     ap.add_argument("--megabytes", type=int, default=200)
     ap.add_argument("--sessions", type=int, default=200)
     args = ap.parse_args()
+    args.bin = os.path.abspath(args.bin)
     if not os.access(args.bin, os.X_OK):
         sys.exit(f"no daemon binary at {args.bin}: cargo build --release -p daytona-daemon")
 
