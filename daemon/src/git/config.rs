@@ -47,7 +47,8 @@ impl ConfigEnv {
         if dot.exists() {
             return dot;
         }
-        let xdg = self.xdg_config_home.clone().unwrap_or_else(|| self.home().join(".config")).join("git/config");
+        let xdg =
+            self.xdg_config_home.clone().unwrap_or_else(|| self.home().join(".config")).join("git/config");
         if xdg.exists() { xdg } else { dot }
     }
 
@@ -62,7 +63,8 @@ pub fn scope_file(env: &ConfigEnv, scope: Option<&str>, repo: Option<&Path>) -> 
         "" | "global" => Ok(env.global_file()),
         "system" => Ok(env.system_file()),
         "local" => {
-            let repo = repo.ok_or_else(|| GitError::new(Kind::BadRequest, "path is required when scope is local"))?;
+            let repo =
+                repo.ok_or_else(|| GitError::new(Kind::BadRequest, "path is required when scope is local"))?;
             let dotgit = repo.join(".git");
             if dotgit.is_dir() {
                 Ok(dotgit.join("config"))
@@ -81,7 +83,12 @@ pub fn scope_file(env: &ConfigEnv, scope: Option<&str>, repo: Option<&Path>) -> 
 
 /// Checks `section.name` / `section.sub.section.name` (split at the first and last dot).
 pub fn validate_key(key: &str) -> GitResult<()> {
-    let bad = || GitError::new(Kind::BadRequest, format!("invalid config key {key:?}: expected section.name or section.subsection.name"));
+    let bad = || {
+        GitError::new(
+            Kind::BadRequest,
+            format!("invalid config key {key:?}: expected section.name or section.subsection.name"),
+        )
+    };
     let (section, rest) = key.split_once('.').ok_or_else(bad)?;
     let name = rest.rsplit_once('.').map_or(rest, |(_, n)| n);
     let ok_word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
@@ -165,14 +172,21 @@ mod tests {
         assert_eq!(scope_file(&env, Some("global"), None).unwrap(), xdg);
         std::fs::write(home.path().join(".gitconfig"), "").unwrap();
         assert_eq!(scope_file(&env, Some(""), None).unwrap(), home.path().join(".gitconfig"));
-        let env2 = ConfigEnv { git_config_global: Some("/g".into()), git_config_system: Some("/s".into()), ..env.clone() };
+        let env2 = ConfigEnv {
+            git_config_global: Some("/g".into()),
+            git_config_system: Some("/s".into()),
+            ..env.clone()
+        };
         assert_eq!(scope_file(&env2, None, None).unwrap(), PathBuf::from("/g"));
         assert_eq!(scope_file(&env2, Some("system"), None).unwrap(), PathBuf::from("/s"));
         assert_eq!(scope_file(&env, Some("local"), None).unwrap_err().kind, Kind::BadRequest);
         assert_eq!(scope_file(&env, Some("worktree"), None).unwrap_err().kind, Kind::BadRequest);
         assert_eq!(scope_file(&env, Some("local"), Some(home.path())).unwrap_err().kind, Kind::RepoNotFound);
         std::fs::create_dir(home.path().join(".git")).unwrap();
-        assert_eq!(scope_file(&env, Some("local"), Some(home.path())).unwrap(), home.path().join(".git/config"));
+        assert_eq!(
+            scope_file(&env, Some("local"), Some(home.path())).unwrap(),
+            home.path().join(".git/config")
+        );
     }
 
     #[test]

@@ -84,7 +84,9 @@ impl Auth {
                 None => store.as_deref().and_then(|s| lookup_store(s, url, user_from_url)),
             };
             match found {
-                Some(c) if attempts == 1 || creds.is_some() => Cred::userpass_plaintext(&c.username, &c.password),
+                Some(c) if attempts == 1 || creds.is_some() => {
+                    Cred::userpass_plaintext(&c.username, &c.password)
+                }
                 Some(_) => Err(auth_error("authentication failed: the stored credentials were refused")),
                 None => Err(auth_error("authentication required: no credentials were given")),
             }
@@ -100,7 +102,11 @@ impl Auth {
 /// request, so credentials never travel over a connection that failed verification. Only the
 /// explicit insecure flag accepts any certificate.
 pub fn certificate_answer(insecure_skip_tls: bool) -> CertificateCheckStatus {
-    if insecure_skip_tls { CertificateCheckStatus::CertificateOk } else { CertificateCheckStatus::CertificatePassthrough }
+    if insecure_skip_tls {
+        CertificateCheckStatus::CertificateOk
+    } else {
+        CertificateCheckStatus::CertificatePassthrough
+    }
 }
 
 fn auth_error(msg: &str) -> git2::Error {
@@ -235,19 +241,23 @@ pub fn store_credential(store: &Path, cred: &StoredCred) -> std::io::Result<()> 
 
 /// CA bundles of the common distributions, most common first.
 pub const CA_FILES: [&str; 6] = [
-    "/etc/ssl/certs/ca-certificates.crt",                // Debian, Ubuntu, Alpine, Arch
-    "/etc/pki/tls/certs/ca-bundle.crt",                  // RHEL, Fedora, CentOS
+    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine, Arch
+    "/etc/pki/tls/certs/ca-bundle.crt",   // RHEL, Fedora, CentOS
     "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // RHEL 7+
-    "/etc/ssl/ca-bundle.pem",                            // openSUSE
-    "/etc/ssl/cert.pem",                                 // Alpine (LibreSSL), macOS-alike
-    "/usr/local/share/certs/ca-root-nss.crt",            // FreeBSD-alike images
+    "/etc/ssl/ca-bundle.pem",             // openSUSE
+    "/etc/ssl/cert.pem",                  // Alpine (LibreSSL), macOS-alike
+    "/usr/local/share/certs/ca-root-nss.crt", // FreeBSD-alike images
 ];
 /// Hashed certificate directories.
 pub const CA_DIRS: [&str; 3] = ["/etc/ssl/certs", "/etc/pki/tls/certs", "/usr/share/ca-certificates"];
 
 /// The CA file and directory to verify against: `SSL_CERT_FILE`/`SSL_CERT_DIR` when they name
 /// something that exists, else the first existing well-known path under `root`.
-pub fn probe_ca(root: &Path, env_file: Option<&str>, env_dir: Option<&str>) -> (Option<PathBuf>, Option<PathBuf>) {
+pub fn probe_ca(
+    root: &Path,
+    env_file: Option<&str>,
+    env_dir: Option<&str>,
+) -> (Option<PathBuf>, Option<PathBuf>) {
     let file = env_file
         .map(PathBuf::from)
         .filter(|p| p.is_file())

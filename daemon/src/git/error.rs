@@ -118,8 +118,23 @@ pub fn classify(e: &git2::Error) -> Kind {
         || msg.contains("not a git repository")
         || msg.contains("repository not found")
         || msg.contains("does not appear to be a git repository")
+        || (msg.contains("failed to resolve path") && msg.contains("no such file"))
     {
         return Kind::RepoNotFound;
+    }
+    // Socket-level failures come with the OS class; their texts are libgit2's own.
+    const TRANSPORT: [&str; 8] = [
+        "failed to connect",
+        "failed to resolve address",
+        "connection refused",
+        "connection reset",
+        "connection timed out",
+        "network is unreachable",
+        "ssl error",
+        "certificate",
+    ];
+    if TRANSPORT.iter().any(|m| msg.contains(m)) {
+        return Kind::Transport;
     }
     match e.class() {
         ErrorClass::Net | ErrorClass::Ssl | ErrorClass::Http | ErrorClass::Ssh => Kind::Transport,
@@ -131,7 +146,8 @@ pub fn classify(e: &git2::Error) -> Kind {
 
 /// The status in libgit2's "unexpected http status code: 404" style texts.
 fn http_status(msg: &str) -> Option<u16> {
-    const MARKERS: [&str; 3] = ["unexpected http status code: ", "request failed with status code: ", "status code: "];
+    const MARKERS: [&str; 3] =
+        ["unexpected http status code: ", "request failed with status code: ", "status code: "];
     MARKERS.iter().find_map(|m| {
         let at = msg.find(m)? + m.len();
         msg[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
@@ -160,7 +176,8 @@ pub fn redact_url_passwords(text: &str) -> String {
         let (head, tail) = rest.split_at(at + 3);
         out.push_str(head);
         // The authority ends at the first '/', whitespace or quote; userinfo at its last '@'.
-        let end = tail.find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"').unwrap_or(tail.len());
+        let end =
+            tail.find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"').unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {
             Some(at_sign) => {
@@ -194,17 +211,68 @@ mod tests {
     fn classification() {
         let cases = [
             (err(ErrorCode::Auth, ErrorClass::Http, "authentication failed"), Kind::AuthFailed),
-            (err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 401"), Kind::AuthFailed),
-            (err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 403"), Kind::Forbidden),
-            (err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 404"), Kind::RepoNotFound),
-            (err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 500"), Kind::Transport),
-            (err(ErrorCode::NotFound, ErrorClass::Repository, "could not find repository at '/x'"), Kind::RepoNotFound),
-            (err(ErrorCode::GenericError, ErrorClass::Net, "failed to resolve address for nohost: Name or service not known"), Kind::Transport),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 401"),
+                Kind::AuthFailed,
+            ),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 403"),
+                Kind::Forbidden,
+            ),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 404"),
+                Kind::RepoNotFound,
+            ),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 500"),
+                Kind::Transport,
+            ),
+            (
+                err(ErrorCode::NotFound, ErrorClass::Repository, "could not find repository at '/x'"),
+                Kind::RepoNotFound,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Net,
+                    "failed to resolve address for nohost: Name or service not known",
+                ),
+                Kind::Transport,
+            ),
             (err(ErrorCode::Certificate, ErrorClass::Ssl, "the SSL certificate is invalid"), Kind::Transport),
-            (err(ErrorCode::NotFastForward, ErrorClass::Reference, "cannot push non-fastforwardable reference"), Kind::PushRejected),
-            (err(ErrorCode::Conflict, ErrorClass::Checkout, "1 conflict prevents checkout"), Kind::DirtyWorktree),
-            (err(ErrorCode::NotFound, ErrorClass::Reference, "reference 'refs/heads/x' not found"), Kind::NotFound),
+            (
+                err(
+                    ErrorCode::NotFastForward,
+                    ErrorClass::Reference,
+                    "cannot push non-fastforwardable reference",
+                ),
+                Kind::PushRejected,
+            ),
+            (
+                err(ErrorCode::Conflict, ErrorClass::Checkout, "1 conflict prevents checkout"),
+                Kind::DirtyWorktree,
+            ),
+            (
+                err(ErrorCode::NotFound, ErrorClass::Reference, "reference 'refs/heads/x' not found"),
+                Kind::NotFound,
+            ),
             (err(ErrorCode::Exists, ErrorClass::Reference, "already exists"), Kind::Conflict),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    "failed to connect to 127.0.0.1: Connection refused",
+                ),
+                Kind::Transport,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    "failed to resolve path '/x.git': No such file or directory",
+                ),
+                Kind::RepoNotFound,
+            ),
             (err(ErrorCode::GenericError, ErrorClass::Os, "disk full"), Kind::Internal),
         ];
         for (e, want) in cases {
@@ -215,7 +283,10 @@ mod tests {
     #[test]
     fn api_mapping() {
         let a: ApiError = GitError::new(Kind::AuthFailed, "authentication failed").into();
-        assert_eq!((a.status, a.code, a.message.as_str()), (StatusCode::UNAUTHORIZED, Some(Code::GitAuthFailed), "authentication failed"));
+        assert_eq!(
+            (a.status, a.code, a.message.as_str()),
+            (StatusCode::UNAUTHORIZED, Some(Code::GitAuthFailed), "authentication failed")
+        );
         let a: ApiError = GitError::new(Kind::NotFound, "remote 'x' not found").into();
         assert_eq!(a.message, "not found: remote 'x' not found");
         let a: ApiError = GitError::new(Kind::Transport, "dns").into();
@@ -226,9 +297,14 @@ mod tests {
 
     #[test]
     fn redaction() {
-        assert_eq!(redact("user alice pw s3cr3t-alice", Some("alice"), Some("s3cr3t-alice")), "user *** pw ***");
         assert_eq!(
-            redact_url_passwords("fatal: https://bob:tok3n@example.com/r.git and http://x@h/ and 'ftp://a:b@c'"),
+            redact("user alice pw s3cr3t-alice", Some("alice"), Some("s3cr3t-alice")),
+            "user *** pw ***"
+        );
+        assert_eq!(
+            redact_url_passwords(
+                "fatal: https://bob:tok3n@example.com/r.git and http://x@h/ and 'ftp://a:b@c'"
+            ),
             "fatal: https://bob:***@example.com/r.git and http://x@h/ and 'ftp://a:***@c'"
         );
         assert_eq!(redact_url_passwords("no urls :// here"), "no urls :// here");

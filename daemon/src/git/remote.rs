@@ -43,7 +43,10 @@ pub fn clone(spec: &CloneSpec) -> GitResult<()> {
     let existed = path.exists();
     if existed {
         if Repository::open(path).is_ok() {
-            return Err(GitError::new(Kind::Conflict, format!("repository already exists: {}", path.display())));
+            return Err(GitError::new(
+                Kind::Conflict,
+                format!("repository already exists: {}", path.display()),
+            ));
         }
         let empty = path.is_dir() && std::fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false);
         if !empty {
@@ -72,7 +75,14 @@ pub fn clone(spec: &CloneSpec) -> GitResult<()> {
 fn clone_into(spec: &CloneSpec) -> GitResult<()> {
     let auth = &spec.auth;
     let mut builder = RepoBuilder::new();
-    builder.fetch_options(fetch_options(auth, spec.depth));
+    // libgit2's local transport cannot fetch shallow; a local remote is cloned in full (git
+    // itself ignores --depth for local paths too).
+    let local = spec.url.starts_with("file://") || spec.url.starts_with('/');
+    let depth = if local { 0 } else { spec.depth };
+    if local && spec.depth > 0 {
+        tracing::info!(depth = spec.depth, "shallow clone of a local remote: cloning the full history");
+    }
+    builder.fetch_options(fetch_options(auth, depth));
     if let Some(branch) = &spec.branch {
         if !git2::Branch::name_is_valid(branch).unwrap_or(false) {
             return Err(GitError::new(Kind::BadRequest, format!("invalid branch name {branch:?}")));
@@ -86,7 +96,10 @@ fn clone_into(spec: &CloneSpec) -> GitResult<()> {
             && e.code() == git2::ErrorCode::NotFound
             && e.class() == git2::ErrorClass::Reference
         {
-            return GitError::new(Kind::BranchNotFound, format!("branch {b:?} not found in the remote repository"));
+            return GitError::new(
+                Kind::BranchNotFound,
+                format!("branch {b:?} not found in the remote repository"),
+            );
         }
         auth.error(e)
     })?;
@@ -94,7 +107,12 @@ fn clone_into(spec: &CloneSpec) -> GitResult<()> {
         let commit = looks_like_hash(id)
             .then(|| repo.revparse_single(id).and_then(|o| o.peel_to_commit()).ok())
             .flatten()
-            .ok_or_else(|| GitError::new(Kind::NotFound, format!("object not found: commit {id:?} is not in the cloned history")))?;
+            .ok_or_else(|| {
+                GitError::new(
+                    Kind::NotFound,
+                    format!("object not found: commit {id:?} is not in the cloned history"),
+                )
+            })?;
         checkout_commit(&repo, &commit)?;
         repo.set_head_detached(commit.id())?;
     }
@@ -114,12 +132,18 @@ pub struct PullSpec {
 pub fn pull(path: &Path, spec: &PullSpec) -> GitResult<()> {
     let repo = repo::open(path)?;
     let auth = &spec.auth;
-    let current = head_branch(&repo)?
-        .ok_or_else(|| GitError::new(Kind::NotFound, "reference not found: HEAD is detached, not on a branch"))?;
+    let current = head_branch(&repo)?.ok_or_else(|| {
+        GitError::new(Kind::NotFound, "reference not found: HEAD is detached, not on a branch")
+    })?;
     let cfg = repo.config()?;
     let up_remote = cfg.get_string(&format!("branch.{current}.remote")).ok();
     let up_merge = cfg.get_string(&format!("branch.{current}.merge")).ok();
-    let remote_name = spec.remote.clone().filter(|r| !r.is_empty()).or(up_remote.clone()).unwrap_or_else(|| "origin".into());
+    let remote_name = spec
+        .remote
+        .clone()
+        .filter(|r| !r.is_empty())
+        .or(up_remote.clone())
+        .unwrap_or_else(|| "origin".into());
     let src = match spec.branch.clone().filter(|b| !b.is_empty()) {
         Some(b) => b,
         None => match (&up_remote, &up_merge) {
@@ -144,7 +168,9 @@ pub fn pull(path: &Path, spec: &PullSpec) -> GitResult<()> {
     if !(analysis.is_fast_forward() || analysis.is_unborn()) {
         return Err(GitError::new(
             Kind::MergeConflict,
-            format!("not possible to fast-forward: {current:?} and {remote_name}/{src} have diverged (pull is fast-forward only)"),
+            format!(
+                "not possible to fast-forward: {current:?} and {remote_name}/{src} have diverged (pull is fast-forward only)"
+            ),
         ));
     }
     let commit = repo.find_commit(fetched)?;
@@ -170,12 +196,16 @@ pub fn push(path: &Path, spec: &PushSpec) -> GitResult<()> {
     let auth = &spec.auth;
     let branch = match spec.branch.clone().filter(|b| !b.is_empty()) {
         Some(b) => b,
-        None => head_branch(&repo)?
-            .ok_or_else(|| GitError::new(Kind::NotFound, "reference not found: HEAD is detached, not on a branch"))?,
+        None => head_branch(&repo)?.ok_or_else(|| {
+            GitError::new(Kind::NotFound, "reference not found: HEAD is detached, not on a branch")
+        })?,
     };
     let full = format!("refs/heads/{branch}");
     if repo.refname_to_id(&full).is_err() {
-        return Err(GitError::new(Kind::BranchNotFound, format!("branch {branch:?} not found (or has no commits)")));
+        return Err(GitError::new(
+            Kind::BranchNotFound,
+            format!("branch {branch:?} not found (or has no commits)"),
+        ));
     }
     let remote_name = spec.remote.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| "origin".into());
     let mut remote = repo
@@ -199,7 +229,10 @@ pub fn push(path: &Path, spec: &PushSpec) -> GitResult<()> {
     if let Some(why) = rejected.borrow_mut().take() {
         let why = auth.redact(&why);
         let lower = why.to_ascii_lowercase();
-        let kind = if ["non-fast-forward", "fetch first", "stale info", "non-fastforward"].iter().any(|m| lower.contains(m)) {
+        let kind = if ["non-fast-forward", "fetch first", "stale info", "non-fastforward"]
+            .iter()
+            .any(|m| lower.contains(m))
+        {
             Kind::PushRejected
         } else {
             Kind::RemoteRejected

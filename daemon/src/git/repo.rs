@@ -20,7 +20,8 @@ pub fn open(path: &Path) -> GitResult<Repository> {
 }
 
 fn workdir(repo: &Repository) -> GitResult<&Path> {
-    repo.workdir().ok_or_else(|| GitError::new(Kind::BadRequest, "the repository is bare (it has no work tree)"))
+    repo.workdir()
+        .ok_or_else(|| GitError::new(Kind::BadRequest, "the repository is bare (it has no work tree)"))
 }
 
 /// `refs/heads/main` → `main`.
@@ -131,7 +132,10 @@ pub fn status(path: &Path) -> GitResult<RepoStatus> {
     let branch = head_branch(&repo)?;
     let detached = branch.is_none();
     let mut opts = StatusOptions::new();
-    opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false).exclude_submodules(false);
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(false);
     let statuses = repo.statuses(Some(&mut opts))?;
     let mut files = Vec::with_capacity(statuses.len());
     for entry in statuses.iter() {
@@ -140,13 +144,24 @@ pub fn status(path: &Path) -> GitResult<RepoStatus> {
             continue;
         }
         let (staging, worktree) = status_pair(s);
-        files.push(FileStatus { name: String::from_utf8_lossy(entry.path_bytes()).into_owned(), staging, worktree });
+        files.push(FileStatus {
+            name: String::from_utf8_lossy(entry.path_bytes()).into_owned(),
+            staging,
+            worktree,
+        });
     }
     let (upstream, ahead, behind) = match &branch {
         Some(b) => tracking(&repo, b).unwrap_or((None, 0, 0)),
         None => (None, 0, 0),
     };
-    Ok(RepoStatus { current_branch: branch.unwrap_or_else(|| "HEAD".into()), detached, files, upstream, ahead, behind })
+    Ok(RepoStatus {
+        current_branch: branch.unwrap_or_else(|| "HEAD".into()),
+        detached,
+        files,
+        upstream,
+        ahead,
+        behind,
+    })
 }
 
 /// The upstream of a local branch and how far ahead/behind it the branch is.
@@ -154,7 +169,11 @@ fn tracking(repo: &Repository, branch: &str) -> GitResult<(Option<String>, usize
     let full = format!("refs/heads/{branch}");
     let up = repo.branch_upstream_name(&full)?;
     let up = up.as_str().unwrap_or_default().to_string();
-    let short = up.strip_prefix("refs/remotes/").or_else(|| up.strip_prefix("refs/heads/")).unwrap_or(&up).to_string();
+    let short = up
+        .strip_prefix("refs/remotes/")
+        .or_else(|| up.strip_prefix("refs/heads/"))
+        .unwrap_or(&up)
+        .to_string();
     let local = repo.refname_to_id(&full).ok();
     let remote = repo.refname_to_id(&up).ok();
     let (ahead, behind) = match (local, remote) {
@@ -247,7 +266,8 @@ pub fn commit(path: &Path, message: &str, author: &str, email: &str, allow_empty
     if unchanged && !allow_empty {
         return Err(GitError::new(Kind::Conflict, "cannot create empty commit: clean working tree"));
     }
-    let sig = Signature::now(author, email).map_err(|e| GitError::new(Kind::BadRequest, format!("invalid author: {}", e.message())))?;
+    let sig = Signature::now(author, email)
+        .map_err(|e| GitError::new(Kind::BadRequest, format!("invalid author: {}", e.message())))?;
     let parents: Vec<&git2::Commit> = parent.iter().collect();
     Ok(repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)?)
 }
@@ -308,7 +328,10 @@ pub fn delete_branch(path: &Path, name: &str) -> GitResult<()> {
     let repo = open(path)?;
     check_branch_name(name)?;
     if head_branch(&repo)?.as_deref() == Some(name) {
-        return Err(GitError::new(Kind::Conflict, format!("cannot delete branch {name:?}: it is checked out")));
+        return Err(GitError::new(
+            Kind::Conflict,
+            format!("cannot delete branch {name:?}: it is checked out"),
+        ));
     }
     match repo.find_reference(&format!("refs/heads/{name}")) {
         Ok(mut r) => Ok(r.delete()?),
@@ -333,7 +356,10 @@ pub fn checkout_commit(repo: &Repository, commit: &git2::Commit) -> GitResult<()
     repo.checkout_tree(commit.as_object(), Some(&mut co)).map_err(|e| match e.code() {
         git2::ErrorCode::Conflict | git2::ErrorCode::Uncommitted => GitError::new(
             Kind::DirtyWorktree,
-            format!("your local changes would be overwritten by checkout ({}); commit or stash them first", e.message()),
+            format!(
+                "your local changes would be overwritten by checkout ({}); commit or stash them first",
+                e.message()
+            ),
         ),
         _ => e.into(),
     })
@@ -477,7 +503,13 @@ pub fn reset(path: &Path, mode: Option<&str>, target: Option<&str>, files: &[Str
 }
 
 /// `git restore`: see spec §3.5 for the table of targets and sources.
-pub fn restore(path: &Path, files: &[String], staged: Option<bool>, worktree: Option<bool>, source: Option<&str>) -> GitResult<()> {
+pub fn restore(
+    path: &Path,
+    files: &[String],
+    staged: Option<bool>,
+    worktree: Option<bool>,
+    source: Option<&str>,
+) -> GitResult<()> {
     let (staged, worktree) = match (staged, worktree) {
         (None, None) => (false, true),
         (Some(s), None) => (s, !s),

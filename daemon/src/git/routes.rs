@@ -110,14 +110,18 @@ pub struct GitCloneRequest {
         (status = 401, body = crate::openapi::ErrorResponse), (status = 403, body = crate::openapi::ErrorResponse),
         (status = 404, body = crate::openapi::ErrorResponse), (status = 409, body = crate::openapi::ErrorResponse),
         (status = 502, body = crate::openapi::ErrorResponse)))]
-async fn clone(State(state): State<AppState>, JsonBody(req): JsonBody<GitCloneRequest>) -> Result<StatusCode, ApiError> {
+async fn clone(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<GitCloneRequest>,
+) -> Result<StatusCode, ApiError> {
     let url = required("url", &req.url)?.to_string();
     let path = resolve(&state, required("path", &req.path)?);
     let depth = req.depth.unwrap_or(0);
     if depth < 0 {
         return Err(ApiError::invalid_body(format!("depth must be non-negative, got {depth}")));
     }
-    let depth = u32::try_from(depth).map_err(|_| ApiError::invalid_body(format!("depth is too large: {depth}")))?;
+    let depth =
+        u32::try_from(depth).map_err(|_| ApiError::invalid_body(format!("depth is too large: {depth}")))?;
     let env = config_env(&state);
     let key = lock_key(&state, &path);
     run(&key, move || {
@@ -179,7 +183,12 @@ async fn status(
         file_status: s
             .files
             .into_iter()
-            .map(|f| FileStatus { name: f.name, extra: String::new(), staging: f.staging.into(), worktree: f.worktree.into() })
+            .map(|f| FileStatus {
+                name: f.name,
+                extra: String::new(),
+                staging: f.staging.into(),
+                worktree: f.worktree.into(),
+            })
             .collect(),
         branch_published: s.upstream.is_some(),
         ahead: s.ahead,
@@ -202,7 +211,10 @@ pub struct GitAddRequest {
 /// Stages files or directories (relative to the repository root).
 #[utoipa::path(post, path = "/git/add", tag = "git", request_body = GitAddRequest,
     responses((status = 200), (status = 400, body = crate::openapi::ErrorResponse), (status = 404, body = crate::openapi::ErrorResponse)))]
-async fn add(State(state): State<AppState>, JsonBody(req): JsonBody<GitAddRequest>) -> Result<StatusCode, ApiError> {
+async fn add(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<GitAddRequest>,
+) -> Result<StatusCode, ApiError> {
     let path = resolve(&state, required("path", &req.path)?);
     let files = req.files.ok_or_else(|| ApiError::invalid_body("invalid request body: files is required"))?;
     let key = lock_key(&state, &path);
@@ -334,7 +346,10 @@ pub struct GitCommitInfo {
 /// Commits reachable from HEAD, newest first.
 #[utoipa::path(get, path = "/git/history", tag = "git", params(PathQuery),
     responses((status = 200, body = [GitCommitInfo]), (status = 404, body = crate::openapi::ErrorResponse)))]
-async fn history(State(state): State<AppState>, Query(q): Query<PathQuery>) -> Result<Json<Vec<GitCommitInfo>>, ApiError> {
+async fn history(
+    State(state): State<AppState>,
+    Query(q): Query<PathQuery>,
+) -> Result<Json<Vec<GitCommitInfo>>, ApiError> {
     let path = query_path(&state, &q)?;
     let key = lock_key(&state, &path);
     let commits = run(&key, move || repo::history(&path)).await?;
@@ -368,7 +383,10 @@ pub struct GitPullRequest {
 #[utoipa::path(post, path = "/git/pull", tag = "git", request_body = GitPullRequest,
     responses((status = 200), (status = 400, body = crate::openapi::ErrorResponse), (status = 401, body = crate::openapi::ErrorResponse),
         (status = 404, body = crate::openapi::ErrorResponse), (status = 409, body = crate::openapi::ErrorResponse)))]
-async fn pull(State(state): State<AppState>, JsonBody(req): JsonBody<GitPullRequest>) -> Result<StatusCode, ApiError> {
+async fn pull(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<GitPullRequest>,
+) -> Result<StatusCode, ApiError> {
     let path = resolve(&state, required("path", &req.path)?);
     let env = config_env(&state);
     let key = lock_key(&state, &path);
@@ -394,7 +412,10 @@ pub struct GitPushRequest {
 #[utoipa::path(post, path = "/git/push", tag = "git", request_body = GitPushRequest,
     responses((status = 200), (status = 400, body = crate::openapi::ErrorResponse), (status = 401, body = crate::openapi::ErrorResponse),
         (status = 409, body = crate::openapi::ErrorResponse)))]
-async fn push(State(state): State<AppState>, JsonBody(req): JsonBody<GitPushRequest>) -> Result<StatusCode, ApiError> {
+async fn push(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<GitPushRequest>,
+) -> Result<StatusCode, ApiError> {
     let path = resolve(&state, required("path", &req.path)?);
     let env = config_env(&state);
     let key = lock_key(&state, &path);
@@ -425,7 +446,10 @@ pub struct GitInitRequest {
 /// Creates a repository (bare on request).
 #[utoipa::path(post, path = "/git/init", tag = "git", request_body = GitInitRequest,
     responses((status = 201), (status = 409, body = crate::openapi::ErrorResponse)))]
-async fn init(State(state): State<AppState>, JsonBody(req): JsonBody<GitInitRequest>) -> Result<StatusCode, ApiError> {
+async fn init(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<GitInitRequest>,
+) -> Result<StatusCode, ApiError> {
     let path = resolve(&state, required("path", &req.path)?);
     let key = lock_key(&state, &path);
     run(&key, move || repo::init(&path, req.bare.unwrap_or(false), req.initial_branch.as_deref())).await?;
@@ -453,7 +477,9 @@ async fn list_remotes(
     let path = query_path(&state, &q)?;
     let key = lock_key(&state, &path);
     let list = run(&key, move || repo::remotes(&path)).await?;
-    Ok(Json(ListRemotesResponse { remotes: list.into_iter().map(|r| GitRemote { name: r.name, url: r.url }).collect() }))
+    Ok(Json(ListRemotesResponse {
+        remotes: list.into_iter().map(|r| GitRemote { name: r.name, url: r.url }).collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -626,11 +652,16 @@ pub struct GitResetRequest {
 /// `git reset [--soft|--mixed|--hard|--merge|--keep] [target] [-- files]`.
 #[utoipa::path(post, path = "/git/reset", tag = "git", request_body = GitResetRequest,
     responses((status = 200), (status = 400, body = crate::openapi::ErrorResponse), (status = 404, body = crate::openapi::ErrorResponse)))]
-async fn reset(State(state): State<AppState>, JsonBody(req): JsonBody<GitResetRequest>) -> Result<StatusCode, ApiError> {
+async fn reset(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<GitResetRequest>,
+) -> Result<StatusCode, ApiError> {
     let path = resolve(&state, required("path", &req.path)?);
     let key = lock_key(&state, &path);
-    run(&key, move || repo::reset(&path, req.mode.as_deref(), req.target.as_deref(), &req.files.unwrap_or_default()))
-        .await?;
+    run(&key, move || {
+        repo::reset(&path, req.mode.as_deref(), req.target.as_deref(), &req.files.unwrap_or_default())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
