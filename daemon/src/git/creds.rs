@@ -196,7 +196,7 @@ pub fn lookup_store(store: &Path, url: &str, user: Option<&str>) -> Option<Creds
     text.lines().filter_map(StoredCred::parse).find_map(|c| {
         let user_ok = user.is_none_or(|u| u == c.username);
         (c.protocol == proto && c.host.eq_ignore_ascii_case(host) && user_ok)
-            .then(|| Creds { username: c.username, password: c.password })
+            .then_some(Creds { username: c.username, password: c.password })
     })
 }
 

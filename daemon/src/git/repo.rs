@@ -216,7 +216,7 @@ fn repo_relative(root: &Path, p: &str) -> GitResult<String> {
 
 fn index_has_prefix(index: &git2::Index, rel: &str) -> bool {
     if rel.is_empty() {
-        return index.len() > 0;
+        return !index.is_empty();
     }
     let dir = format!("{rel}/");
     index.iter().any(|e| e.path == rel.as_bytes() || e.path.starts_with(dir.as_bytes()))
