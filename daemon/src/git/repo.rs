@@ -426,7 +426,8 @@ pub fn history(path: &Path) -> GitResult<Vec<CommitInfo>> {
     let repo = open(path)?;
     let Some(head) = head_commit(&repo)? else { return Ok(Vec::new()) };
     let mut walk = repo.revwalk()?;
-    walk.set_sorting(git2::Sort::TIME)?;
+    // Topological first: commit times tie within a second, parents must still follow children.
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
     walk.push(head.id())?;
     let mut out = Vec::new();
     for oid in walk {
