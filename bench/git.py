@@ -80,7 +80,7 @@ def make_repo(dest: Path, commits: int, files: int) -> None:
     w.close()
     if proc.wait() != 0:
         raise SystemExit("git fast-import failed")
-    subprocess.run(["git", "gc", "-q", "--aggressive" if commits < 0 else "--quiet"], cwd=dest, check=False, env=GIT_ENV)
+    subprocess.run(["git", "gc", "-q"], cwd=dest, check=False, env=GIT_ENV)
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
