@@ -34,6 +34,15 @@ pub enum Code {
     FileNotFound,
     FileAccessDenied,
     InvalidFilePath,
+    GitAuthFailed,
+    GitRepoNotFound,
+    GitBranchNotFound,
+    GitBranchExists,
+    GitPushRejected,
+    GitDirtyWorktree,
+    GitMergeConflict,
+    GitTransportFailed,
+    GitRemoteRejected,
 }
 
 impl Code {
@@ -55,6 +64,15 @@ impl Code {
             Code::FileNotFound => "FILE_NOT_FOUND",
             Code::FileAccessDenied => "FILE_ACCESS_DENIED",
             Code::InvalidFilePath => "INVALID_FILE_PATH",
+            Code::GitAuthFailed => "GIT_AUTH_FAILED",
+            Code::GitRepoNotFound => "GIT_REPO_NOT_FOUND",
+            Code::GitBranchNotFound => "GIT_BRANCH_NOT_FOUND",
+            Code::GitBranchExists => "GIT_BRANCH_EXISTS",
+            Code::GitPushRejected => "GIT_PUSH_REJECTED",
+            Code::GitDirtyWorktree => "GIT_DIRTY_WORKTREE",
+            Code::GitMergeConflict => "GIT_MERGE_CONFLICT",
+            Code::GitTransportFailed => "GIT_TRANSPORT_FAILED",
+            Code::GitRemoteRejected => "GIT_REMOTE_REJECTED",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod entrypoint;
 pub mod env;
 pub mod error;
 pub mod files;
+pub mod git;
 pub mod json;
 pub mod logfile;
 pub mod logging;

@@ -1,0 +1,313 @@
+//! What went wrong in a git operation, and which status and code the clients expect for it.
+//!
+//! The SDK picks its exception class from the code (`GIT_AUTH_FAILED` → `DaytonaGitAuthFailedError`
+//! and so on), so classification is part of the contract. libgit2 reports failures as an error
+//! code plus a class plus a text; [`classify`] turns that into a [`Kind`] once, close to where the
+//! error happened, and [`GitError`] carries it to the HTTP edge. Every text that leaves here has
+//! been through [`redact`] by whoever built it with credentials in scope.
+
+use axum::http::StatusCode;
+use git2::{ErrorClass, ErrorCode};
+
+use crate::error::{ApiError, Code};
+
+/// The classes of failure the clients tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A user mistake in the request that the body decoder could not see.
+    BadRequest,
+    /// A required body field is missing or empty.
+    InvalidBody,
+    AuthFailed,
+    Forbidden,
+    RepoNotFound,
+    BranchNotFound,
+    BranchExists,
+    PushRejected,
+    DirtyWorktree,
+    MergeConflict,
+    /// Any other missing thing: remote, revision, object, path.
+    NotFound,
+    /// Repository or remote already exists, nothing to commit, current branch deletion.
+    Conflict,
+    Transport,
+    RemoteRejected,
+    Internal,
+}
+
+/// A classified git failure with a text that is safe to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct GitError {
+    pub kind: Kind,
+    pub message: String,
+}
+
+pub type GitResult<T> = Result<T, GitError>;
+
+impl GitError {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        GitError { kind, message: message.into() }
+    }
+
+    /// Prefixes the text with what was being done, keeping the class.
+    pub fn context(mut self, what: impl std::fmt::Display) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
+impl From<git2::Error> for GitError {
+    fn from(e: git2::Error) -> Self {
+        GitError::new(classify(&e), e.message().to_string())
+    }
+}
+
+impl From<GitError> for ApiError {
+    fn from(e: GitError) -> Self {
+        // Git codes carry the bare text; the generic ones keep the reference's prefixes.
+        let typed = |status, code| ApiError::new(status, code, e.message.clone());
+        match e.kind {
+            Kind::BadRequest => ApiError::bad_request(&e.message),
+            Kind::InvalidBody => ApiError::invalid_body(&e.message),
+            Kind::AuthFailed => typed(StatusCode::UNAUTHORIZED, Code::GitAuthFailed),
+            Kind::Forbidden => {
+                ApiError::new(StatusCode::FORBIDDEN, Code::Forbidden, format!("forbidden: {}", e.message))
+            }
+            Kind::RepoNotFound => typed(StatusCode::NOT_FOUND, Code::GitRepoNotFound),
+            Kind::BranchNotFound => typed(StatusCode::NOT_FOUND, Code::GitBranchNotFound),
+            Kind::BranchExists => typed(StatusCode::CONFLICT, Code::GitBranchExists),
+            Kind::PushRejected => typed(StatusCode::CONFLICT, Code::GitPushRejected),
+            Kind::DirtyWorktree => typed(StatusCode::CONFLICT, Code::GitDirtyWorktree),
+            Kind::MergeConflict => typed(StatusCode::CONFLICT, Code::GitMergeConflict),
+            Kind::NotFound => ApiError::not_found(&e.message),
+            Kind::Conflict => ApiError::conflict(&e.message),
+            Kind::Transport => typed(StatusCode::BAD_GATEWAY, Code::GitTransportFailed),
+            Kind::RemoteRejected => typed(StatusCode::UNPROCESSABLE_ENTITY, Code::GitRemoteRejected),
+            Kind::Internal => ApiError::internal(&e.message),
+        }
+    }
+}
+
+/// The class of a libgit2 failure. Codes first (they are stable), then the HTTP status libgit2
+/// writes into its text, then the error class for network trouble.
+pub fn classify(e: &git2::Error) -> Kind {
+    let msg = e.message().to_ascii_lowercase();
+    match e.code() {
+        ErrorCode::Auth => return Kind::AuthFailed,
+        ErrorCode::Certificate => return Kind::Transport,
+        ErrorCode::NotFastForward => return Kind::PushRejected,
+        ErrorCode::Conflict | ErrorCode::MergeConflict | ErrorCode::Uncommitted | ErrorCode::Unmerged => {
+            return Kind::DirtyWorktree;
+        }
+        ErrorCode::Exists => return Kind::Conflict,
+        _ => {}
+    }
+    if let Some(status) = http_status(&msg) {
+        return match status {
+            401 => Kind::AuthFailed,
+            403 => Kind::Forbidden,
+            404 | 410 => Kind::RepoNotFound,
+            _ => Kind::Transport,
+        };
+    }
+    if msg.contains("authentication replays") || msg.contains("authentication required") {
+        return Kind::AuthFailed;
+    }
+    if msg.contains("could not find repository")
+        || msg.contains("not a git repository")
+        || msg.contains("repository not found")
+        || msg.contains("does not appear to be a git repository")
+        || (msg.contains("failed to resolve path") && msg.contains("no such file"))
+    {
+        return Kind::RepoNotFound;
+    }
+    // Socket-level failures come with the OS class; their texts are libgit2's own.
+    const TRANSPORT: [&str; 8] = [
+        "failed to connect",
+        "failed to resolve address",
+        "connection refused",
+        "connection reset",
+        "connection timed out",
+        "network is unreachable",
+        "ssl error",
+        "certificate",
+    ];
+    if TRANSPORT.iter().any(|m| msg.contains(m)) {
+        return Kind::Transport;
+    }
+    match e.class() {
+        ErrorClass::Net | ErrorClass::Ssl | ErrorClass::Http | ErrorClass::Ssh => Kind::Transport,
+        _ if e.code() == ErrorCode::NotFound => Kind::NotFound,
+        _ if e.code() == ErrorCode::InvalidSpec || e.code() == ErrorCode::Invalid => Kind::BadRequest,
+        _ => Kind::Internal,
+    }
+}
+
+/// The status in libgit2's "unexpected http status code: 404" style texts.
+fn http_status(msg: &str) -> Option<u16> {
+    const MARKERS: [&str; 3] =
+        ["unexpected http status code: ", "request failed with status code: ", "status code: "];
+    MARKERS.iter().find_map(|m| {
+        let at = msg.find(m)? + m.len();
+        msg[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    })
+}
+
+/// Removes secrets from a text that is about to leave the daemon: the password, then the user
+/// name (password first, so a user name inside the password cannot expose the rest), then the
+/// password part of any `scheme://user:password@host` URL.
+pub fn redact(text: &str, username: Option<&str>, password: Option<&str>) -> String {
+    let mut out = text.to_string();
+    if let Some(p) = password.filter(|p| !p.is_empty()) {
+        out = out.replace(p, "***");
+    }
+    if let Some(u) = username.filter(|u| !u.is_empty()) {
+        out = out.replace(u, "***");
+    }
+    redact_url_passwords(&out)
+}
+
+/// `https://user:secret@host/x` → `https://user:***@host/x`, anywhere in a text.
+pub fn redact_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', whitespace or quote; userinfo at its last '@'.
+        let end =
+            tail.find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"').unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at_sign) => {
+                let userinfo = &authority[..at_sign];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at_sign..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(code: ErrorCode, class: ErrorClass, msg: &str) -> git2::Error {
+        git2::Error::new(code, class, msg)
+    }
+
+    #[test]
+    fn classification() {
+        let cases = [
+            (err(ErrorCode::Auth, ErrorClass::Http, "authentication failed"), Kind::AuthFailed),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 401"),
+                Kind::AuthFailed,
+            ),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 403"),
+                Kind::Forbidden,
+            ),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 404"),
+                Kind::RepoNotFound,
+            ),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Http, "unexpected http status code: 500"),
+                Kind::Transport,
+            ),
+            (
+                err(ErrorCode::NotFound, ErrorClass::Repository, "could not find repository at '/x'"),
+                Kind::RepoNotFound,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Net,
+                    "failed to resolve address for nohost: Name or service not known",
+                ),
+                Kind::Transport,
+            ),
+            (err(ErrorCode::Certificate, ErrorClass::Ssl, "the SSL certificate is invalid"), Kind::Transport),
+            (
+                err(
+                    ErrorCode::NotFastForward,
+                    ErrorClass::Reference,
+                    "cannot push non-fastforwardable reference",
+                ),
+                Kind::PushRejected,
+            ),
+            (
+                err(ErrorCode::Conflict, ErrorClass::Checkout, "1 conflict prevents checkout"),
+                Kind::DirtyWorktree,
+            ),
+            (
+                err(ErrorCode::NotFound, ErrorClass::Reference, "reference 'refs/heads/x' not found"),
+                Kind::NotFound,
+            ),
+            (err(ErrorCode::Exists, ErrorClass::Reference, "already exists"), Kind::Conflict),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    "failed to connect to 127.0.0.1: Connection refused",
+                ),
+                Kind::Transport,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    "failed to resolve path '/x.git': No such file or directory",
+                ),
+                Kind::RepoNotFound,
+            ),
+            (err(ErrorCode::GenericError, ErrorClass::Os, "disk full"), Kind::Internal),
+        ];
+        for (e, want) in cases {
+            assert_eq!(classify(&e), want, "{e}");
+        }
+    }
+
+    #[test]
+    fn api_mapping() {
+        let a: ApiError = GitError::new(Kind::AuthFailed, "authentication failed").into();
+        assert_eq!(
+            (a.status, a.code, a.message.as_str()),
+            (StatusCode::UNAUTHORIZED, Some(Code::GitAuthFailed), "authentication failed")
+        );
+        let a: ApiError = GitError::new(Kind::NotFound, "remote 'x' not found").into();
+        assert_eq!(a.message, "not found: remote 'x' not found");
+        let a: ApiError = GitError::new(Kind::Transport, "dns").into();
+        assert_eq!((a.status, a.code), (StatusCode::BAD_GATEWAY, Some(Code::GitTransportFailed)));
+        let a: ApiError = GitError::new(Kind::RemoteRejected, "hook").into();
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact("user alice pw s3cr3t-alice", Some("alice"), Some("s3cr3t-alice")),
+            "user *** pw ***"
+        );
+        assert_eq!(
+            redact_url_passwords(
+                "fatal: https://bob:tok3n@example.com/r.git and http://x@h/ and 'ftp://a:b@c'"
+            ),
+            "fatal: https://bob:***@example.com/r.git and http://x@h/ and 'ftp://a:***@c'"
+        );
+        assert_eq!(redact_url_passwords("no urls :// here"), "no urls :// here");
+        assert_eq!(redact("x", Some(""), Some("")), "x");
+    }
+}
