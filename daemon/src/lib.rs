@@ -79,6 +79,9 @@ pub fn main_entry() -> ExitCode {
 
     // The reaper must own SIGCHLD before the first child exists.
     let _ = reaper::Reaper::global();
+    // libgit2's one-time set-up may set process environment variables (CA paths): do it before
+    // the runtime's threads exist, not on the first git request.
+    git::creds::init_libgit2();
     let work_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let state = state::AppState::new(config, env::ChildEnv::from_process(), work_dir);
 
