@@ -66,6 +66,8 @@ pub struct Launch {
 struct Running {
     master: Arc<OwnedFd>,
     pid: u32,
+    /// `/dev/pts/<n>`, to find processes that still hold the terminal.
+    tty: Option<String>,
     input: mpsc::Sender<Bytes>,
     stop: Arc<AtomicBool>,
 }
@@ -205,6 +207,7 @@ impl Pty {
                 rows: g.rows,
             },
         )?;
+        let tty = sys::slave_path(&spawned.master);
         let master = Arc::new(spawned.master);
         let stop = Arc::new(AtomicBool::new(false));
         let (input_tx, input_rx) = mpsc::channel::<Bytes>(INPUT_QUEUE);
@@ -249,7 +252,8 @@ impl Pty {
         }
 
         let pid = spawned.pid;
-        g.phase = Phase::Running(Running { master, pid, input: input_tx, stop: stop.clone() });
+        g.phase =
+            Phase::Running(Running { master, pid, tty: tty.clone(), input: input_tx, stop: stop.clone() });
         g.on_end = Some(Box::new(on_end));
         drop(g);
 
@@ -260,10 +264,8 @@ impl Pty {
         tokio::spawn(async move {
             let status = exit.await;
             let _ = tokio::task::spawn_blocking(move || {
-                for p in sys::session_members(pid) {
-                    if let Some(p) = tree::identify(p) {
-                        tree::signal(p, libc::SIGKILL);
-                    }
+                for p in leftovers(pid, tty.as_deref()) {
+                    tree::signal(p, libc::SIGKILL);
                 }
             })
             .await;
@@ -359,13 +361,26 @@ impl Pty {
     }
 
     /// Kills the shell's whole tree: every descendant found in `/proc` while the shell still
-    /// lives (including `setsid` and `disown`ed ones), then the shell. Clients are closed as
+    /// lives (including `disown`ed ones), every other member of its session (a double-forked
+    /// `(cmd &)` was re-parented to the daemon but kept the session) and every process holding
+    /// its terminal (`setsid cmd &` forks and leaves both tree and session), then the shell.
+    /// Only a process that left the session *and* closed the terminal escapes. Clients are closed as
     /// killed. Blocking: reads `/proc`.
     pub fn kill_blocking(&self) {
-        if let Some(pid) = self.pid()
+        let target = match &self.lock().phase {
+            Phase::Running(r) => Some((r.pid, r.tty.clone())),
+            _ => None,
+        };
+        if let Some((pid, tty)) = target
             && let Some(shell) = tree::identify(pid)
         {
-            for p in tree::descendants(pid) {
+            let mut doomed = tree::descendants(pid);
+            for p in leftovers(pid, tty.as_deref()) {
+                if !doomed.contains(&p) {
+                    doomed.push(p);
+                }
+            }
+            for p in doomed {
                 tree::signal(p, libc::SIGKILL);
             }
             tree::signal(shell, libc::SIGKILL);
@@ -380,6 +395,17 @@ impl Pty {
             crate::process::signal::kill_group(pid, libc::SIGHUP);
         }
     }
+}
+
+/// Processes other than the shell that belong to its session or hold its terminal.
+fn leftovers(shell: u32, tty: Option<&str>) -> Vec<tree::Proc> {
+    let mut pids = sys::session_members(shell);
+    if let Some(tty) = tty {
+        pids.extend(sys::terminal_holders(tty));
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids.into_iter().filter(|&p| p != shell).filter_map(tree::identify).collect()
 }
 
 #[cfg(test)]

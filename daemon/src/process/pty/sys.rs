@@ -155,6 +155,33 @@ pub fn write_all(fd: &OwnedFd, mut data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// The slave's path (`/dev/pts/<n>`), from the master.
+pub fn slave_path(master: &OwnedFd) -> Option<String> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN as _, &mut n) } < 0 {
+        return None;
+    }
+    Some(format!("/dev/pts/{n}"))
+}
+
+/// Processes holding `tty` open on any descriptor: whatever still uses the terminal, even after
+/// leaving the shell's process tree and session (`setsid cmd &` in an interactive shell forks
+/// and lets the parent exit at once). The daemon itself is never listed.
+pub fn terminal_holders(tty: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).ok().is_some_and(|fds| {
+                fds.filter_map(Result::ok)
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == tty))
+            })
+        })
+        .collect()
+}
+
 /// Processes whose session id is `sid` (the shell's session), for cleaning up after a shell
 /// that exited on its own and left jobs behind on its terminal.
 pub fn session_members(sid: u32) -> Vec<u32> {
