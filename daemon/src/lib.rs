@@ -23,6 +23,7 @@ pub mod server;
 pub mod shell;
 pub mod state;
 pub mod system;
+pub mod terminal;
 pub mod text;
 pub mod timefmt;
 
@@ -121,6 +122,7 @@ async fn stop_entrypoint(state: &state::AppState) {
 /// Serves until SIGTERM, SIGINT or a listener failure.
 async fn run_servers(state: state::AppState, shutdown: impl Future<Output = ()>) {
     let port = state.config.toolbox_port;
+    tokio::spawn(terminal::run(state.clone()));
     let (app, _doc) = server::router(state);
     println!("{}", readiness_line(port));
     let listener = match server::bind(port).await {
