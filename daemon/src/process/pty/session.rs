@@ -301,11 +301,14 @@ impl Pty {
         if matches!(g.phase, Phase::Ended) {
             return None;
         }
-        let (out_tx, out_rx) = mpsc::channel(CLIENT_QUEUE);
+        // The replay goes out in read-sized chunks (the python SDK's sync client rejects
+        // messages over 64 KiB) and does not count against the slow-consumer budget.
+        let replay = Bytes::from(g.ring.contents());
+        let chunks = replay.len().div_ceil(READ_CHUNK);
+        let (out_tx, out_rx) = mpsc::channel(CLIENT_QUEUE + chunks);
         let (end_tx, end_rx) = oneshot::channel();
-        let replay = g.ring.contents();
-        if !replay.is_empty() {
-            let _ = out_tx.try_send(Bytes::from(replay));
+        for i in 0..chunks {
+            let _ = out_tx.try_send(replay.slice(i * READ_CHUNK..((i + 1) * READ_CHUNK).min(replay.len())));
         }
         let id = g.next_client;
         g.next_client += 1;
@@ -482,6 +485,25 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "setsid child survived");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_large_replay_comes_in_bounded_chunks() {
+        let pty = Pty::new("r".into(), "/".into(), BTreeMap::new(), 80, 24, false, 100_000);
+        let data: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+        pty.broadcast(&data);
+        let mut c = pty.attach().unwrap();
+        let mut got = Vec::new();
+        while let Ok(chunk) = c.out.try_recv() {
+            assert!(chunk.len() <= READ_CHUNK);
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(got, data[50_000..]);
+        // Live output still fits behind the replay.
+        for _ in 0..CLIENT_QUEUE {
+            pty.broadcast(b"y");
+        }
+        assert!(c.end.try_recv().is_err(), "not a slow consumer yet");
     }
 
     #[tokio::test]
