@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PTY keystroke latency and the memory cost of idle PTYs, in one run.
 
-    cargo build --release -p daytona-daemon
+    packaging/build-static.sh
     python3 bench/pty.py [--bin PATH] [--keys 1000] [--ptys 100]
 
 Prints:
@@ -223,7 +223,7 @@ def idle_ptys(port, pid, n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default=str(REPO / "target/release/daytona-daemon"))
+    ap.add_argument("--bin", default=str(REPO / "packaging/dist/daytona-daemon"))
     ap.add_argument("--keys", type=int, default=1000)
     ap.add_argument("--ptys", type=int, default=100)
     args = ap.parse_args()
