@@ -94,7 +94,7 @@ def test_natural_exit_with_code(pty):
     h = pty()
     h.send_input("exit 7\n")
     result = h.wait(timeout=10)
-    assert result.exit_code == 7
+    assert result.exit_code == 7, result
     assert result.error == "non-zero exit"
 
 
@@ -274,3 +274,82 @@ def test_connect_to_unknown_session_fails(sandbox):
     with pytest.raises(DaytonaError) as e:
         sandbox.process.connect_pty_session(pid_name("missing"))
     assert "not found" in str(e.value)
+
+
+# ------------------------------------------------------------------ wire details (raw websocket)
+
+
+async def _ws_frames(url: str, protocols=(), send: bytes | None = None, timeout: float = 10.0):
+    """Every frame of one websocket session until it closes: [(type, data)], close code, reason."""
+    import aiohttp
+
+    frames = []
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(url, protocols=protocols, autoclose=False) as ws:
+            selected = ws.protocol
+            deadline = time.monotonic() + timeout
+            sent = False
+            while True:
+                msg = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    return frames, msg.data if msg.type == aiohttp.WSMsgType.CLOSE else None, msg.extra, selected
+                frames.append((msg.type.name, msg.data))
+                if send is not None and not sent and msg.type == aiohttp.WSMsgType.TEXT:
+                    await ws.send_bytes(send)
+                    sent = True
+
+
+def _ws_url(daemon, path: str) -> str:
+    return daemon.url.replace("http://", "ws://") + path
+
+
+def test_wire_exit_control_frame_and_close_reason(daemon):
+    import asyncio
+    import base64
+    import json
+
+    envs = base64.urlsafe_b64encode(json.dumps({"WIRE": "x y"}).encode()).decode()  # with padding
+    url = _ws_url(daemon, f"/process/pty/create-connect?id={pid_name('wire')}&cols=90&rows=20")
+    frames, code, reason, selected = asyncio.run(
+        _ws_frames(url, ["X-Daytona-Pty-Exit-Control", f"X-Daytona-Pty-Envs~{envs}"], send=b'echo "[$WIRE]"; exit 3\n')
+    )
+    assert frames[0] == ("TEXT", '{"type":"control","status":"connected"}')
+    assert selected == "X-Daytona-Pty-Exit-Control"  # never the envs token
+    output = b"".join(d for t, d in frames if t == "BINARY").decode(errors="replace")
+    assert "[x y]" in output
+    exited = [json.loads(d) for t, d in frames[1:] if t == "TEXT"]
+    assert exited == [{"type": "control", "status": "exited", "exitCode": 3, "exitReason": "non-zero exit"}]
+    assert code == 1011
+    assert json.loads(reason) == {"exitCode": 3, "exitReason": "non-zero exit"}
+
+
+def test_wire_no_exited_frame_without_the_token(daemon):
+    import asyncio
+    import json
+
+    url = _ws_url(daemon, f"/process/pty/create-connect?id={pid_name('wire')}")
+    frames, code, reason, _ = asyncio.run(_ws_frames(url, [], send=b"exit\n"))
+    assert [d for t, d in frames if t == "TEXT"] == ['{"type":"control","status":"connected"}']
+    assert code == 1000 and json.loads(reason) == {"exitCode": 0}
+
+
+def test_wire_errors(daemon, toolbox):
+    import asyncio
+
+    from harness import http as raw
+
+    # Checked before the upgrade: plain HTTP errors.
+    assert raw.get(daemon.url, "/process/pty/create-connect").status == 400
+    assert raw.get(daemon.url, f"/process/pty/create-connect?id=x&cols=1001").status == 400
+    name = pid_name()
+    ProcessApi(toolbox).create_pty_session(PtyCreateRequest(id=name, lazy_start=True))
+    try:
+        assert raw.get(daemon.url, f"/process/pty/create-connect?id={name}").status == 409
+    finally:
+        ProcessApi(toolbox).delete_pty_session(name)
+    # After the upgrade: an error control frame and no close frame.
+    frames, code, _, _ = asyncio.run(_ws_frames(_ws_url(daemon, "/process/pty/nope/connect")))
+    assert frames == [
+        ("TEXT", '{"type":"control","status":"error","error":"Failed to connect to PTY session: PTY session nope not found"}')
+    ]
+    assert code is None or code == 1006

@@ -252,6 +252,7 @@ impl Pty {
         }
 
         let pid = spawned.pid;
+        let keep_tty = master.clone();
         g.phase =
             Phase::Running(Running { master, pid, tty: tty.clone(), input: input_tx, stop: stop.clone() });
         g.on_end = Some(Box::new(on_end));
@@ -263,12 +264,18 @@ impl Pty {
         let exit = spawned.exit;
         tokio::spawn(async move {
             let status = exit.await;
-            let _ = tokio::task::spawn_blocking(move || {
-                for p in leftovers(pid, tty.as_deref()) {
-                    tree::signal(p, libc::SIGKILL);
-                }
-            })
-            .await;
+            // After a kill the tree is already gone and the terminal closed: its number may
+            // belong to a new terminal by now, whose processes must not be touched.
+            if !me.is_ended() {
+                let _ = tokio::task::spawn_blocking(move || {
+                    for p in leftovers(pid, tty.as_deref()) {
+                        tree::signal(p, libc::SIGKILL);
+                    }
+                    // Released only now, so the number cannot be reused during the search.
+                    drop(keep_tty);
+                })
+                .await;
+            }
             let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, reader_done_rx).await;
             stop.store(true, Ordering::Relaxed);
             me.finish(End::of(status));

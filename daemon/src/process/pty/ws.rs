@@ -22,9 +22,14 @@ fn control(status: &str) -> Message {
     Message::Text(Utf8Bytes::from(format!(r#"{{"type":"control","status":"{status}"}}"#)))
 }
 
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
 /// Sends the `error` control frame and drops the connection without a close frame.
 pub async fn fail(socket: &mut WebSocket, error: &str) {
-    let body = serde_json::json!({"type": "control", "status": "error", "error": error}).to_string();
+    // Keys in the reference's order (serde_json's map would sort them).
+    let body = format!(r#"{{"type":"control","status":"error","error":{}}}"#, json_str(error));
     let _ = send(socket, Message::Text(body.into())).await;
 }
 
@@ -45,8 +50,7 @@ pub fn exited_frame(code: i32, unrecoverable: bool) -> String {
         return format!(r#"{{"type":"control","status":"exited","exitCode":{code}}}"#);
     }
     let reason = signal_reason(code, "SIGINT - Ctrl+C", unrecoverable, "non-zero exit");
-    serde_json::json!({"type": "control", "status": "exited", "exitCode": code, "exitReason": reason})
-        .to_string()
+    format!(r#"{{"type":"control","status":"exited","exitCode":{code},"exitReason":{}}}"#, json_str(&reason))
 }
 
 /// The close frame for an end.
@@ -58,7 +62,7 @@ pub fn close_frame(end: End) -> CloseFrame {
         End::Exited { code, .. } => {
             // The close reason uses "non-zero exit" even for an unrecoverable status.
             let r = signal_reason(code, "Ctrl+C", false, "non-zero exit");
-            (1011, serde_json::json!({"exitCode": code, "exitReason": r}).to_string())
+            (1011, format!(r#"{{"exitCode":{code},"exitReason":{}}}"#, json_str(&r)))
         }
     };
     CloseFrame { code, reason: reason.into() }
@@ -129,6 +133,10 @@ mod tests {
     #[test]
     fn exit_texts() {
         assert_eq!(exited_frame(0, false), r#"{"type":"control","status":"exited","exitCode":0}"#);
+        assert_eq!(
+            exited_frame(137, false),
+            r#"{"type":"control","status":"exited","exitCode":137,"exitReason":"SIGKILL"}"#
+        );
         let v: serde_json::Value = serde_json::from_str(&exited_frame(130, false)).unwrap();
         assert_eq!(v["exitReason"], "SIGINT - Ctrl+C");
         let v: serde_json::Value = serde_json::from_str(&exited_frame(1, true)).unwrap();
