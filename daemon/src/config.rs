@@ -52,6 +52,11 @@ pub struct Config {
     /// Port of the toolbox API. Not a reference variable: tests and side-by-side runs need to
     /// move it off 2280.
     pub toolbox_port: u16,
+    /// Port of the web terminal (`DAYTONA_TERMINAL_PORT`, not a reference variable; 22222).
+    pub terminal_port: u16,
+    /// Bytes of recent output each PTY replays to a connecting client
+    /// (`DAYTONA_PTY_REPLAY_BYTES`, 64 KiB; 0 disables replay).
+    pub pty_replay_bytes: usize,
     pub log_level: tracing::Level,
     /// `ENVIRONMENT=production` hides the API documentation routes, as the reference does.
     pub production: bool,
@@ -93,7 +98,23 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
             })?,
         };
 
+    let terminal_port =
+        match get("DAYTONA_TERMINAL_PORT") {
+            None => 22222,
+            Some(v) => v.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                err("DAYTONA_TERMINAL_PORT", format!("{v:?} is not a port number (1-65535)"))
+            })?,
+        };
+    let pty_replay_bytes = match get("DAYTONA_PTY_REPLAY_BYTES") {
+        None => 64 * 1024,
+        Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n <= 64 * 1024 * 1024).ok_or_else(|| {
+            err("DAYTONA_PTY_REPLAY_BYTES", format!("{v:?} is not a byte count (0-67108864)"))
+        })?,
+    };
+
     Ok(Config {
+        terminal_port,
+        pty_replay_bytes,
         sandbox_id,
         log_file,
         user_home_as_workdir: bool_var(get, "DAYTONA_USER_HOME_AS_WORKDIR", false)?,

@@ -24,6 +24,7 @@ pub mod server;
 pub mod shell;
 pub mod state;
 pub mod system;
+pub mod terminal;
 pub mod text;
 pub mod timefmt;
 
@@ -125,8 +126,11 @@ async fn stop_entrypoint(state: &state::AppState) {
 /// Serves until SIGTERM, SIGINT or a listener failure.
 async fn run_servers(state: state::AppState, shutdown: impl Future<Output = ()>) {
     let port = state.config.toolbox_port;
+    let terminal = state.clone();
     let (app, _doc) = server::router(state);
     println!("{}", readiness_line(port));
+    // After the readiness line, which the runner expects first on stdout.
+    tokio::spawn(terminal::run(terminal));
     let listener = match server::bind(port).await {
         Ok(l) => l,
         Err(e) => {

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::env::ChildEnv;
+use crate::process::pty::PtyRegistry;
 use crate::process::session::SessionService;
 use crate::reaper::Reaper;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub init_token: Arc<Mutex<Option<String>>>,
     /// Sessions, stored under `<config dir>/sessions` (`$HOME/.daytona/sessions`).
     pub sessions: Arc<SessionService>,
+    /// PTY sessions by id.
+    pub ptys: Arc<PtyRegistry>,
 }
 
 impl AppState {
@@ -38,7 +41,9 @@ impl AppState {
             config.termination_grace_period,
             config.termination_check_interval,
         );
+        let ptys = Arc::new(PtyRegistry::new(config.pty_replay_bytes));
         AppState {
+            ptys,
             config: Arc::new(config),
             env,
             work_dir: Arc::new(work_dir),

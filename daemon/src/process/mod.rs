@@ -6,11 +6,12 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::state::AppState;
 
 pub mod execute;
+pub mod pty;
 pub mod session;
 pub mod signal;
 pub mod tree;
 pub mod version;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    execute::routes().merge(session::api::routes())
+    execute::routes().merge(session::api::routes()).merge(pty::api::routes())
 }

@@ -1,0 +1,124 @@
+"""The web terminal in a real browser: headless Chromium (Debian's `chromium`, installed by
+tests/ensure-deps) driven over the DevTools protocol opens the page on DAYTONA_TERMINAL_PORT,
+types `echo hello-from-browser` + Enter, and finds the command's output in the rendered
+terminal. A screenshot is saved next to the test's temporary files (its path is printed)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import socket
+import subprocess
+import time
+
+import aiohttp
+
+from harness.daemon import free_port
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"the web terminal did not listen on port {port}")
+
+SCREEN_TEXT = """(() => {
+  const rows = document.querySelector('.xterm-rows');
+  return rows ? rows.innerText : '';
+})()"""
+
+
+class Cdp:
+    def __init__(self, ws):
+        self.ws = ws
+        self.n = 0
+
+    async def call(self, method: str, **params):
+        self.n += 1
+        my = self.n
+        await self.ws.send_str(json.dumps({"id": my, "method": method, "params": params}))
+        while True:
+            msg = await self.ws.receive(timeout=30)
+            assert msg.type == aiohttp.WSMsgType.TEXT, msg
+            data = json.loads(msg.data)
+            if data.get("id") == my:
+                assert "error" not in data, data
+                return data["result"]
+
+    async def eval(self, expr: str):
+        r = await self.call("Runtime.evaluate", expression=expr, returnByValue=True)
+        return r["result"].get("value")
+
+
+def test_typing_in_the_browser(daemon_factory, tmp_path):
+    browser = shutil.which("chromium")
+    assert browser, "chromium is missing (apt-get install chromium; tests/ensure-deps installs it)"
+    port = free_port()
+    daemon_factory.start(extra_env={"DAYTONA_TERMINAL_PORT": str(port)})
+    wait_listening(port)
+    devtools = free_port()
+    proc = subprocess.Popen(
+        [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--remote-debugging-port={devtools}", f"--user-data-dir={tmp_path / 'chromium'}",
+         "--window-size=1000,700", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    shot = tmp_path / "web-terminal.png"
+
+    async def main():
+        async with aiohttp.ClientSession() as s:
+            deadline = time.monotonic() + 30
+            page = None
+            while page is None:
+                assert time.monotonic() < deadline, "chromium's DevTools endpoint did not come up"
+                try:
+                    async with s.get(f"http://127.0.0.1:{devtools}/json/list") as r:
+                        page = next((t for t in await r.json() if t["type"] == "page"), None)
+                except aiohttp.ClientError:
+                    pass
+                if page is None:
+                    await asyncio.sleep(0.2)
+            async with s.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                cdp = Cdp(ws)
+                await cdp.call("Page.enable")
+                await cdp.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
+                deadline = time.monotonic() + 15
+                while not await cdp.eval("!!(window.term && document.querySelector('.xterm-rows'))"):
+                    assert time.monotonic() < deadline, "the page did not create the terminal"
+                    await asyncio.sleep(0.1)
+                # Wait for the shell's first output (the prompt) before typing.
+                while not (await cdp.eval(SCREEN_TEXT) or "").strip():
+                    assert time.monotonic() < deadline, "no prompt in the terminal"
+                    await asyncio.sleep(0.1)
+                await cdp.eval("window.term.focus()")
+                await cdp.call("Input.insertText", text="echo hello-from-browser")
+                for kind in ("keyDown", "keyUp"):
+                    await cdp.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
+                                   windowsVirtualKeyCode=13, nativeVirtualKeyCode=13,
+                                   **({"text": "\r"} if kind == "keyDown" else {}))
+                deadline = time.monotonic() + 15
+                screen = ""
+                while True:
+                    screen = await cdp.eval(SCREEN_TEXT) or ""
+                    lines = [line.strip() for line in screen.splitlines()]
+                    # The typed command line and, below it, the command's output.
+                    if any("echo hello-from-browser" in line for line in lines) and "hello-from-browser" in lines:
+                        break
+                    assert time.monotonic() < deadline, f"output not rendered; screen:\n{screen}"
+                    await asyncio.sleep(0.1)
+                png = await cdp.call("Page.captureScreenshot", format="png")
+                shot.write_bytes(base64.b64decode(png["data"]))
+
+    try:
+        asyncio.run(main())
+    finally:
+        proc.kill()
+        proc.wait()
+    print(f"screenshot: {shot}")
+    assert shot.stat().st_size > 1000
