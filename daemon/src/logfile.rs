@@ -38,6 +38,9 @@ struct Inner {
     mill: Option<mpsc::Sender<PathBuf>>,
     /// Set while rotation keeps failing, so the failure is reported once and not on every write.
     rotation_failing: bool,
+    /// Stamp of the last backup made, so the next one sorts after it even when an older backup
+    /// was pruned and its name became free again.
+    last_stamp: Option<DateTime>,
 }
 
 /// Opens (or creates) the log file described by `cfg`, creating its directory if needed.
@@ -63,6 +66,7 @@ impl RotatingFile {
             backups: Backups::new(cfg),
             mill: None,
             rotation_failing: false,
+            last_stamp: None,
         };
         Ok(Self { inner: Mutex::new(inner) })
     }
@@ -116,7 +120,12 @@ impl Inner {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        let backup = self.backups.free_name(Zoned::now().datetime())?;
+        let mut at = Zoned::now().datetime();
+        if let Some(next) = self.last_stamp.and_then(|l| l.checked_add(SignedDuration::from_millis(1)).ok()) {
+            at = at.max(next);
+        }
+        let backup = self.backups.free_name(at)?;
+        self.last_stamp = self.backups.parse(backup.file_name().unwrap_or_default());
         let renamed = match fs::rename(&self.path, &backup) {
             Ok(()) => true,
             // Someone removed the file under us: there is nothing to keep, only a new file to start.
