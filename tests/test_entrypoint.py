@@ -13,16 +13,7 @@ import pytest
 from daytona import DaytonaBadRequestError, DaytonaNotFoundError, SessionExecuteRequest
 
 from harness import http as raw
-from harness.daemon import build_env, daemon_binary
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+from harness.daemon import build_env, daemon_binary, wait_for
 
 
 def alive(pid: int) -> bool:

@@ -12,16 +12,7 @@ import uuid
 import pytest
 
 from harness import http as raw
-from harness.daemon import STOP_TIMEOUT, run_daemon_to_exit
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+from harness.daemon import STOP_TIMEOUT, run_daemon_to_exit, wait_for
 
 
 # ------------------------------------------------------------------------- configuration

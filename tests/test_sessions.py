@@ -19,20 +19,12 @@ from daytona import (
     SessionExecuteRequest,
 )
 
+from harness.daemon import wait_for
 from harness import http as raw
 
 
 def sid(prefix: str = "s") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def run(sandbox, session: str, command: str, **kw):

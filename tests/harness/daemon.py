@@ -50,6 +50,16 @@ class DaemonStartError(RuntimeError):
     pass
 
 
+def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
+    """Polls `predicate` until it holds or `timeout` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
 def daemon_binary() -> Path:
     """Path of the binary under test: ``$DAYTONA_DAEMON_BIN`` or ``target/debug/daytona-daemon``."""
     override = os.environ.get(BINARY_ENV_VAR)
