@@ -282,61 +282,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
-/// Whether the caller is a Go SDK older than 0.188.0, which decodes responses strictly (an
-/// unknown field is an error), so fields added since must be left out for it. Only the exact
-/// source `sdk-go` with a parsable version below 0.188.0 counts; dev builds, missing or
-/// unparsable versions are tolerant.
-pub fn strict_go_client(headers: &HeaderMap) -> bool {
-    if headers.get("x-daytona-source").and_then(|v| v.to_str().ok()) != Some("sdk-go") {
-        return false;
-    }
-    let header = headers.get("x-daytona-sdk-version").and_then(|v| v.to_str().ok()).map(str::trim);
-    let version = header.filter(|v| !v.is_empty()).map(str::to_string).or_else(|| {
-        // Browser-style websockets carry it as a sub-protocol token instead.
-        headers
-            .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .find_map(|t| t.strip_prefix("X-Daytona-SDK-Version~").map(str::to_string))
-    });
-    match version.as_deref().and_then(parse_version) {
-        Some(v) => v < Version { core: (0, 188, 0), release: true },
-        None => false,
-    }
-}
-
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Version {
-    core: (u64, u64, u64),
-    /// `false` for a pre-release, which sorts before its release.
-    release: bool,
-}
-
-/// Semver-ish parse: optional `v`, one to three numeric parts, then an optional pre-release
-/// (`1.2.3foo` is read as `1.2.3-foo`) or build suffix. Dev builds (`dev` anywhere, or
-/// `0.0.0`) and anything else unparsable give `None`.
-fn parse_version(text: &str) -> Option<Version> {
-    if text.contains("dev") {
-        return None;
-    }
-    let text = text.strip_prefix('v').unwrap_or(text);
-    let digits_end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (numbers, rest) = text.split_at(digits_end);
-    let numbers = numbers.strip_suffix('.').unwrap_or(numbers);
-    let parts: Vec<u64> = numbers.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    if parts.is_empty() || parts.len() > 3 {
-        return None;
-    }
-    let core = (parts[0], parts.get(1).copied().unwrap_or(0), parts.get(2).copied().unwrap_or(0));
-    if core == (0, 0, 0) {
-        return None;
-    }
-    let release = rest.is_empty() || rest.starts_with('+');
-    Some(Version { core, release })
-}
-
 /// Lists `root` (spelled `requested` in the reported paths) `depth` levels deep, in lexical
 /// pre-order. Symlinks are stat'ed through but never descended into; entries whose stat fails
 /// are left out; unreadable subdirectories are listed without their contents. Only failing to
@@ -419,7 +364,7 @@ pub async fn blocking<T: Send + 'static>(
 async fn list_files(params: Params, headers: HeaderMap) -> Result<Json<Vec<FileInfo>>, ApiError> {
     let depth = parse_depth(params.get("depth"))?;
     let requested = params.path("path").unwrap_or_else(|| PathBuf::from("."));
-    let strict = strict_go_client(&headers);
+    let strict = crate::process::version::is_strict_go_client(&headers);
     let mut list = blocking(move || {
         let spelled = requested.as_os_str().as_bytes().to_vec();
         list_dir(&requested, &spelled, depth, &TimeZone::system()).map_err(|e| fs_error(&e, &requested))
@@ -451,7 +396,6 @@ async fn file_info(params: Params) -> Result<Json<FileInfo>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
     use std::os::unix::fs::{PermissionsExt, symlink};
     use tower::ServiceExt;
 
@@ -562,41 +506,6 @@ mod tests {
             let e = parse_depth(Some(bad)).unwrap_err();
             assert_eq!(e.message, "bad request: depth must be an integer >= 1");
         }
-    }
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn strict_go_clients() {
-        let go = |v: &str| {
-            strict_go_client(&headers(&[("x-daytona-source", "sdk-go"), ("x-daytona-sdk-version", v)]))
-        };
-        assert!(go("0.187.9"));
-        assert!(go("v0.100.0"));
-        assert!(go("0.188.0-rc1"));
-        assert!(go("0.187"));
-        assert!(!go("0.188.0"));
-        assert!(!go("0.226.1"));
-        assert!(!go("1.0.0"));
-        assert!(!go("0.0.0-dev"));
-        assert!(!go("0.150.0-dev"));
-        assert!(!go("unknown"));
-        assert!(!go(""));
-        assert!(!strict_go_client(&headers(&[("x-daytona-source", "sdk-go")])));
-        assert!(!strict_go_client(&headers(&[
-            ("x-daytona-source", "sdk-python"),
-            ("x-daytona-sdk-version", "0.100.0")
-        ])));
-        assert!(strict_go_client(&headers(&[
-            ("x-daytona-source", "sdk-go"),
-            ("sec-websocket-protocol", "a, X-Daytona-SDK-Version~0.150.0")
-        ])));
     }
 
     fn names(list: &[FileInfo]) -> Vec<&str> {

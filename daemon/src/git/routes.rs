@@ -17,8 +17,8 @@ use super::creds::{Auth, Creds, StoredCred};
 use super::error::{GitError, Kind};
 use super::{remote, repo, run};
 use crate::error::ApiError;
-use crate::files::info::strict_go_client;
 use crate::json::JsonBody;
+use crate::process::version::is_strict_go_client as strict_go_client;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -70,6 +70,18 @@ impl ClientVersion {
     }
 }
 
+/// Whether the caller is a Go SDK older than 0.188.0, which decodes responses strictly (an
+/// unknown field is an error), so fields added since must be left out for it. Only the exact
+/// source `sdk-go` with a parsable version below 0.188.0 counts; dev builds (`dev` anywhere, or
+/// `0.0.0`), missing or unparsable versions are tolerant.
+pub fn is_strict_go_client(headers: &HeaderMap) -> bool {
+    headers.get("x-daytona-source").and_then(|v| v.to_str().ok()) == Some("sdk-go")
+        && match ClientVersion::from_headers(headers) {
+            ClientVersion::Release(0, 0, 0, _) => false,
+            v => v.below((0, 188, 0)),
+        }
+}
+
 /// The sub-protocol version token, if the client offered one.
 pub fn protocol_version(headers: &HeaderMap) -> Option<String> {
     protocol_token(headers).map(|t| t[t.find('~').map_or(t.len(), |i| i + 1)..].to_string())
@@ -126,6 +138,41 @@ impl OutputMode {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn strict_go_clients() {
+        let go = |v: &str| {
+            is_strict_go_client(&headers(&[("x-daytona-source", "sdk-go"), ("x-daytona-sdk-version", v)]))
+        };
+        assert!(go("0.187.9"));
+        assert!(go("v0.100.0"));
+        assert!(go("0.188.0-rc1"));
+        assert!(go("0.187"));
+        assert!(!go("0.188.0"));
+        assert!(!go("0.226.1"));
+        assert!(!go("1.0.0"));
+        assert!(!go("0.0.0-dev"));
+        assert!(!go("0.150.0-dev"));
+        assert!(!go("unknown"));
+        assert!(!go(""));
+        assert!(!is_strict_go_client(&headers(&[("x-daytona-source", "sdk-go")])));
+        assert!(!is_strict_go_client(&headers(&[
+            ("x-daytona-source", "sdk-python"),
+            ("x-daytona-sdk-version", "0.100.0")
+        ])));
+        assert!(is_strict_go_client(&headers(&[
+            ("x-daytona-source", "sdk-go"),
+            ("sec-websocket-protocol", "a, X-Daytona-SDK-Version~0.150.0")
+        ])));
+    }
 
     fn mode(v: Option<&str>, split: bool) -> OutputMode {
         OutputMode::decide(&ClientVersion::parse(v), split)
