@@ -362,14 +362,7 @@ impl Session {
             ExitStatus::Signaled(s) => 128 + s,
             ExitStatus::Unknown => -1,
         };
-        self.end.send_if_modified(|e| {
-            if e.is_none() {
-                *e = Some(End::ShellExited(code));
-                true
-            } else {
-                false
-            }
-        });
+        self.end_once(End::ShellExited(code));
         self.stdin.lock().await.take();
         let mut first = true;
         for cmd in self.commands() {
@@ -383,16 +376,20 @@ impl Session {
         }
     }
 
+    /// Records how the session ended; the first reason wins.
+    fn end_once(&self, end: End) {
+        self.end.send_if_modified(|e| {
+            if e.is_some() {
+                return false;
+            }
+            *e = Some(end);
+            true
+        });
+    }
+
     /// Stops everything the session does: pumps stop, waiting execs and followers end.
     async fn cancel(&self) {
-        self.end.send_if_modified(|e| {
-            if e.is_none() {
-                *e = Some(End::Deleted);
-                true
-            } else {
-                false
-            }
-        });
+        self.end_once(End::Deleted);
         self.stdin.lock().await.take();
         for cmd in self.commands() {
             cmd.input.lock().await.take();
