@@ -190,23 +190,25 @@ impl Command {
                     "gone: the command's input is closed (it has ended, or it runs synchronously and reads EOF)",
                 ));
             };
+            // The echo goes into the log before the command can read the input, so it always
+            // precedes the output the input causes.
+            if !self.suppress_echo {
+                let mut rec = log::STDOUT_MARKER.to_vec();
+                rec.extend_from_slice(data.as_bytes());
+                let path = self.log_path();
+                let n = rec.len() as u64;
+                tokio::task::spawn_blocking(move || {
+                    use std::io::Write;
+                    std::fs::OpenOptions::new().append(true).open(path)?.write_all(&rec)
+                })
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(|e| ApiError::internal(format!("failed to echo the input into the log: {e}")))?;
+                self.grew(n);
+            }
             tx.write_all(data.as_bytes())
                 .await
                 .map_err(|e| ApiError::internal(format!("failed to write to the command's input: {e}")))?;
-        }
-        if !self.suppress_echo {
-            let mut rec = log::STDOUT_MARKER.to_vec();
-            rec.extend_from_slice(data.as_bytes());
-            let path = self.log_path();
-            let n = rec.len() as u64;
-            tokio::task::spawn_blocking(move || {
-                use std::io::Write;
-                std::fs::OpenOptions::new().append(true).open(path)?.write_all(&rec)
-            })
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| ApiError::internal(format!("failed to echo the input into the log: {e}")))?;
-            self.grew(n);
         }
         Ok(())
     }
