@@ -231,3 +231,16 @@ def sdk_for() -> Iterator[Callable[[Daemon], SdkSession]]:
     yield open_for
     for s in sessions:
         s.close()
+
+
+# ---------------------------------------------------------------------------------- desktop
+
+
+@pytest.fixture(scope="module")
+def desktop(tmp_path_factory: pytest.TempPathFactory):
+    """A private X11 desktop (Xvfb, xfwm4, AT-SPI bus) driven through the SDK's computer_use."""
+    from harness.desktop import Desktop
+
+    d = Desktop(tmp_path_factory.mktemp("desktop")).start()
+    yield d
+    d.stop()

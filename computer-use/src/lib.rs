@@ -1,0 +1,19 @@
+//! The computer-use agent.
+//!
+//! Supervises the X11 desktop (D-Bus session bus, Xvfb, the window manager, the AT-SPI bus,
+//! x11vnc and noVNC), performs mouse and keyboard input over XTEST, takes screenshots, lists
+//! windows and walks the accessibility tree over AT-SPI. The daemon starts it lazily and forwards
+//! `/computeruse/*` to it over a Unix socket; the routes and bodies here are exactly the ones the
+//! clients call on the daemon, so forwarding is a byte-for-byte relay. It is dynamically linked on
+//! purpose: it only runs in images that ship an X11 desktop.
+
+pub mod a11y;
+pub mod config;
+pub mod display;
+pub mod error;
+pub mod input;
+pub mod screenshot;
+pub mod server;
+pub mod state;
+pub mod supervisor;
+pub mod x11;

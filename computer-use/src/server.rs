@@ -1,0 +1,73 @@
+//! Router assembly and the serve loop (Unix socket or TCP).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::http::StatusCode;
+
+use crate::config::Config;
+use crate::error::{ApiError, envelope_layer};
+use crate::state::AppState;
+
+pub enum Listen {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+/// Every `/computeruse/*` route the agent answers (recordings stay in the daemon).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::supervisor::routes())
+        .merge(crate::input::routes())
+        .merge(crate::screenshot::routes())
+        .merge(crate::display::routes())
+        .merge(crate::a11y::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, None, "not found") })
+        .layer(axum::middleware::from_fn(envelope_layer))
+        .with_state(state)
+}
+
+pub async fn serve(listen: Listen, config: Config) -> Result<(), String> {
+    let state = AppState::new(config);
+    let app = router(state.clone());
+    let shutdown = shutdown_signal();
+    match listen {
+        Listen::Unix(path) => {
+            // A socket file left by an earlier agent would make bind fail; the daemon owns the
+            // path, so replacing it is safe.
+            let _ = std::fs::remove_file(&path);
+            let listener = tokio::net::UnixListener::bind(&path)
+                .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+            tracing::info!(socket = %path.display(), "computer-use agent listening");
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
+        }
+        Listen::Tcp(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            tracing::info!(%addr, "computer-use agent listening");
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
+        }
+    }
+    // Leave nothing behind: desktop processes stopped, held keys and buttons released.
+    state.x11.release_all();
+    state.supervisor.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
