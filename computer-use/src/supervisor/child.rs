@@ -168,8 +168,13 @@ impl Proc {
     }
 
     fn spawn_once(&self, env: &[(String, String)]) -> Result<tokio::process::Child, String> {
+        {
+            // One step, so a waiter never sees the new run counted with the old run's end.
+            let mut s = self.state();
+            s.runs += 1;
+            s.last_end = None;
+        }
         let program = self.spec.program.as_ref().map_err(Clone::clone)?;
-        self.state().runs += 1;
         let stdout = open_append(&self.log_path())?;
         let stderr = open_append(&self.err_path())?;
         tokio::process::Command::new(program)

@@ -62,7 +62,9 @@ impl Supervisor {
         let path = std::env::var_os("PATH");
         let specs = table::process_table(&config, path.as_deref(), &table::is_executable);
         let log_dir = config.log_dir();
-        let tag = std::env::var(sweep::TAG_VAR)
+        // The daemon chooses the tag (so it can clean up after a crashed agent) and passes it
+        // under another name: the agent itself must not carry the tag it sweeps.
+        let tag = std::env::var(sweep::TAG_FROM_DAEMON_VAR)
             .ok()
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| format!("{}-{}", std::process::id(), jiff::Timestamp::now().as_nanosecond()));
@@ -70,7 +72,7 @@ impl Supervisor {
             .filter(|(k, _)| {
                 !matches!(k.as_str(), "DISPLAY" | "DBUS_SESSION_BUS_ADDRESS" | "DBUS_SESSION_BUS_PID")
             })
-            .filter(|(k, _)| k != sweep::TAG_VAR)
+            .filter(|(k, _)| k != sweep::TAG_VAR && k != sweep::TAG_FROM_DAEMON_VAR)
             .collect();
         Supervisor {
             procs: specs.into_iter().map(|s| Proc::new(s, log_dir.clone())).collect(),

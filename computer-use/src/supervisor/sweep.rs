@@ -5,8 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-/// The variable that marks desktop processes; the daemon may choose its value.
+/// The variable that marks desktop processes.
 pub const TAG_VAR: &str = "DAYTONA_DESKTOP_TAG";
+/// Where the daemon passes the tag's value to the agent.
+pub const TAG_FROM_DAEMON_VAR: &str = "DAYTONA_COMPUTER_USE_DESKTOP_TAG";
 
 /// Pids (other than ours) whose environment contains `TAG_VAR=tag`.
 pub fn tagged(tag: &str) -> Vec<i32> {

@@ -3,8 +3,8 @@
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ pub const SYSTEM_PATH: &str = "/usr/local/lib/daytona-computer-use";
 pub const BINARY_NAME: &str = "daytona-computer-use";
 /// The environment tag the agent puts on every desktop process (see the agent's `sweep`).
 pub const TAG_VAR: &str = "DAYTONA_DESKTOP_TAG";
+/// How the tag's value is handed to the agent (which must not carry the tag itself).
+const TAG_FOR_AGENT_VAR: &str = "DAYTONA_COMPUTER_USE_DESKTOP_TAG";
 /// How long the agent may take to listen on its socket.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the agent gets to stop the desktop on shutdown before it is killed.
@@ -166,7 +168,7 @@ pub async fn launch(
         .arg(&socket)
         .env_clear()
         .envs(env)
-        .env(TAG_VAR, tag)
+        .env(TAG_FOR_AGENT_VAR, tag)
         .env("DAYTONA_COMPUTER_USE_EXIT_ON_STDIN_EOF", "1")
         .stdin(Stdio::piped())
         .stdout(out)
@@ -194,7 +196,10 @@ pub async fn launch(
         }
         if Instant::now() >= deadline {
             agent.terminate().await;
-            return Err(format!("{LOADING_MESSAGE}: the agent did not listen within {}s", LISTEN_TIMEOUT.as_secs()));
+            return Err(format!(
+                "{LOADING_MESSAGE}: the agent did not listen within {}s",
+                LISTEN_TIMEOUT.as_secs()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -257,7 +262,10 @@ mod tests {
         assert_eq!(locate(None, exe.clone(), &all), Ok(SYSTEM_PATH.into()));
         let beside = |p: &Path| p == Path::new("/opt/daytona/daytona-computer-use");
         assert_eq!(locate(None, exe.clone(), &beside), Ok("/opt/daytona/daytona-computer-use".into()));
-        assert_eq!(locate(Some("".into()), exe.clone(), &beside), Ok("/opt/daytona/daytona-computer-use".into()));
+        assert_eq!(
+            locate(Some("".into()), exe.clone(), &beside),
+            Ok("/opt/daytona/daytona-computer-use".into())
+        );
         let none = |_: &Path| false;
         let e = locate(None, exe.clone(), &none).unwrap_err();
         assert!(e.contains(SYSTEM_PATH) && e.contains("/opt/daytona/daytona-computer-use"), "{e}");
@@ -276,10 +284,16 @@ mod tests {
     #[test]
     fn other_early_exits_say_how_and_what_was_printed() {
         let m = classify(ExitStatus::Exited(3), "starting\nboom: no config\n");
-        assert_eq!(m, format!("{LOADING_MESSAGE}: the agent exited with status 3 at start: starting | boom: no config"));
+        assert_eq!(
+            m,
+            format!("{LOADING_MESSAGE}: the agent exited with status 3 at start: starting | boom: no config")
+        );
         let m = classify(ExitStatus::Signaled(11), "");
         assert_eq!(m, format!("{LOADING_MESSAGE}: the agent was killed by signal 11 at start"));
-        let m = classify(ExitStatus::Exited(127), "x: error while loading shared libraries: libfoo.so.1: cannot open");
+        let m = classify(
+            ExitStatus::Exited(127),
+            "x: error while loading shared libraries: libfoo.so.1: cannot open",
+        );
         assert!(m.contains("a shared library is missing"), "{m}");
     }
 

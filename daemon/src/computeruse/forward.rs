@@ -91,10 +91,11 @@ pub async fn get_json(socket: &Path, path: &str) -> Result<serde_json::Value, St
     if !res.status().is_success() {
         return Err(format!("{path} answered {}", res.status()));
     }
-    let bytes = tokio::time::timeout(Duration::from_secs(10), axum::body::to_bytes(res.into_body(), 64 * 1024))
-        .await
-        .map_err(|_| format!("{path}: body timed out"))?
-        .map_err(|e| format!("{path}: {e}"))?;
+    let bytes =
+        tokio::time::timeout(Duration::from_secs(10), axum::body::to_bytes(res.into_body(), 64 * 1024))
+            .await
+            .map_err(|_| format!("{path}: body timed out"))?
+            .map_err(|e| format!("{path}: {e}"))?;
     serde_json::from_slice(&bytes).map_err(|e| format!("{path}: {e}"))
 }
 

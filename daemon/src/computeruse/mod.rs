@@ -78,10 +78,11 @@ impl ComputerUse {
             }
             tracing::warn!(pid = a.pid, "the computer-use agent died; starting a new one");
             *slot = None;
-            self.desktop_gone();
+            self.desktop_gone().await;
         }
-        let bin = agent::locate(std::env::var_os(agent::BIN_ENV), std::env::current_exe().ok(), &|p| p.is_file())
-            .map_err(|e| unavailable(format!("{}: {e}", agent::LOADING_MESSAGE)))?;
+        let bin =
+            agent::locate(std::env::var_os(agent::BIN_ENV), std::env::current_exe().ok(), &|p| p.is_file())
+                .map_err(|e| unavailable(format!("{}: {e}", agent::LOADING_MESSAGE)))?;
         let env = self.env.snapshot_with([]);
         let a = agent::launch(self.reaper, &bin, env, &self.tag, &self.log).await.map_err(|e| {
             tracing::warn!(bin = %bin.display(), "computer-use agent unavailable: {e}");
@@ -94,11 +95,11 @@ impl ComputerUse {
 
     /// The desktop of a dead agent: its processes are ended (the next agent needs the display
     /// and ports) and its variables leave the child environment.
-    fn desktop_gone(&self) {
+    async fn desktop_gone(&self) {
         self.restore_env();
         let tag = self.tag.clone();
-        // Off the runtime, and not awaited: it scans /proc and may wait a second or two.
-        std::thread::spawn(move || agent::sweep(&tag));
+        // Before the next agent starts, whose desktop will carry the same tag.
+        let _ = tokio::task::spawn_blocking(move || agent::sweep(&tag)).await;
     }
 
     async fn handle(&self, req: Request) -> Response {
@@ -197,7 +198,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 async fn relay(State(state): State<AppState>, req: Request) -> Response {
     if !forward::is_forwarded(req.uri().path()) {
-        return ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path())).into_response();
+        return ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
+            .into_response();
     }
     state.computer_use.handle(req).await
 }
@@ -214,10 +216,16 @@ mod tests {
     #[test]
     fn desktop_vars_are_exported_and_restored() {
         let cu = service(&[("DISPLAY", ":57"), ("PATH", "/bin")]);
-        cu.apply_overlay(vec![("DISPLAY".into(), ":57".into()), ("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/b".into())]);
+        cu.apply_overlay(vec![
+            ("DISPLAY".into(), ":57".into()),
+            ("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/b".into()),
+        ]);
         assert_eq!(cu.env.get("DBUS_SESSION_BUS_ADDRESS"), Some("unix:path=/b".into()));
         // A second start (new bus) keeps the original values to restore.
-        cu.apply_overlay(vec![("DISPLAY".into(), ":57".into()), ("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/c".into())]);
+        cu.apply_overlay(vec![
+            ("DISPLAY".into(), ":57".into()),
+            ("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/c".into()),
+        ]);
         cu.restore_env();
         assert_eq!(cu.env.get("DBUS_SESSION_BUS_ADDRESS"), None);
         assert_eq!(cu.env.get("DISPLAY"), Some(":57".into()));
@@ -228,8 +236,16 @@ mod tests {
     #[test]
     fn a_variable_the_user_changed_meanwhile_is_kept() {
         let cu = service(&[]);
-        cu.apply_overlay(vec![("DISPLAY".into(), ":5".into()), ("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/b".into())]);
-        cu.env.apply(&EnvUpdate { set: [("DISPLAY".to_string(), ":9".to_string())].into(), ..Default::default() }).unwrap();
+        cu.apply_overlay(vec![
+            ("DISPLAY".into(), ":5".into()),
+            ("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/b".into()),
+        ]);
+        cu.env
+            .apply(&EnvUpdate {
+                set: [("DISPLAY".to_string(), ":9".to_string())].into(),
+                ..Default::default()
+            })
+            .unwrap();
         cu.restore_env();
         assert_eq!(cu.env.get("DISPLAY"), Some(":9".into()));
         assert_eq!(cu.env.get("DBUS_SESSION_BUS_ADDRESS"), None);
