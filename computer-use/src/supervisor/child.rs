@@ -286,11 +286,11 @@ mod tests {
         assert_eq!(once.run_state(), (1, Some(RunState::Ended("exited with status 4".into()))));
 
         // A grandchild in the same group must not survive the stop.
-        let p = Proc::new(spec("tree", "sleep 60 & echo $! > grandchild; wait", true), dir.clone());
-        let script_dir = dir.clone();
-        let mut cmd_spec = p.spec.clone();
-        cmd_spec.args[1] = format!("cd {} && {}", script_dir.display(), cmd_spec.args[1]);
-        let p = Proc::new(cmd_spec, dir.clone());
+        let script = format!(
+            "cd {}; sleep 60 & echo $! > grandchild.tmp; mv grandchild.tmp grandchild; wait",
+            dir.display()
+        );
+        let p = Proc::new(spec("tree", &script, true), dir.clone());
         p.start(vec![("PATH".into(), "/usr/bin:/bin".into())]);
         until(|| dir.join("grandchild").exists() && p.pid().is_some()).await;
         let grandchild: i32 =
