@@ -296,6 +296,24 @@ def test_daemon_shutdown_stops_the_desktop(daemon_factory, sdk_for, tmp_path: Pa
     assert not Path(f"/tmp/.X11-unix/X{n}").exists()
 
 
+def test_a_killed_daemon_takes_the_desktop_with_it(daemon_factory, sdk_for):
+    # SIGKILL gives the daemon no chance to stop anything: the agent notices that its stdin
+    # (a pipe from the daemon) closed and stops the desktop itself.
+    n = free_display()
+    d = daemon_factory.start(
+        extra_env={AGENT_ENV_VAR: str(agent_binary()), "DISPLAY": f":{n}", "VNC_PORT": str(_port()), "NO_VNC_PORT": str(_port())}
+    )
+    sandbox = sdk_for(d).sandbox
+    started = sandbox.computer_use.start()
+    bus = shell_env(sandbox)[1]
+    d.kill()
+    assert wait_for(lambda: not processes_with_env("DBUS_SESSION_BUS_ADDRESS", bus), 10)
+    assert wait_for(lambda: not Path(f"/tmp/.X11-unix/X{n}").exists(), 5)
+    for st in started.status.values():
+        if st.pid:
+            assert not Path(f"/proc/{st.pid}").exists() or _state(st.pid) == "Z", cmdline(st.pid)
+
+
 def _port() -> int:
     from harness.daemon import free_port
 
