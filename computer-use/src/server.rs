@@ -69,5 +69,28 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+        () = parent_gone() => tracing::info!("the daemon went away; shutting down"),
+    }
+}
+
+/// The daemon runs the agent with a pipe as stdin and this variable set: end of file on stdin
+/// means the daemon died (even by SIGKILL), and the desktop must not outlive it.
+async fn parent_gone() {
+    if std::env::var_os("DAYTONA_COMPUTER_USE_EXIT_ON_STDIN_EOF").is_none() {
+        return std::future::pending().await;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new().name("stdin-watch".into()).spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = tx.send(());
+    });
+    match spawned {
+        Ok(_) => {
+            let _ = rx.await;
+        }
+        Err(_) => std::future::pending().await,
     }
 }

@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod computeruse;
 pub mod config;
 pub mod entrypoint;
 pub mod env;
@@ -102,6 +103,7 @@ pub fn main_entry() -> ExitCode {
             }
         }
         run_servers(state.clone(), shutdown_requested(shutdown)).await;
+        state.computer_use.shutdown().await;
         tracing::info!("Shutdown complete");
         if !args.is_empty() {
             stop_entrypoint(&state).await;

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::process::routes())
         .merge(crate::files::routes())
         .merge(crate::git::routes())
+        .merge(crate::computeruse::routes())
         .split_for_parts();
 
     let known = Arc::new(KnownPaths::from_doc(&doc));

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::computeruse::ComputerUse;
 use crate::config::Config;
 use crate::env::ChildEnv;
 use crate::process::pty::PtyRegistry;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub sessions: Arc<SessionService>,
     /// PTY sessions by id.
     pub ptys: Arc<PtyRegistry>,
+    /// The computer-use agent behind `/computeruse/*`.
+    pub computer_use: Arc<ComputerUse>,
 }
 
 impl AppState {
@@ -42,6 +45,7 @@ impl AppState {
             config.termination_check_interval,
         );
         let ptys = Arc::new(PtyRegistry::new(config.pty_replay_bytes));
+        let computer_use = Arc::new(ComputerUse::new(env.clone(), Reaper::global(), home.join(".daytona")));
         AppState {
             ptys,
             config: Arc::new(config),
@@ -50,6 +54,7 @@ impl AppState {
             reaper: Reaper::global(),
             init_token: Arc::new(Mutex::new(None)),
             sessions: Arc::new(sessions),
+            computer_use,
         }
     }
 }

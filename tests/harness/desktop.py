@@ -1,14 +1,13 @@
-"""A private X11 desktop for computer-use tests, and the SDK pointed at the agent that drives it.
+"""A private X11 desktop for computer-use tests, run by the daemon's computer-use agent.
 
-``Desktop.start()`` brings up, on a display number nobody uses: a D-Bus session bus
-(``dbus-launch``), ``Xvfb -noreset`` at 1024x768x24, the xfwm4 window manager (for the EWMH
-window list and the active window) and the AT-SPI bus, then the computer-use agent. Apps started
-with :meth:`Desktop.spawn` and observers run with :meth:`Desktop.run` share the same ``DISPLAY``
-and ``DBUS_SESSION_BUS_ADDRESS``, which is what keeps them all in one accessibility tree.
-
-INTERIM: the agent is reached directly over TCP (``--listen``); once the daemon forwards
-``/computeruse/*`` this fixture goes through the daemon and ``computer_use.start()`` instead.
-The attributes tests use (``sandbox``, ``env``, ``display``, ``spawn``, ``run``) stay the same.
+``Desktop.start()`` starts a daemon whose computer-use agent is ``$DAYTONA_COMPUTER_USE_BIN``,
+on a display number nobody uses and on free VNC/noVNC ports, then calls the SDK's
+``sandbox.computer_use.start()``: the agent brings up the session bus, Xvfb, xfce4, the AT-SPI
+bus, x11vnc and noVNC. ``env`` is what the daemon's children see afterwards (read with
+``process.exec("env")``), so apps started with :meth:`Desktop.spawn` / :meth:`Desktop.popen` and
+observers run with :meth:`Desktop.run` share the desktop's ``DISPLAY`` and
+``DBUS_SESSION_BUS_ADDRESS``, which is what keeps them all in one accessibility tree.
+``start_seconds`` is how long ``computer_use.start()`` took.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .daemon import REPO_ROOT, free_port, wait_for, wait_for_tcp
+from .daemon import REPO_ROOT, free_port, start_daemon
 from .proxy import ToolboxProxy
 from .sdk import make_daytona, make_sandbox
 
@@ -29,7 +28,7 @@ AGENT_ENV_VAR = "DAYTONA_COMPUTER_USE_BIN"
 DEFAULT_AGENT = REPO_ROOT / "target" / "debug" / "daytona-computer-use"
 
 # What the desktop tests need; CI installs all of it (tests/ensure-deps).
-REQUIRED_TOOLS = ("Xvfb", "dbus-launch", "xfwm4", "xdotool", "zenity", "xdpyinfo")
+REQUIRED_TOOLS = ("Xvfb", "dbus-launch", "startxfce4", "xfwm4", "x11vnc", "xdotool", "zenity", "xdpyinfo")
 ATSPI_LAUNCHERS = ("/usr/libexec/at-spi-bus-launcher", "/usr/lib/at-spi2-core/at-spi-bus-launcher")
 
 
@@ -71,17 +70,34 @@ def parse_dbus_launch(text: str) -> dict[str, str]:
     return out
 
 
+def parse_env(text: str) -> dict[str, str]:
+    """``env`` output → variables (continuation lines of multi-line values are dropped)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition("=")
+        if sep and k and k.replace("_", "a").isalnum():
+            out[k] = v
+    return out
+
+
 @dataclass
 class Desktop:
     tmp: Path
     display: str = ""
     env: dict[str, str] = field(default_factory=dict)
     sandbox: object = None
-    agent_url: str = ""
+    daemon: object = None
+    vnc_port: int = 0
+    novnc_port: int = 0
+    start_seconds: float = 0.0
     _procs: list[subprocess.Popen] = field(default_factory=list)
-    _dbus_pid: int | None = None
     _proxy: ToolboxProxy | None = None
     _daytona: object = None
+
+    @property
+    def agent_url(self) -> str:
+        """The daemon's URL: ``/computeruse/*`` there is relayed to the agent."""
+        return self.daemon.url if self.daemon is not None else ""
 
     def start(self) -> "Desktop":
         missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
@@ -91,34 +107,26 @@ class Desktop:
         self.tmp.mkdir(parents=True, exist_ok=True)
         n = free_display()
         self.display = f":{n}"
-        env = {k: v for k, v in os.environ.items() if k not in ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY")}
-        env.update(DISPLAY=self.display, HOME=str(self.tmp))
-        out = subprocess.run(["dbus-launch", "--sh-syntax"], env=env, capture_output=True, text=True, timeout=10)
-        bus = parse_dbus_launch(out.stdout)
-        if "DBUS_SESSION_BUS_ADDRESS" not in bus:
-            raise DesktopUnavailable(f"dbus-launch gave no bus address: {out.stdout!r} {out.stderr!r}")
-        self._dbus_pid = int(bus.get("DBUS_SESSION_BUS_PID", "0")) or None
-        env["DBUS_SESSION_BUS_ADDRESS"] = bus["DBUS_SESSION_BUS_ADDRESS"]
-        self.env = env
+        self.vnc_port, self.novnc_port = free_port(), free_port()
         try:
-            self.spawn(["Xvfb", self.display, "-screen", "0", "1024x768x24", "-noreset", "-nolisten", "tcp"])
-            if not wait_for(lambda: Path(f"/tmp/.X11-unix/X{n}").exists() and self._xdpyinfo_ok(), 15):
-                raise DesktopUnavailable(f"Xvfb on {self.display} did not come up")
-            self.spawn(["xfwm4"])
-            launcher = next((p for p in ATSPI_LAUNCHERS if os.access(p, os.X_OK)), None)
-            if launcher is None:
-                raise DesktopUnavailable("at-spi-bus-launcher not found (package at-spi2-core)")
-            self.spawn([launcher, "--launch-immediately"])
-            subprocess.run(["dbus-update-activation-environment", "DISPLAY"], env=env, timeout=10, check=False)
-            port = free_port()
-            self.agent_url = f"http://127.0.0.1:{port}"
-            agent_env = dict(env)
-            self.spawn([str(agent), "--listen", f"127.0.0.1:{port}"], env=agent_env, log="agent")
-            if not wait_for_tcp("127.0.0.1", port, time.monotonic() + 15):
-                raise DesktopUnavailable(f"agent did not listen; see {self.tmp / 'agent.log'}")
-            self._proxy = ToolboxProxy(self.agent_url).start()
+            self.daemon = start_daemon(
+                self.tmp / "daemon",
+                extra_env={
+                    AGENT_ENV_VAR: str(agent),
+                    "DISPLAY": self.display,
+                    "VNC_PORT": str(self.vnc_port),
+                    "NO_VNC_PORT": str(self.novnc_port),
+                },
+            )
+            self._proxy = ToolboxProxy(self.daemon.url).start()
             self._daytona = make_daytona()
             self.sandbox = make_sandbox(self._daytona, self._proxy.url)
+            t0 = time.monotonic()
+            self.sandbox.computer_use.start()
+            self.start_seconds = time.monotonic() - t0
+            self.env = parse_env(self.sandbox.process.exec("env").result)
+            if self.env.get("DISPLAY") != self.display or not self.env.get("DBUS_SESSION_BUS_ADDRESS"):
+                raise DesktopUnavailable(f"the daemon's children did not get the desktop: {self.env}")
         except BaseException:
             self.stop()
             raise
@@ -151,9 +159,6 @@ class Desktop:
         return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
 
     def stop(self) -> None:
-        if self._proxy is not None:
-            self._proxy.stop()
-            self._proxy = None
         for p in reversed(self._procs):
             if p.poll() is None:
                 try:
@@ -171,9 +176,15 @@ class Desktop:
                     pass
                 p.wait(5)
         self._procs.clear()
-        if self._dbus_pid:
+        if self.sandbox is not None:
             try:
-                os.kill(self._dbus_pid, signal.SIGTERM)
-            except ProcessLookupError:
+                self.sandbox.computer_use.stop()
+            except Exception:  # noqa: BLE001 - the daemon's shutdown stops the desktop anyway
                 pass
-            self._dbus_pid = None
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
+        if self.daemon is not None:
+            # SIGTERM: the daemon terminates its agent, which stops the desktop.
+            self.daemon.stop()
+            self.daemon = None
