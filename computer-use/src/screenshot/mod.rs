@@ -45,8 +45,11 @@ fn bad(e: String) -> ApiError {
     ApiError::bad_request(e)
 }
 
+/// The captured pixels, the area they cover, and the pointer when it was asked for.
+type Grabbed = (RgbImage, Rect, Option<(i64, i64)>);
+
 /// Grabs the pixels and, when asked, the pointer (absolute root coordinates).
-fn grab(x11: &X11, area: Option<Rect>, cursor: bool) -> Result<(RgbImage, Rect, Option<(i64, i64)>), XError> {
+fn grab(x11: &X11, area: Option<Rect>, cursor: bool) -> Result<Grabbed, XError> {
     x11.with(|c| {
         let area = match area {
             Some(a) => a,
