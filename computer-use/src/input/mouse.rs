@@ -72,13 +72,14 @@ pub fn position(x11: &X11) -> Result<(i32, i32), XError> {
     x11.with(|c| c.pointer())
 }
 
+/// Unlike the reference there is no 50 ms settle pause: the motion is synced with the server
+/// before the position is read back, so the answer is already exact (and the pointer settled).
 pub fn move_to(x11: &X11, x: i32, y: i32) -> Result<(i32, i32), XError> {
     x11.with(|c| {
         c.motion(x, y)?;
-        c.sync()
-    })?;
-    sleep(ms(50));
-    position(x11)
+        c.sync()?;
+        c.pointer()
+    })
 }
 
 fn tap_button(x11: &X11, b: u8) -> Result<(), XError> {
