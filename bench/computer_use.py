@@ -5,7 +5,8 @@
 
 Starts a private Xvfb (1024x768x24) and the agent (release build, `--listen` on loopback),
 then measures N runs each, p50 and p99 side by side:
-  * full-screen screenshot through the API (keep-alive HTTP, JSON parsed, base64 decoded):
+  * full-screen screenshot through the API (keep-alive HTTP, JSON parsed, base64 decoded) of a
+    desktop-like screen (solid background, xclock, xlogo, xeyes):
     `GET /computeruse/screenshot` (PNG) and `/screenshot/compressed?format=jpeg` (JPEG q85);
     baselines `import -window root png:-` (ImageMagick) and `xwd -root -silent`;
   * mouse move round trip: `POST /computeruse/mouse/move` (position read back) beside
@@ -114,9 +115,13 @@ def main() -> int:
         if not wait_until(lambda: Path(f"/tmp/.X11-unix/X{n}").exists(), 15):
             raise SystemExit("Xvfb did not start")
         time.sleep(0.3)
-        # Something to look at: a grey root with a pattern, so PNGs are not trivially small.
-        subprocess.run(["xsetroot", "-mod", "8", "8", "-fg", "#3465a4", "-bg", "#eeeeec"], env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Something to look at, like a desktop: a solid background and a few X clients.
+        subprocess.run(["xsetroot", "-solid", "#3465a4"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for argv in (["xclock", "-geometry", "300x300+40+40"], ["xlogo", "-geometry", "420x320+420+120"],
+                     ["xeyes", "-geometry", "300x200+200+480"]):
+            if shutil.which(argv[0]):
+                procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(0.5)
         port = free_port()
         procs.append(subprocess.Popen([args.bin, "--listen", f"127.0.0.1:{port}"], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -150,26 +155,32 @@ def main() -> int:
             i[0] += 1
             run_tool(["xdotool", "mousemove", str(100 + i[0] % 500), str(100 + i[0] % 300)], env)
 
-        rows = [
-            ("full screenshot PNG (API)", measure(shot_png, args.runs), "import -window root png:-",
-             measure(lambda: run_tool(["import", "-window", "root", "png:-"], env), args.runs)),
-            ("full screenshot JPEG q85 (API)", measure(shot_jpeg, args.runs), "xwd -root -silent",
-             measure(lambda: run_tool(["xwd", "-root", "-silent"], env), args.runs)),
-            ("mouse move + read back (API)", measure(api_move, args.runs), "xdotool mousemove",
-             measure(tool_move, args.runs)),
-            ("mouse position (API)", measure(lambda: agent.call("GET", "/computeruse/mouse/position"), args.runs),
-             "xdotool getmouselocation", measure(lambda: run_tool(["xdotool", "getmouselocation"], env), args.runs)),
-        ]
+        png = measure(shot_png, args.runs)
+        jpeg = measure(shot_jpeg, args.runs)
+        imp = measure(lambda: run_tool(["import", "-window", "root", "png:-"], env), args.runs)
+        xwd = measure(lambda: run_tool(["xwd", "-root", "-silent"], env), args.runs)
+        move = measure(api_move, args.runs)
+        xmove = measure(tool_move, args.runs)
+        pos = measure(lambda: agent.call("GET", "/computeruse/mouse/position"), args.runs)
+        xpos = measure(lambda: run_tool(["xdotool", "getmouselocation"], env), args.runs)
         png_size = len(base64.b64decode(agent.call("GET", "/computeruse/screenshot")["screenshot"]))
         jpeg_size = agent.call("GET", "/computeruse/screenshot/compressed?format=jpeg&quality=85")["sizeBytes"]
 
+        def row(name, ours, base_name, base):
+            print(f"{name:32} {statistics.median(ours):7.2f} {percentile(ours, 99):7.2f}   "
+                  f"{base_name:26} {statistics.median(base):7.2f} {percentile(base, 99):7.2f}   "
+                  f"{statistics.median(base) / statistics.median(ours):8.1f}x")
+
         print(f"computer-use agent vs process-spawning tools, {args.runs} runs each, 1024x768x24 Xvfb (ms)")
-        print(f"{'ours':34} {'p50':>7} {'p99':>7}   {'baseline':28} {'p50':>7} {'p99':>7}   {'p50 speed-up':>12}")
-        for name, ours, base_name, base in rows:
-            print(f"{name:34} {statistics.median(ours):7.2f} {percentile(ours, 99):7.2f}   "
-                  f"{base_name:28} {statistics.median(base):7.2f} {percentile(base, 99):7.2f}   "
-                  f"{statistics.median(base) / statistics.median(ours):11.1f}x")
-        print(f"(PNG {png_size} bytes, JPEG {jpeg_size} bytes)")
+        print(f"{'ours':32} {'p50':>7} {'p99':>7}   {'baseline':26} {'p50':>7} {'p99':>7}   {'p50 ratio':>9}")
+        row("screenshot PNG (API)", png, "import -window root png:-", imp)
+        row("screenshot PNG (API)", png, "xwd -root -silent (raw)", xwd)
+        row("screenshot JPEG q85 (API)", jpeg, "import -window root png:-", imp)
+        row("screenshot JPEG q85 (API)", jpeg, "xwd -root -silent (raw)", xwd)
+        row("mouse move + read back (API)", move, "xdotool mousemove", xmove)
+        row("mouse position (API)", pos, "xdotool getmouselocation", xpos)
+        print(f"(API images: PNG {png_size} bytes, JPEG {jpeg_size} bytes; API times include HTTP, JSON and "
+              f"base64 decoding in this client; xwd writes the raw 3 MB frame without encoding it)")
     finally:
         for p in reversed(procs):
             p.terminate()

@@ -82,23 +82,28 @@ fn shoot(x11: &X11, req: Request) -> Result<Shot, ApiError> {
             size_bytes: None,
         });
     };
+    // Scale 1 (the default) encodes the capture itself instead of a copy.
+    let scaled = (comp.format != Format::Other && comp.scale < 1.0).then(|| image::scale(&img, comp.scale));
+    let target = scaled.as_ref().unwrap_or(&img);
     let encoded = match comp.format {
-        Format::Jpeg => image::encode_jpeg(&image::scale(&img, comp.scale), comp.quality),
-        Format::Png => image::encode_png(&image::scale(&img, comp.scale)),
-        Format::Other => image::encode_png(&img),
+        Format::Jpeg => image::encode_jpeg(target, comp.quality),
+        Format::Png | Format::Other => image::encode_png(target),
     }
     .map_err(ApiError::internal)?;
-    let s = comp.scale;
-    let cursor_position = pointer.map(|(px, py)| match req.region {
-        None => Position { x: (px as f64 * s).floor() as i64, y: (py as f64 * s).floor() as i64 },
-        // The reference mixes the absolute origin with a scaled offset; kept as it is.
-        Some(_) => Position {
-            x: ox + ((px - ox) as f64 * s).floor() as i64,
-            y: oy + ((py - oy) as f64 * s).floor() as i64,
-        },
-    });
+    let origin = req.region.map(|_| (ox, oy));
+    let cursor_position = pointer.map(|p| scaled_cursor(p, origin, comp.scale));
     let size = encoded.len();
     Ok(Shot { screenshot: image::base64(&encoded), cursor_position, size_bytes: (size > 0).then_some(size) })
+}
+
+/// `cursorPosition` of the compressed routes: the scaled pointer for the full screen; for a
+/// region the reference mixes the absolute origin with a scaled offset, kept as it is.
+fn scaled_cursor((px, py): (i64, i64), region_origin: Option<(i64, i64)>, s: f64) -> Position {
+    let f = |v: i64| (v as f64 * s).floor() as i64;
+    match region_origin {
+        None => Position { x: f(px), y: f(py) },
+        Some((ox, oy)) => Position { x: ox + f(px - ox), y: oy + f(py - oy) },
+    }
 }
 
 fn parse(raw: Option<String>, region: bool, compressed: bool) -> Result<Request, ApiError> {
@@ -146,6 +151,14 @@ pub fn routes() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_cursor_positions() {
+        assert_eq!(scaled_cursor((301, 201), None, 0.5), Position { x: 150, y: 100 });
+        assert_eq!(scaled_cursor((301, 201), Some((100, 100)), 0.5), Position { x: 200, y: 150 });
+        assert_eq!(scaled_cursor((50, 50), Some((100, 100)), 0.5), Position { x: 75, y: 75 });
+        assert_eq!(scaled_cursor((7, 9), None, 1.0), Position { x: 7, y: 9 });
+    }
 
     #[test]
     fn region_params_come_before_show_cursor_and_compression() {
