@@ -1,0 +1,291 @@
+//! Concurrent walks of the accessibility tree.
+//!
+//! A node's own calls (role, state, interfaces, properties, children) go out together, and the
+//! subtrees of all children are walked concurrently, so the cost of a walk is bounded by how
+//! fast the applications answer rather than by round trips. [`Calls`] bounds the number of calls
+//! in flight and gives each a deadline. Nodes are counted against one budget per walk; when it
+//! runs out, descent stops and the walk reports itself truncated.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use futures_util::future::join_all;
+use zbus::zvariant::{OwnedValue, Value};
+
+use super::bus::{ACCESSIBLE, ACTION, COMPONENT, Calls};
+use super::error::CallError;
+use super::node::{Bounds, NodeJson, NodeRef, States};
+
+/// The most nodes one walk visits (spec computer-use.md §7.4).
+pub const NODE_BUDGET: usize = 20_000;
+
+/// What to read of each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything the node JSON shows.
+    Full,
+    /// Only what a find filter looks at.
+    Filter { role: bool, name: bool, states: bool },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Info {
+    pub role: String,
+    pub name: String,
+    pub description: String,
+    pub states: States,
+    pub bounds: Bounds,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawNode {
+    pub node: NodeRef,
+    pub info: Info,
+    pub children: Vec<RawNode>,
+}
+
+impl RawNode {
+    pub fn into_json(self) -> NodeJson {
+        let mut json = info_json(&self.node, self.info);
+        json.children = self.children.into_iter().map(RawNode::into_json).collect();
+        json
+    }
+
+    /// Pre-order visit.
+    pub fn visit<'a>(&'a self, f: &mut impl FnMut(&'a RawNode) -> bool) -> bool {
+        if !f(self) {
+            return false;
+        }
+        self.children.iter().all(|c| c.visit(f))
+    }
+}
+
+pub fn info_json(node: &NodeRef, info: Info) -> NodeJson {
+    NodeJson {
+        id: node.id(),
+        role: info.role,
+        name: info.name,
+        description: info.description,
+        bounds: info.bounds,
+        states: info.states.names(),
+        actions: info.actions,
+        children: Vec::new(),
+    }
+}
+
+pub struct Walk<'a> {
+    calls: &'a Calls,
+    detail: Detail,
+    remaining: AtomicUsize,
+    truncated: AtomicBool,
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl<'a> Walk<'a> {
+    pub fn new(calls: &'a Calls, detail: Detail, budget: usize) -> Walk<'a> {
+        Walk { calls, detail, remaining: AtomicUsize::new(budget), truncated: AtomicBool::new(false) }
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.truncated.load(Ordering::Relaxed)
+    }
+
+    /// Walks the subtree at `root` down to `max_depth` levels below it (`None`: no limit).
+    /// `Ok(None)` when the root itself does not exist.
+    pub async fn run(&self, root: NodeRef, max_depth: Option<u32>) -> Result<Option<RawNode>, CallError> {
+        if self.claim(1) == 0 {
+            return Ok(None);
+        }
+        self.subtree(root, max_depth).await
+    }
+
+    /// Takes up to `n` nodes from the budget; returns how many were granted.
+    fn claim(&self, n: usize) -> usize {
+        let mut granted = 0;
+        let _ = self.remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            granted = n.min(left);
+            Some(left - granted)
+        });
+        if granted < n {
+            self.truncated.store(true, Ordering::Relaxed);
+        }
+        granted
+    }
+
+    fn subtree(&self, node: NodeRef, depth_left: Option<u32>) -> Boxed<'_, Result<Option<RawNode>, CallError>> {
+        Box::pin(async move {
+            let descend = depth_left != Some(0);
+            let (info, kids) = tokio::join!(read_info(self.calls, &node, self.detail), async {
+                if descend { self.calls.children(&node).await } else { Ok(Vec::new()) }
+            });
+            let info = match info {
+                Ok(info) => info,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let kids = match kids {
+                Ok(kids) => kids,
+                Err(CallError::NotFound(_)) => return Ok(None),
+                // A node that cannot list its children (hung, or not an Accessible after all) is
+                // still reported, as a leaf.
+                Err(CallError::Timeout(_) | CallError::NotSupported(_)) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            let granted = self.claim(kids.len());
+            let next = depth_left.map(|d| d - 1);
+            let results = join_all(kids.into_iter().take(granted).map(|k| self.subtree(k, next))).await;
+            let mut children = Vec::with_capacity(results.len());
+            for r in results {
+                // Children that vanished mid-walk are skipped.
+                if let Some(child) = r? {
+                    children.push(child);
+                }
+            }
+            Ok(Some(RawNode { node, info, children }))
+        })
+    }
+}
+
+/// Reads a node's own fields. Fields the node cannot provide in time (or at all) keep their
+/// defaults; a node that no longer exists is `NotFound`; a broken connection is an error.
+pub async fn read_info(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<Info, CallError> {
+    let (want_role, want_name, want_states, full) = match detail {
+        Detail::Full => (true, true, true, true),
+        Detail::Filter { role, name, states } => (role, name, states, false),
+    };
+    let role = async {
+        if want_role { calls.call::<_, String>(node, ACCESSIBLE, "GetRoleName", &()).await.map(Some) } else { Ok(None) }
+    };
+    let states = async {
+        if want_states { calls.call::<_, Vec<u32>>(node, ACCESSIBLE, "GetState", &()).await.map(Some) } else { Ok(None) }
+    };
+    let interfaces = async {
+        if full { calls.call::<_, Vec<String>>(node, ACCESSIBLE, "GetInterfaces", &()).await.map(Some) } else { Ok(None) }
+    };
+    // Full reads take name and description in one GetAll; a name filter needs the name only.
+    let props = async {
+        if full {
+            calls.all_properties(node, ACCESSIBLE).await.map(Some)
+        } else if want_name {
+            let name = calls.property(node, ACCESSIBLE, "Name").await?;
+            Ok(Some(std::iter::once(("Name".to_owned(), name)).collect()))
+        } else {
+            Ok(None)
+        }
+    };
+    let (role, states, interfaces, props) = tokio::join!(role, states, interfaces, props);
+    let mut info = Info {
+        role: tolerate(role)?.flatten().unwrap_or_default(),
+        states: States::from_words(&tolerate(states)?.flatten().unwrap_or_default()),
+        ..Info::default()
+    };
+    if let Some(props) = tolerate(props)?.flatten() {
+        info.name = string_prop(&props, "Name");
+        info.description = string_prop(&props, "Description");
+    }
+    let interfaces = tolerate(interfaces)?.flatten().unwrap_or_default();
+    let has = |iface: &str| interfaces.iter().any(|i| i == iface);
+    let bounds = async {
+        if has(COMPONENT) {
+            calls.call::<_, (i32, i32, i32, i32)>(node, COMPONENT, "GetExtents", &(0u32,)).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let actions = async {
+        if has(ACTION) { action_names(calls, node).await.map(Some) } else { Ok(None) }
+    };
+    let (bounds, actions) = tokio::join!(bounds, actions);
+    if let Some((x, y, width, height)) = tolerate(bounds)?.flatten() {
+        info.bounds = Bounds { x, y, width, height };
+    }
+    info.actions = tolerate(actions)?.flatten().unwrap_or_default();
+    Ok(info)
+}
+
+/// The node's action names, in index order.
+pub async fn action_names(calls: &Calls, node: &NodeRef) -> Result<Vec<String>, CallError> {
+    let actions: Vec<(String, String, String)> = calls.call(node, ACTION, "GetActions", &()).await?;
+    Ok(actions.into_iter().map(|(name, _, _)| name).collect())
+}
+
+/// A field read that failed for a reason other than the node being gone or the bus breaking is
+/// left empty (`Ok(None)`) rather than failing the whole walk.
+fn tolerate<T>(r: Result<T, CallError>) -> Result<Option<T>, CallError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e @ (CallError::NotFound(_) | CallError::Disconnected(_))) => Err(e),
+        Err(CallError::NotSupported(_) | CallError::Timeout(_) | CallError::Other(_)) => Ok(None),
+    }
+}
+
+fn string_prop(props: &std::collections::HashMap<String, OwnedValue>, key: &str) -> String {
+    match props.get(key).map(|v| &**v) {
+        Some(Value::Str(s)) => s.as_str().to_owned(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(path: &str, role: &str) -> RawNode {
+        RawNode {
+            node: NodeRef::new(":1.5", path),
+            info: Info { role: role.into(), ..Info::default() },
+            children: vec![],
+        }
+    }
+
+    #[test]
+    fn raw_tree_becomes_node_json_in_order() {
+        let mut root = leaf("/r", "frame");
+        let mut a = leaf("/a", "panel");
+        a.children.push(leaf("/a1", "label"));
+        root.children = vec![a, leaf("/b", "push button")];
+        let mut order = vec![];
+        root.visit(&mut |n| {
+            order.push(n.node.path.clone());
+            true
+        });
+        assert_eq!(order, ["/r", "/a", "/a1", "/b"]);
+        let json = root.into_json();
+        assert_eq!(json.id, ":1.5:/r");
+        assert_eq!(json.children[0].children[0].role, "label");
+        assert_eq!(json.children[1].role, "push button");
+    }
+
+    #[test]
+    fn visit_stops_when_told() {
+        let mut root = leaf("/r", "frame");
+        root.children = vec![leaf("/a", "x"), leaf("/b", "y")];
+        let mut seen = 0;
+        assert!(!root.visit(&mut |_| {
+            seen += 1;
+            seen < 2
+        }));
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn field_failures_are_tolerated_but_gone_nodes_are_not() {
+        assert_eq!(tolerate::<u8>(Err(CallError::Timeout("t".into()))).unwrap(), None);
+        assert_eq!(tolerate::<u8>(Err(CallError::NotSupported("t".into()))).unwrap(), None);
+        assert!(tolerate::<u8>(Err(CallError::NotFound("t".into()))).is_err());
+        assert!(tolerate::<u8>(Err(CallError::Disconnected("t".into()))).is_err());
+    }
+
+    #[test]
+    fn string_props_default_to_empty() {
+        let mut props = std::collections::HashMap::new();
+        props.insert("Name".to_owned(), OwnedValue::from(zbus::zvariant::Str::from("OK")));
+        props.insert("Description".to_owned(), OwnedValue::from(5u32));
+        assert_eq!(string_prop(&props, "Name"), "OK");
+        assert_eq!(string_prop(&props, "Description"), "");
+        assert_eq!(string_prop(&props, "Missing"), "");
+    }
+}
