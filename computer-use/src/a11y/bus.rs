@@ -49,9 +49,9 @@ impl Bus {
 
     /// The live connection to the AT-SPI bus, dialling it when needed.
     pub async fn connection(&self) -> Result<Connection, A11yError> {
-        let session_address = self
-            .session_address()
-            .ok_or_else(|| A11yError::Unavailable("session bus: DBUS_SESSION_BUS_ADDRESS is not set".into()))?;
+        let session_address = self.session_address().ok_or_else(|| {
+            A11yError::Unavailable("session bus: DBUS_SESSION_BUS_ADDRESS is not set".into())
+        })?;
         // One dialler at a time: concurrent requests wait for the same connection.
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref()
@@ -150,7 +150,13 @@ impl Calls {
     }
 
     /// Calls `iface.method(body)` on `node` and decodes the reply.
-    pub async fn call<B, R>(&self, node: &NodeRef, iface: &str, method: &str, body: &B) -> Result<R, CallError>
+    pub async fn call<B, R>(
+        &self,
+        node: &NodeRef,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<R, CallError>
     where
         B: Serialize + DynamicType,
         R: DeserializeOwned + Type,
@@ -158,7 +164,14 @@ impl Calls {
         self.call_on(&node.bus, &node.path, iface, method, body).await
     }
 
-    async fn call_on<B, R>(&self, bus: &str, path: &str, iface: &str, method: &str, body: &B) -> Result<R, CallError>
+    async fn call_on<B, R>(
+        &self,
+        bus: &str,
+        path: &str,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<R, CallError>
     where
         B: Serialize + DynamicType,
         R: DeserializeOwned + Type,
@@ -176,7 +189,10 @@ impl Calls {
             Ok(Err(e)) => return Err(CallError::from_zbus(&e)),
             Err(_) => {
                 self.hung.lock().unwrap_or_else(|e| e.into_inner()).insert(bus.to_owned());
-                return Err(CallError::Timeout(format!("{iface}.{method} on {bus}{path}: no reply within {:?}", self.timeout)));
+                return Err(CallError::Timeout(format!(
+                    "{iface}.{method} on {bus}{path}: no reply within {:?}",
+                    self.timeout
+                )));
             }
         };
         reply
@@ -196,7 +212,12 @@ impl Calls {
             .collect())
     }
 
-    pub async fn property(&self, node: &NodeRef, iface: &str, name: &str) -> Result<zbus::zvariant::OwnedValue, CallError> {
+    pub async fn property(
+        &self,
+        node: &NodeRef,
+        iface: &str,
+        name: &str,
+    ) -> Result<zbus::zvariant::OwnedValue, CallError> {
         self.call(node, PROPERTIES, "Get", &(iface, name)).await
     }
 
@@ -220,7 +241,13 @@ impl Calls {
 
     /// The unix pid owning `bus` (a connection on the accessibility bus).
     pub async fn pid_of(&self, bus: &str) -> Result<u32, CallError> {
-        self.call_on("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionUnixProcessID", &(bus,))
-            .await
+        self.call_on(
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "GetConnectionUnixProcessID",
+            &(bus,),
+        )
+        .await
     }
 }

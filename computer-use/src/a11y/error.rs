@@ -81,7 +81,9 @@ impl CallError {
                     zbus::fdo::Error::ServiceUnknown(_)
                     | zbus::fdo::Error::NameHasNoOwner(_)
                     | zbus::fdo::Error::UnknownObject(_) => CallError::NotFound(text),
-                    zbus::fdo::Error::Timeout(_) | zbus::fdo::Error::TimedOut(_) | zbus::fdo::Error::NoReply(_) => CallError::Timeout(text),
+                    zbus::fdo::Error::Timeout(_)
+                    | zbus::fdo::Error::TimedOut(_)
+                    | zbus::fdo::Error::NoReply(_) => CallError::Timeout(text),
                     _ => CallError::Other(text),
                 }
             }
@@ -97,7 +99,9 @@ impl CallError {
 
 fn classify_error_name(short: &str, text: String) -> CallError {
     match short {
-        "UnknownMethod" | "UnknownInterface" | "UnknownProperty" | "NotSupported" => CallError::NotSupported(text),
+        "UnknownMethod" | "UnknownInterface" | "UnknownProperty" | "NotSupported" => {
+            CallError::NotSupported(text)
+        }
         "ServiceUnknown" | "NameHasNoOwner" | "UnknownObject" => CallError::NotFound(text),
         "NoReply" | "Timeout" | "TimedOut" => CallError::Timeout(text),
         _ => CallError::Other(text),
@@ -125,7 +129,11 @@ mod tests {
     #[test]
     fn classes_map_to_status_and_code() {
         let cases = [
-            (A11yError::Unavailable("dial x: refused".into()), StatusCode::SERVICE_UNAVAILABLE, "A11Y_UNAVAILABLE"),
+            (
+                A11yError::Unavailable("dial x: refused".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "A11Y_UNAVAILABLE",
+            ),
             (A11yError::NodeNotFound(":1.2:/a".into()), StatusCode::NOT_FOUND, "NOT_FOUND"),
             (A11yError::NoRoot, StatusCode::NOT_FOUND, "NOT_FOUND"),
             (A11yError::NotSupported(String::new()), StatusCode::BAD_REQUEST, "BAD_REQUEST"),
@@ -153,7 +161,11 @@ mod tests {
             "invalid accessibility scope: got \"window\", expected focused|pid|all"
         );
         assert_eq!(A11yError::NoRoot.to_string(), "no accessible root for focused window");
-        assert!(A11yError::Unavailable("session bus: x".into()).to_string().starts_with("accessibility bus not reachable: "));
+        assert!(
+            A11yError::Unavailable("session bus: x".into())
+                .to_string()
+                .starts_with("accessibility bus not reachable: ")
+        );
         // A later mention of another sentinel does not change the class: the variant decides.
         let api: ApiError = A11yError::Internal("accessibility node not found: later".into()).into();
         assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);

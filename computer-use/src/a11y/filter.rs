@@ -55,7 +55,11 @@ impl Filter {
 
     /// What a walk must read for this filter.
     pub fn detail(&self) -> Detail {
-        Detail::Filter { role: self.role.is_some(), name: self.name.is_some(), states: !self.states.is_empty() }
+        Detail::Filter {
+            role: self.role.is_some(),
+            name: self.name.is_some(),
+            states: !self.states.is_empty(),
+        }
     }
 
     pub fn matches(&self, info: &Info) -> bool {
@@ -126,7 +130,10 @@ mod tests {
             "invalid accessibility request: unknown nameMatch mode \"fuzzy\", want exact|substring|regex"
         );
         let e = Filter::new(None, Some("("), Some("regex"), None).unwrap_err();
-        assert!(e.to_string().starts_with("invalid accessibility request: invalid regex for name filter: "), "{e}");
+        assert!(
+            e.to_string().starts_with("invalid accessibility request: invalid regex for name filter: "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -146,7 +153,10 @@ mod tests {
             f(Some("label"), None, None, &[]).detail(),
             Detail::Filter { role: true, name: false, states: false }
         );
-        assert_eq!(f(None, Some("x"), None, &["visible"]).detail(), Detail::Filter { role: false, name: true, states: true });
+        assert_eq!(
+            f(None, Some("x"), None, &["visible"]).detail(),
+            Detail::Filter { role: false, name: true, states: true }
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ mod walk;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use axum::extract::{Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -98,8 +98,12 @@ impl A11y {
     /// Nodes under (and including) the scope's root that pass the filter, in pre-order.
     pub async fn find(&self, req: &FindRequest) -> Result<FindResponse, A11yError> {
         let scope = Scope::parse(req.scope.as_deref(), req.pid)?;
-        let filter =
-            Filter::new(req.role.as_deref(), req.name.as_deref(), req.name_match.as_deref(), req.states.as_deref())?;
+        let filter = Filter::new(
+            req.role.as_deref(),
+            req.name.as_deref(),
+            req.name_match.as_deref(),
+            req.states.as_deref(),
+        )?;
         let limit = filter::effective_limit(req.limit);
         let calls = self.calls().await?;
         let root = scope::resolve(&calls, scope).await?;
@@ -121,7 +125,9 @@ impl A11y {
             }
             true
         });
-        let infos = futures_util::future::join_all(hits.iter().map(|n| walk::read_info(&calls, n, Detail::Full))).await;
+        let infos =
+            futures_util::future::join_all(hits.iter().map(|n| walk::read_info(&calls, n, Detail::Full)))
+                .await;
         let mut matches = Vec::with_capacity(hits.len());
         for (node, info) in hits.iter().zip(infos) {
             match info {
@@ -184,7 +190,10 @@ async fn tree(
     Ok(Json(state.a11y.tree(scope, max_depth).await?))
 }
 
-async fn find(State(state): State<AppState>, JsonBody(req): JsonBody<FindRequest>) -> Result<Json<FindResponse>, ApiError> {
+async fn find(
+    State(state): State<AppState>,
+    ObjectBody(req): ObjectBody<FindRequest>,
+) -> Result<Json<FindResponse>, ApiError> {
     Ok(Json(state.a11y.find(&req).await?))
 }
 
@@ -209,18 +218,35 @@ struct ValueRequest {
     value: String,
 }
 
+/// A JSON object body. serde would also accept an array for a struct (by position); the clients
+/// only send objects, and anything else is a malformed body.
+struct ObjectBody<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ObjectBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBody(map) =
+            JsonBody::<serde_json::Map<String, serde_json::Value>>::from_request(req, state).await?;
+        serde_json::from_value(serde_json::Value::Object(map)).map(ObjectBody).map_err(ApiError::invalid_body)
+    }
+}
+
 fn empty() -> Json<serde_json::Value> {
     Json(serde_json::json!({}))
 }
 
-async fn focus(State(state): State<AppState>, JsonBody(req): JsonBody<NodeRequest>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn focus(
+    State(state): State<AppState>,
+    ObjectBody(req): ObjectBody<NodeRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     state.a11y.focus(&req.id).await?;
     Ok(empty())
 }
 
 async fn invoke(
     State(state): State<AppState>,
-    JsonBody(req): JsonBody<InvokeRequest>,
+    ObjectBody(req): ObjectBody<InvokeRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state.a11y.invoke(&req.id, req.action.as_deref()).await?;
     Ok(empty())
@@ -228,7 +254,7 @@ async fn invoke(
 
 async fn set_value(
     State(state): State<AppState>,
-    JsonBody(req): JsonBody<ValueRequest>,
+    ObjectBody(req): ObjectBody<ValueRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state.a11y.set_value(&req.id, &req.value).await?;
     Ok(empty())
@@ -251,12 +277,18 @@ mod tests {
     fn tree_query_depths_and_scopes() {
         assert_eq!(parse_tree_query(&q(&[])).unwrap(), (Scope::Focused, None));
         assert_eq!(parse_tree_query(&q(&[("maxDepth", "0")])).unwrap(), (Scope::Focused, Some(0)));
-        assert_eq!(parse_tree_query(&q(&[("maxDepth", "3"), ("scope", "all")])).unwrap(), (Scope::All, Some(3)));
+        assert_eq!(
+            parse_tree_query(&q(&[("maxDepth", "3"), ("scope", "all")])).unwrap(),
+            (Scope::All, Some(3))
+        );
         assert_eq!(parse_tree_query(&q(&[("maxDepth", "-1")])).unwrap().1, None);
         assert_eq!(parse_tree_query(&q(&[("scope", "pid"), ("pid", "12")])).unwrap().0, Scope::Pid(12));
         let e = parse_tree_query(&q(&[("maxDepth", "deep")])).unwrap_err();
         assert_eq!(e.to_string(), "invalid accessibility request: maxDepth must be an integer, got \"deep\"");
-        assert!(matches!(parse_tree_query(&q(&[("scope", "pid"), ("pid", "x")])), Err(A11yError::InvalidRequest(_))));
+        assert!(matches!(
+            parse_tree_query(&q(&[("scope", "pid"), ("pid", "x")])),
+            Err(A11yError::InvalidRequest(_))
+        ));
         assert!(matches!(parse_tree_query(&q(&[("scope", "desk")])), Err(A11yError::InvalidScope(_))));
     }
 
@@ -265,7 +297,8 @@ mod tests {
         let mut config = crate::config::Config::from_lookup(|_| None).unwrap();
         config.display = ":4242".into();
         let state = AppState::new(config);
-        state.desktop_env.write().unwrap().dbus_session_bus_address = Some("unix:path=/nonexistent/bus".into());
+        state.desktop_env.write().unwrap().dbus_session_bus_address =
+            Some("unix:path=/nonexistent/bus".into());
         let app = crate::server::router(state);
         let res = app.oneshot(req).await.unwrap();
         let status = res.status();
@@ -279,11 +312,13 @@ mod tests {
 
     #[tokio::test]
     async fn errors_map_to_the_0226_envelope() {
-        let (s, v) = call(Request::get("/computeruse/a11y/tree?scope=desk").body(Body::empty()).unwrap()).await;
+        let (s, v) =
+            call(Request::get("/computeruse/a11y/tree?scope=desk").body(Body::empty()).unwrap()).await;
         assert_eq!((s, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("BAD_REQUEST")), "{v}");
         assert!(v["message"].as_str().unwrap().contains("invalid accessibility scope: got \"desk\""), "{v}");
 
-        let (s, v) = call(Request::get("/computeruse/a11y/tree?maxDepth=x").body(Body::empty()).unwrap()).await;
+        let (s, v) =
+            call(Request::get("/computeruse/a11y/tree?maxDepth=x").body(Body::empty()).unwrap()).await;
         assert_eq!((s, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("BAD_REQUEST")), "{v}");
 
         let (s, v) = call(post("/computeruse/a11y/find", "{\"limit\": \"many\"}")).await;
@@ -296,15 +331,33 @@ mod tests {
         assert_eq!((s, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("BAD_REQUEST")), "{v}");
         assert!(v["message"].as_str().unwrap().contains("invalid node id \"\": missing object path"), "{v}");
 
-        let (s, v) = call(post("/computeruse/a11y/node/invoke", "not json")).await;
-        assert_eq!((s, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("INVALID_REQUEST_BODY")), "{v}");
+        for body in ["not json", "[]", "{\"id\": 5}"] {
+            let (s, v) = call(post("/computeruse/a11y/node/invoke", body)).await;
+            assert_eq!(
+                (s, v["code"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("INVALID_REQUEST_BODY")),
+                "{body}: {v}"
+            );
+        }
 
-        let (s, v) = call(post("/computeruse/a11y/node/value", "{\"id\": \":1.2:/a\", \"value\": \"x\"}")).await;
-        assert_eq!((s, v["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("A11Y_UNAVAILABLE")), "{v}");
-        assert!(v["message"].as_str().unwrap().starts_with("accessibility bus not reachable: session bus: "), "{v}");
+        let (s, v) =
+            call(post("/computeruse/a11y/node/value", "{\"id\": \":1.2:/a\", \"value\": \"x\"}")).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("A11Y_UNAVAILABLE")),
+            "{v}"
+        );
+        assert!(
+            v["message"].as_str().unwrap().starts_with("accessibility bus not reachable: session bus: "),
+            "{v}"
+        );
 
         let (s, v) = call(Request::get("/computeruse/a11y/tree").body(Body::empty()).unwrap()).await;
-        assert_eq!((s, v["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("A11Y_UNAVAILABLE")), "{v}");
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("A11Y_UNAVAILABLE")),
+            "{v}"
+        );
     }
 
     #[tokio::test]

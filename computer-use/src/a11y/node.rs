@@ -156,7 +156,9 @@ mod tests {
 
     #[test]
     fn ids_round_trip() {
-        for id in [":1.42:/org/a11y/atspi/accessible/12", "org.a11y.atspi.Registry:/org/a11y/atspi/accessible/root"] {
+        for id in
+            [":1.42:/org/a11y/atspi/accessible/12", "org.a11y.atspi.Registry:/org/a11y/atspi/accessible/root"]
+        {
             let r = NodeRef::parse(id).unwrap();
             assert_eq!(r.id(), id);
         }
@@ -168,7 +170,10 @@ mod tests {
     fn bad_ids_are_named() {
         let msg = |id: &str| NodeRef::parse(id).unwrap_err().to_string();
         assert_eq!(msg(""), "invalid accessibility request: invalid node id \"\": missing object path");
-        assert_eq!(msg(":1.42"), "invalid accessibility request: invalid node id \":1.42\": missing object path");
+        assert_eq!(
+            msg(":1.42"),
+            "invalid accessibility request: invalid node id \":1.42\": missing object path"
+        );
         assert!(msg("/org/x").ends_with("missing ':' separator before object path"));
         assert!(msg(":1.2/org/x").ends_with("missing ':' separator before object path"));
         assert!(msg(":/org/x").ends_with("empty bus name"));
@@ -187,7 +192,10 @@ mod tests {
         let lo = 1 << 1 | 1 << 8 | 1 << 11 | 1 << 24 | 1 << 25 | 1 << 30;
         let hi = 1 << (39 - 32) | 1 << (50 - 32);
         let s = States::from_words(&[lo, hi]);
-        assert_eq!(s.names(), ["active", "enabled", "focusable", "sensitive", "showing", "visible", "is_default"]);
+        assert_eq!(
+            s.names(),
+            ["active", "enabled", "focusable", "sensitive", "showing", "visible", "is_default"]
+        );
         assert!(s.has(STATE_ACTIVE));
         assert!(s.has_all(&["enabled".into(), "SHOWING".into()]));
         assert!(!s.has_all(&["focused".into()]));
@@ -199,7 +207,12 @@ mod tests {
 
     #[test]
     fn node_json_omits_empty_optional_fields() {
-        let n = NodeJson { id: ":1.2:/a".into(), role: "label".into(), name: "Type".into(), ..Default::default() };
+        let n = NodeJson {
+            id: ":1.2:/a".into(),
+            role: "label".into(),
+            name: "Type".into(),
+            ..Default::default()
+        };
         let v = serde_json::to_value(&n).unwrap();
         assert_eq!(
             v,

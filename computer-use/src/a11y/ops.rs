@@ -6,7 +6,8 @@ use super::node::NodeRef;
 use super::walk::action_names;
 
 pub async fn focus(calls: &Calls, node: &NodeRef) -> Result<(), A11yError> {
-    let ok: bool = calls.call(node, COMPONENT, "GrabFocus", &()).await.map_err(|e| e.into_a11y(&node.id()))?;
+    let ok: bool =
+        calls.call(node, COMPONENT, "GrabFocus", &()).await.map_err(|e| e.into_a11y(&node.id()))?;
     if !ok {
         return Err(A11yError::NotSupported(String::new()));
     }
@@ -37,7 +38,8 @@ pub async fn invoke(calls: &Calls, node: &NodeRef, action: Option<&str>) -> Resu
     };
     let index = pick_action(&names, action)?;
     let index = i32::try_from(index).map_err(|e| A11yError::Internal(e.to_string()))?;
-    let done: bool = calls.call(node, super::bus::ACTION, "DoAction", &(index,)).await.map_err(|e| e.into_a11y(&id))?;
+    let done: bool =
+        calls.call(node, super::bus::ACTION, "DoAction", &(index,)).await.map_err(|e| e.into_a11y(&id))?;
     if !done {
         return Err(A11yError::NotSupported(format!("DoAction({index}) returned false")));
     }
@@ -50,8 +52,10 @@ pub async fn set_value(calls: &Calls, node: &NodeRef, value: &str) -> Result<(),
         calls.call(node, ACCESSIBLE, "GetInterfaces", &()).await.map_err(|e| e.into_a11y(&id))?;
     if interfaces.iter().any(|i| i == EDITABLE_TEXT) {
         // The returned bool is not reliable across toolkits; success is the call going through.
-        let _: bool =
-            calls.call(node, EDITABLE_TEXT, "SetTextContents", &(value,)).await.map_err(|e| e.into_a11y(&id))?;
+        let _: bool = calls
+            .call(node, EDITABLE_TEXT, "SetTextContents", &(value,))
+            .await
+            .map_err(|e| e.into_a11y(&id))?;
         return Ok(());
     }
     let number: f64 = value.trim().parse().map_err(|e| {

@@ -23,9 +23,9 @@ impl Scope {
             "" | "focused" => Ok(Scope::Focused),
             "all" => Ok(Scope::All),
             "pid" => match pid {
-                Some(p) if p > 0 => {
-                    u32::try_from(p).map(Scope::Pid).map_err(|_| A11yError::InvalidRequest(format!("pid {p} is out of range")))
-                }
+                Some(p) if p > 0 => u32::try_from(p)
+                    .map(Scope::Pid)
+                    .map_err(|_| A11yError::InvalidRequest(format!("pid {p} is out of range"))),
                 _ => Err(A11yError::InvalidRequest("pid must be positive".into())),
             },
             _ => Err(A11yError::InvalidScope(raw.to_owned())),
@@ -69,7 +69,8 @@ pub async fn resolve(calls: &Calls, scope: Scope) -> Result<NodeRef, A11yError> 
 /// that do not answer count as inactive.
 async fn has_active_window(calls: &Calls, app: &NodeRef) -> bool {
     let Ok(windows) = calls.children(app).await else { return false };
-    let states = join_all(windows.iter().map(|w| calls.call::<_, Vec<u32>>(w, ACCESSIBLE, "GetState", &()))).await;
+    let states =
+        join_all(windows.iter().map(|w| calls.call::<_, Vec<u32>>(w, ACCESSIBLE, "GetState", &()))).await;
     states.into_iter().any(|s| s.is_ok_and(|words| States::from_words(&words).has(STATE_ACTIVE)))
 }
 

@@ -115,7 +115,11 @@ impl<'a> Walk<'a> {
         granted
     }
 
-    fn subtree(&self, node: NodeRef, depth_left: Option<u32>) -> Boxed<'_, Result<Option<RawNode>, CallError>> {
+    fn subtree(
+        &self,
+        node: NodeRef,
+        depth_left: Option<u32>,
+    ) -> Boxed<'_, Result<Option<RawNode>, CallError>> {
         Box::pin(async move {
             let descend = depth_left != Some(0);
             let (info, kids) = tokio::join!(read_info(self.calls, &node, self.detail), async {
@@ -135,7 +139,7 @@ impl<'a> Walk<'a> {
                 Err(e) => return Err(e),
             };
             let granted = self.claim(kids.len());
-            let next = depth_left.map(|d| d - 1);
+            let next = depth_left.map(|d| d.saturating_sub(1));
             let results = join_all(kids.into_iter().take(granted).map(|k| self.subtree(k, next))).await;
             let mut children = Vec::with_capacity(results.len());
             for r in results {
@@ -157,13 +161,25 @@ pub async fn read_info(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<
         Detail::Filter { role, name, states } => (role, name, states, false),
     };
     let role = async {
-        if want_role { calls.call::<_, String>(node, ACCESSIBLE, "GetRoleName", &()).await.map(Some) } else { Ok(None) }
+        if want_role {
+            calls.call::<_, String>(node, ACCESSIBLE, "GetRoleName", &()).await.map(Some)
+        } else {
+            Ok(None)
+        }
     };
     let states = async {
-        if want_states { calls.call::<_, Vec<u32>>(node, ACCESSIBLE, "GetState", &()).await.map(Some) } else { Ok(None) }
+        if want_states {
+            calls.call::<_, Vec<u32>>(node, ACCESSIBLE, "GetState", &()).await.map(Some)
+        } else {
+            Ok(None)
+        }
     };
     let interfaces = async {
-        if full { calls.call::<_, Vec<String>>(node, ACCESSIBLE, "GetInterfaces", &()).await.map(Some) } else { Ok(None) }
+        if full {
+            calls.call::<_, Vec<String>>(node, ACCESSIBLE, "GetInterfaces", &()).await.map(Some)
+        } else {
+            Ok(None)
+        }
     };
     // Full reads take name and description in one GetAll; a name filter needs the name only.
     let props = async {
@@ -195,9 +211,7 @@ pub async fn read_info(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<
             Ok(None)
         }
     };
-    let actions = async {
-        if has(ACTION) { action_names(calls, node).await.map(Some) } else { Ok(None) }
-    };
+    let actions = async { if has(ACTION) { action_names(calls, node).await.map(Some) } else { Ok(None) } };
     let (bounds, actions) = tokio::join!(bounds, actions);
     if let Some((x, y, width, height)) = tolerate(bounds)?.flatten() {
         info.bounds = Bounds { x, y, width, height };
