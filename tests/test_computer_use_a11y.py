@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -229,6 +230,25 @@ def test_errors(desktop, zenity):
         r = http.request(base, "POST", prefix + path, body=body, headers={"Content-Type": "application/json"})
         assert r.status == 400, r.describe()
         assert r.json()["code"] == "INVALID_REQUEST_BODY", r.describe()
+
+
+def test_a_hung_application_costs_one_timeout_not_a_hang(desktop, zenity):
+    """Every D-Bus call has a deadline: a stopped app is reported (as a bare node) and the rest
+    of the tree still comes back."""
+    app_id = zenity.ok.id.split(":/")[0] + ":/org/a11y/atspi/accessible/root"
+    os.kill(zenity.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        tree = zenity.a11y.get_tree(scope="all")
+        elapsed = time.monotonic() - started
+        assert elapsed < 10, f"tree took {elapsed:.1f}s with a hung app"
+        apps = {c.id: c for c in tree.root.children}
+        assert app_id in apps and not apps[app_id].children
+        assert any(c.name == "xfwm4" and c.children for c in tree.root.children)
+    finally:
+        os.kill(zenity.pid, signal.SIGCONT)
+    # Once it answers again, so does its subtree.
+    assert zenity.a11y.find_nodes(scope="pid", pid=zenity.pid, name="OK", name_match="exact").matches
 
 
 def test_unreachable_accessibility_bus_is_503(desktop, tmp_path):

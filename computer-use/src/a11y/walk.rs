@@ -75,35 +75,20 @@ pub fn info_json(node: &NodeRef, info: Info) -> NodeJson {
     }
 }
 
-pub struct Walk<'a> {
-    calls: &'a Calls,
-    detail: Detail,
+/// Nodes a walk may still visit. Children are claimed before they are read, so the tree never
+/// holds more nodes than the budget allowed.
+pub struct Budget {
     remaining: AtomicUsize,
     truncated: AtomicBool,
 }
 
-type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-impl<'a> Walk<'a> {
-    pub fn new(calls: &'a Calls, detail: Detail, budget: usize) -> Walk<'a> {
-        Walk { calls, detail, remaining: AtomicUsize::new(budget), truncated: AtomicBool::new(false) }
+impl Budget {
+    pub fn new(nodes: usize) -> Budget {
+        Budget { remaining: AtomicUsize::new(nodes), truncated: AtomicBool::new(false) }
     }
 
-    pub fn truncated(&self) -> bool {
-        self.truncated.load(Ordering::Relaxed)
-    }
-
-    /// Walks the subtree at `root` down to `max_depth` levels below it (`None`: no limit).
-    /// `Ok(None)` when the root itself does not exist.
-    pub async fn run(&self, root: NodeRef, max_depth: Option<u32>) -> Result<Option<RawNode>, CallError> {
-        if self.claim(1) == 0 {
-            return Ok(None);
-        }
-        self.subtree(root, max_depth).await
-    }
-
-    /// Takes up to `n` nodes from the budget; returns how many were granted.
-    fn claim(&self, n: usize) -> usize {
+    /// Takes up to `n` nodes; returns how many were granted (fewer marks the walk truncated).
+    pub fn claim(&self, n: usize) -> usize {
         let mut granted = 0;
         let _ = self.remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
             granted = n.min(left);
@@ -113,6 +98,37 @@ impl<'a> Walk<'a> {
             self.truncated.store(true, Ordering::Relaxed);
         }
         granted
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.truncated.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Walk<'a> {
+    calls: &'a Calls,
+    detail: Detail,
+    budget: Budget,
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl<'a> Walk<'a> {
+    pub fn new(calls: &'a Calls, detail: Detail, budget: usize) -> Walk<'a> {
+        Walk { calls, detail, budget: Budget::new(budget) }
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.budget.truncated()
+    }
+
+    /// Walks the subtree at `root` down to `max_depth` levels below it (`None`: no limit).
+    /// `Ok(None)` when the root itself does not exist.
+    pub async fn run(&self, root: NodeRef, max_depth: Option<u32>) -> Result<Option<RawNode>, CallError> {
+        if self.budget.claim(1) == 0 {
+            return Ok(None);
+        }
+        self.subtree(root, max_depth).await
     }
 
     fn subtree(
@@ -138,7 +154,7 @@ impl<'a> Walk<'a> {
                 Err(CallError::Timeout(_) | CallError::NotSupported(_)) => Vec::new(),
                 Err(e) => return Err(e),
             };
-            let granted = self.claim(kids.len());
+            let granted = self.budget.claim(kids.len());
             let next = depth_left.map(|d| d.saturating_sub(1));
             let results = join_all(kids.into_iter().take(granted).map(|k| self.subtree(k, next))).await;
             let mut children = Vec::with_capacity(results.len());
@@ -291,6 +307,21 @@ mod tests {
         assert_eq!(tolerate::<u8>(Err(CallError::NotSupported("t".into()))).unwrap(), None);
         assert!(tolerate::<u8>(Err(CallError::NotFound("t".into()))).is_err());
         assert!(tolerate::<u8>(Err(CallError::Disconnected("t".into()))).is_err());
+    }
+
+    #[test]
+    fn budget_grants_what_is_left_and_marks_truncation() {
+        let b = Budget::new(5);
+        assert_eq!(b.claim(1), 1);
+        assert_eq!(b.claim(3), 3);
+        assert!(!b.truncated());
+        assert_eq!(b.claim(3), 1);
+        assert!(b.truncated());
+        assert_eq!(b.claim(2), 0);
+        let b = Budget::new(2);
+        assert_eq!(b.claim(0), 0);
+        assert_eq!(b.claim(2), 2);
+        assert!(!b.truncated(), "using the budget up exactly is not truncation");
     }
 
     #[test]
