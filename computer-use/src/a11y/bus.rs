@@ -130,6 +130,8 @@ pub struct Calls {
 
 /// Enough to keep every application and the bus daemon busy without flooding them.
 pub const MAX_IN_FLIGHT: usize = 64;
+/// Calls slower than this are logged (at debug level).
+const SLOW_CALL: Duration = Duration::from_millis(100);
 /// Per-call deadline for requests.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -139,6 +141,18 @@ pub const ACTION: &str = "org.a11y.atspi.Action";
 pub const EDITABLE_TEXT: &str = "org.a11y.atspi.EditableText";
 pub const VALUE: &str = "org.a11y.atspi.Value";
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+const NULL_PATH: &str = "/org/a11y/atspi/null";
+
+/// An AT-SPI object reference on the wire: `(so)`.
+pub type ObjectRef = (String, zbus::zvariant::OwnedObjectPath);
+
+/// Null references (empty bus name or the null path) are placeholders, not children.
+pub fn to_nodes(refs: Vec<ObjectRef>) -> Vec<NodeRef> {
+    refs.into_iter()
+        .filter(|(bus, path)| !bus.is_empty() && path.as_str() != NULL_PATH)
+        .map(|(bus, path)| NodeRef::new(bus, path.as_str()))
+        .collect()
+}
 
 impl Calls {
     pub fn new(conn: Connection, timeout: Duration) -> Calls {
@@ -184,7 +198,12 @@ impl Calls {
             return Err(CallError::Timeout(format!("{bus} did not answer earlier")));
         }
         let call = self.conn.call_method(Some(bus), path, Some(iface), method, body);
-        let reply = match tokio::time::timeout(self.timeout, call).await {
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, call).await;
+        if started.elapsed() > SLOW_CALL {
+            tracing::debug!(bus, path, iface, method, elapsed = ?started.elapsed(), "slow accessibility call");
+        }
+        let reply = match result {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => return Err(CallError::from_zbus(&e)),
             Err(_) => {
@@ -202,14 +221,47 @@ impl Calls {
     }
 
     pub async fn children(&self, node: &NodeRef) -> Result<Vec<NodeRef>, CallError> {
-        let refs: Vec<(String, zbus::zvariant::OwnedObjectPath)> =
-            self.call(node, ACCESSIBLE, "GetChildren", &()).await?;
-        Ok(refs
-            .into_iter()
-            // Null references (empty bus name or the null path) are placeholders, not children.
-            .filter(|(bus, path)| !bus.is_empty() && path.as_str() != "/org/a11y/atspi/null")
-            .map(|(bus, path)| NodeRef::new(bus, path.as_str()))
-            .collect())
+        let refs = match self.call::<_, Vec<ObjectRef>>(node, ACCESSIBLE, "GetChildren", &()).await {
+            Ok(refs) => refs,
+            Err(CallError::NotSupported(_) | CallError::Other(_)) => {
+                self.children_by_index(node, None).await?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(to_nodes(refs))
+    }
+
+    /// Children one by one: `ChildCount` (unless known) and `GetChildAtIndex`. at-spi2-atk
+    /// answers GetChildren on a socket (a widget embedding another process's plug, as the xfce4
+    /// panel does for its plugins) with an empty list, but GetChildAtIndex gives the plug.
+    pub async fn children_by_index(
+        &self,
+        node: &NodeRef,
+        count: Option<i32>,
+    ) -> Result<Vec<ObjectRef>, CallError> {
+        let count = match count {
+            Some(n) => n,
+            None => match &*self.property(node, ACCESSIBLE, "ChildCount").await? {
+                zbus::zvariant::Value::I32(n) => *n,
+                _ => 0,
+            },
+        };
+        let count = usize::try_from(count).unwrap_or(0);
+        let count = count.min(super::walk::NODE_BUDGET);
+        let refs = futures_util::future::join_all((0..count as i32).map(|i| async move {
+            self.call::<_, ObjectRef>(node, ACCESSIBLE, "GetChildAtIndex", &(i,)).await
+        }))
+        .await;
+        let mut out = Vec::with_capacity(count);
+        for r in refs {
+            match r {
+                Ok(r) => out.push(r),
+                Err(e @ (CallError::NotFound(_) | CallError::Disconnected(_))) => return Err(e),
+                // One child that cannot be read does not hide its siblings.
+                Err(_) => {}
+            }
+        }
+        Ok(out)
     }
 
     pub async fn property(

@@ -37,6 +37,8 @@ pub struct Info {
     pub states: States,
     pub bounds: Bounds,
     pub actions: Vec<String>,
+    /// `ChildCount`, when a full read got it.
+    pub child_count: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +149,13 @@ impl<'a> Walk<'a> {
                 Err(e) => return Err(e),
             };
             let kids = match kids {
+                // An empty list from something that says it has children is a socket.
+                Ok(kids) if kids.is_empty() && descend && info.child_count != Some(0) => {
+                    self.calls.children_by_index(&node, info.child_count).await.map(super::bus::to_nodes)
+                }
+                other => other,
+            };
+            let kids = match kids {
                 Ok(kids) => kids,
                 Err(CallError::NotFound(_)) => return Ok(None),
                 // A node that cannot list its children (hung, or not an Accessible after all) is
@@ -214,9 +223,27 @@ pub async fn read_info(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<
         states: States::from_words(&tolerate(states)?.flatten().unwrap_or_default()),
         ..Info::default()
     };
-    if let Some(props) = tolerate(props)?.flatten() {
-        info.name = string_prop(&props, "Name");
-        info.description = string_prop(&props, "Description");
+    let props = tolerate(props)?.flatten();
+    if let Some(props) = &props {
+        info.name = string_prop(props, "Name");
+        info.description = string_prop(props, "Description");
+        if let Some(Value::I32(n)) = props.get("ChildCount").map(|v| &**v) {
+            info.child_count = Some(*n);
+        }
+    }
+    // Not every implementation answers GetAll with everything (the registry root leaves out its
+    // name); ask for the two properties one by one then.
+    if full && !props.is_some_and(|p| p.contains_key("Name")) {
+        let (name, description) = tokio::join!(
+            calls.property(node, ACCESSIBLE, "Name"),
+            calls.property(node, ACCESSIBLE, "Description")
+        );
+        if let Some(Value::Str(s)) = tolerate(name)?.as_deref() {
+            info.name = s.as_str().to_owned();
+        }
+        if let Some(Value::Str(s)) = tolerate(description)?.as_deref() {
+            info.description = s.as_str().to_owned();
+        }
     }
     let interfaces = tolerate(interfaces)?.flatten().unwrap_or_default();
     let has = |iface: &str| interfaces.iter().any(|i| i == iface);
