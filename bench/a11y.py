@@ -2,11 +2,12 @@
 """The accessibility tree of a whole xfce4 desktop: the agent's API beside a pyatspi dump.
 
     cargo build --release -p computer-use
-    python3 bench/a11y.py [--runs N] [--bin PATH]
+    python3 bench/a11y.py [--runs N] [--bin PATH] [--files N]
 
 Starts a private desktop on a free display (dbus-launch, Xvfb, the AT-SPI bus, startxfce4),
-waits until the xfce4 panel shows in the accessibility tree and the tree stops growing, then
-times, N runs each:
+waits until the xfce4 panel shows in the accessibility tree, opens a Thunar window over a folder
+of ``--files`` files (so the tree has a realistic size), waits until the tree stops growing,
+then times, N runs each:
 
 * ours: ``GET /computeruse/a11y/tree?scope=all`` on the agent (``--listen``), unbounded depth,
   the whole HTTP exchange including the JSON body;
@@ -283,7 +284,7 @@ def time_pyatspi(desk: XfceDesktop, runs: int, per_process: int) -> tuple[list[f
     return [r["seconds"] for r in rows][:runs], rows[-1]["nodes"]
 
 
-def run(runs: int = 20, binary: str | None = None) -> dict:
+def run(runs: int = 20, binary: str | None = None, files: int = 40) -> dict:
     binary = Path(binary or os.environ.get("DAYTONA_COMPUTER_USE_BIN")
                   or REPO / "target" / "release" / "daytona-computer-use")
     if not binary.is_file():
@@ -291,6 +292,15 @@ def run(runs: int = 20, binary: str | None = None) -> dict:
     desk = XfceDesktop(binary).start()
     try:
         wait_for_panel_and_quiet(desk)
+        if files:
+            # A file-manager window over a fixed folder makes the tree a realistic size.
+            folder = desk.tmp / "files"
+            folder.mkdir()
+            for i in range(files):
+                (folder / f"file-{i:03}.txt").write_text("x" * i)
+            desk.spawn(["thunar", str(folder)], "thunar")
+            wait_until(lambda: "file-000.txt" in json.dumps(tree(desk)), 60, 0.5)
+            wait_for_panel_and_quiet(desk)
         apps = [a["name"] for a in tree(desk, "scope=all&maxDepth=1")["root"].get("children", [])]
         ours, our_nodes = time_ours(desk, runs)
         cold = []
@@ -302,7 +312,8 @@ def run(runs: int = 20, binary: str | None = None) -> dict:
         warm = warm[1:] if len(warm) > 1 else warm
     finally:
         desk.stop()
-    print(f"a11y tree of a whole xfce4 desktop ({len(apps)} applications: {', '.join(apps)}), {runs} runs each")
+    window = f", a Thunar window over {files} files" if files else ""
+    print(f"a11y tree of a whole xfce4 desktop{window} ({len(apps)} applications: {', '.join(apps)}), {runs} runs each")
     print(f"  ours (GET /computeruse/a11y/tree?scope=all)  {stats(ours)}   nodes {our_nodes}")
     print(f"  pyatspi, fresh process (cold)               {stats(cold)}   nodes {cold_nodes}")
     print(f"  pyatspi, same process (warm caches)         {stats(warm)}   nodes {warm_nodes}")
@@ -323,8 +334,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--bin", default=None, help="agent binary (default: target/release/daytona-computer-use)")
+    ap.add_argument("--files", type=int, default=40, help="files in the folder a Thunar window shows (0: no window)")
     args = ap.parse_args()
-    run(args.runs, args.bin)
+    run(args.runs, args.bin, args.files)
 
 
 if __name__ == "__main__":
