@@ -23,6 +23,8 @@ use crate::state::DesktopEnv;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
 /// The health probe's budget for listing the registry's children (spec §7.1).
 const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
+/// The health probe's budget for dialling when no connection is cached.
+const PROBE_DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a health answer is reused.
 const HEALTH_TTL: Duration = Duration::from_secs(2);
 
@@ -89,7 +91,10 @@ impl Bus {
     }
 
     async fn probe(&self) -> bool {
-        let Ok(conn) = self.connection().await else { return false };
+        // A first dial may take longer than the probe's budget, but not long.
+        let Ok(Ok(conn)) = tokio::time::timeout(PROBE_DIAL_TIMEOUT, self.connection()).await else {
+            return false;
+        };
         let calls = Calls::new(conn, PROBE_TIMEOUT);
         calls.children(&NodeRef::registry_root()).await.is_ok()
     }

@@ -6,8 +6,10 @@
 //! in flight and gives each a deadline. Nodes are counted against one budget per walk; when it
 //! runs out, descent stops and the walk reports itself truncated.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures_util::future::join_all;
@@ -111,13 +113,20 @@ pub struct Walk<'a> {
     calls: &'a Calls,
     detail: Detail,
     budget: Budget,
+    /// Nodes already in the walk: a buggy application listing an ancestor as its child must
+    /// not send the walk round in circles.
+    seen: Mutex<HashSet<NodeRef>>,
 }
+
+/// Deeper than any real interface; it bounds the nesting of the walk's futures (and so the
+/// stack used to poll them).
+const MAX_LEVELS: u32 = 128;
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 impl<'a> Walk<'a> {
     pub fn new(calls: &'a Calls, detail: Detail, budget: usize) -> Walk<'a> {
-        Walk { calls, detail, budget: Budget::new(budget) }
+        Walk { calls, detail, budget: Budget::new(budget), seen: Mutex::new(HashSet::new()) }
     }
 
     pub fn truncated(&self) -> bool {
@@ -130,16 +139,21 @@ impl<'a> Walk<'a> {
         if self.budget.claim(1) == 0 {
             return Ok(None);
         }
-        self.subtree(root, max_depth).await
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(root.clone());
+        self.subtree(root, max_depth, 0).await
     }
 
     fn subtree(
         &self,
         node: NodeRef,
         depth_left: Option<u32>,
+        level: u32,
     ) -> Boxed<'_, Result<Option<RawNode>, CallError>> {
         Box::pin(async move {
-            let descend = depth_left != Some(0);
+            if level >= MAX_LEVELS && depth_left != Some(0) {
+                self.budget.truncated.store(true, Ordering::Relaxed);
+            }
+            let descend = depth_left != Some(0) && level < MAX_LEVELS;
             let (info, kids) = tokio::join!(read_info(self.calls, &node, self.detail), async {
                 if descend { self.calls.children(&node).await } else { Ok(Vec::new()) }
             });
@@ -158,14 +172,19 @@ impl<'a> Walk<'a> {
             let kids = match kids {
                 Ok(kids) => kids,
                 Err(CallError::NotFound(_)) => return Ok(None),
-                // A node that cannot list its children (hung, or not an Accessible after all) is
-                // still reported, as a leaf.
-                Err(CallError::Timeout(_) | CallError::NotSupported(_)) => Vec::new(),
-                Err(e) => return Err(e),
+                Err(e @ CallError::Disconnected(_)) => return Err(e),
+                // A node that cannot list its children (hung, not an Accessible after all, or
+                // answering nonsense) is still reported, as a leaf.
+                Err(CallError::Timeout(_) | CallError::NotSupported(_) | CallError::Other(_)) => Vec::new(),
+            };
+            let kids: Vec<NodeRef> = {
+                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                kids.into_iter().filter(|k| seen.insert(k.clone())).collect()
             };
             let granted = self.budget.claim(kids.len());
             let next = depth_left.map(|d| d.saturating_sub(1));
-            let results = join_all(kids.into_iter().take(granted).map(|k| self.subtree(k, next))).await;
+            let results =
+                join_all(kids.into_iter().take(granted).map(|k| self.subtree(k, next, level + 1))).await;
             let mut children = Vec::with_capacity(results.len());
             for r in results {
                 // Children that vanished mid-walk are skipped.
