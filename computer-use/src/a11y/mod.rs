@@ -7,6 +7,8 @@
 
 mod bus;
 mod error;
+#[cfg(test)]
+mod fake;
 mod filter;
 mod node;
 mod ops;

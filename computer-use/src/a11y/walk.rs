@@ -355,6 +355,105 @@ mod tests {
         assert!(tolerate::<u8>(Err(CallError::Disconnected("t".into()))).is_err());
     }
 
+    mod live {
+        use std::time::{Duration, Instant};
+
+        use super::super::*;
+        use crate::a11y::fake::{FakeNode, TestBus, node, serve};
+
+        fn preorder(tree: &RawNode) -> Vec<(String, String)> {
+            let mut seen = vec![];
+            tree.visit(&mut |n| {
+                seen.push((n.info.role.clone(), n.info.name.clone()));
+                true
+            });
+            seen
+        }
+
+        fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        }
+
+        #[tokio::test]
+        async fn cycles_vanished_children_sockets_depth_and_budget() {
+            let bus = TestBus::start();
+            let (_plug_conn, plug) = serve(&bus, vec![("p1", FakeNode::new("filler", "plug"))]).await;
+            let socket = FakeNode { socket: true, ..FakeNode::new("filler", "socket").child(&plug, "p1") };
+            let (_app_conn, app) = serve(
+                &bus,
+                vec![
+                    ("root", FakeNode::new("application", "app").child("", "1").child("", "2")),
+                    // /99 does not exist; :1.9999 is nobody.
+                    ("1", FakeNode::new("frame", "win").child("", "3").child("", "99")),
+                    ("2", socket),
+                    // A buggy app listing its own root as a child.
+                    ("3", FakeNode::new("push button", "OK").child("", "root").child(":1.9999", "1")),
+                ],
+            )
+            .await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let full = [
+                ("application", "app"),
+                ("frame", "win"),
+                ("push button", "OK"),
+                ("filler", "socket"),
+                ("filler", "plug"),
+            ];
+
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(preorder(&tree), pairs(&full));
+            assert!(!walk.truncated());
+            assert_eq!(tree.children[1].children[0].node, node(&plug, "p1"));
+
+            let filter = Detail::Filter { role: true, name: true, states: false };
+            let walk = Walk::new(&calls, filter, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(preorder(&tree), pairs(&full), "find walks see the same nodes");
+
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), Some(1)).await.unwrap().unwrap();
+            assert_eq!(
+                preorder(&tree),
+                pairs(&[("application", "app"), ("frame", "win"), ("filler", "socket")])
+            );
+
+            let walk = Walk::new(&calls, Detail::Full, 3);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(preorder(&tree).len(), 3);
+            assert!(walk.truncated());
+
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            assert!(walk.run(node(&app, "42"), None).await.unwrap().is_none(), "a missing root is None");
+        }
+
+        #[tokio::test]
+        async fn a_hung_app_costs_one_timeout_and_is_reported_bare() {
+            let bus = TestBus::start();
+            let stuck = |role: &str| FakeNode { hang: true, ..FakeNode::new(role, "stuck") };
+            let (_hung_conn, hung) =
+                serve(&bus, vec![("root", stuck("application").child("", "1")), ("1", stuck("frame"))]).await;
+            let (_app_conn, app) = serve(
+                &bus,
+                vec![
+                    ("root", FakeNode::new("desktop frame", "main").child(&hung, "root").child("", "1")),
+                    ("1", FakeNode::new("label", "fine")),
+                ],
+            )
+            .await;
+            let calls = bus.calls(Duration::from_millis(300)).await;
+            let started = Instant::now();
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
+            assert_eq!(tree.children.len(), 2);
+            let bare = &tree.children[0];
+            assert_eq!((bare.node.bus.as_str(), bare.info.role.as_str()), (hung.as_str(), ""));
+            assert!(bare.children.is_empty());
+            assert_eq!(tree.children[1].info.name, "fine");
+        }
+    }
+
     #[test]
     fn budget_grants_what_is_left_and_marks_truncation() {
         let b = Budget::new(5);
