@@ -154,11 +154,11 @@ impl<'a> Walk<'a> {
                 self.budget.truncated.store(true, Ordering::Relaxed);
             }
             let descend = depth_left != Some(0) && level < MAX_LEVELS;
-            let (info, kids) = tokio::join!(read_info(self.calls, &node, self.detail), async {
+            let (basic, kids) = tokio::join!(read_basic(self.calls, &node, self.detail), async {
                 if descend { self.calls.children(&node).await } else { Ok(Vec::new()) }
             });
-            let info = match info {
-                Ok(info) => info,
+            let (mut info, interfaces) = match basic {
+                Ok(basic) => basic,
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(e),
             };
@@ -183,8 +183,16 @@ impl<'a> Walk<'a> {
             };
             let granted = self.budget.claim(kids.len());
             let next = depth_left.map(|d| d.saturating_sub(1));
-            let results =
-                join_all(kids.into_iter().take(granted).map(|k| self.subtree(k, next, level + 1))).await;
+            // The node's second round of reads overlaps the walk of its children.
+            let (extra, results) = tokio::join!(
+                read_geometry_and_actions(self.calls, &node, &interfaces, &mut info),
+                join_all(kids.into_iter().take(granted).map(|k| self.subtree(k, next, level + 1)))
+            );
+            match extra {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            }
             let mut children = Vec::with_capacity(results.len());
             for r in results {
                 // Children that vanished mid-walk are skipped.
@@ -200,6 +208,14 @@ impl<'a> Walk<'a> {
 /// Reads a node's own fields. Fields the node cannot provide in time (or at all) keep their
 /// defaults; a node that no longer exists is `NotFound`; a broken connection is an error.
 pub async fn read_info(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<Info, CallError> {
+    let (mut info, interfaces) = read_basic(calls, node, detail).await?;
+    read_geometry_and_actions(calls, node, &interfaces, &mut info).await?;
+    Ok(info)
+}
+
+/// The first round of a node's reads: role, states, interfaces, name, description and child
+/// count (what a filter needs, and what decides the second round).
+async fn read_basic(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<(Info, Vec<String>), CallError> {
     let (want_role, want_name, want_states, full) = match detail {
         Detail::Full => (true, true, true, true),
         Detail::Filter { role, name, states } => (role, name, states, false),
@@ -264,7 +280,16 @@ pub async fn read_info(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<
             info.description = s.as_str().to_owned();
         }
     }
-    let interfaces = tolerate(interfaces)?.flatten().unwrap_or_default();
+    Ok((info, tolerate(interfaces)?.flatten().unwrap_or_default()))
+}
+
+/// The second round, for nodes that have the interfaces: extents and action names.
+async fn read_geometry_and_actions(
+    calls: &Calls,
+    node: &NodeRef,
+    interfaces: &[String],
+    info: &mut Info,
+) -> Result<(), CallError> {
     let has = |iface: &str| interfaces.iter().any(|i| i == iface);
     let bounds = async {
         if has(COMPONENT) {
@@ -279,7 +304,7 @@ pub async fn read_info(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<
         info.bounds = Bounds { x, y, width, height };
     }
     info.actions = tolerate(actions)?.flatten().unwrap_or_default();
-    Ok(info)
+    Ok(())
 }
 
 /// The node's action names, in index order.
