@@ -1,0 +1,142 @@
+//! Test support: fake AT-SPI applications on a private `dbus-daemon`, so the walker's handling
+//! of cycles, vanished children, sockets, budgets and hung applications is tested without a
+//! desktop.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use zbus::Connection;
+use zbus::zvariant::OwnedObjectPath;
+
+use super::bus::Calls;
+use super::node::NodeRef;
+
+pub const PREFIX: &str = "/org/a11y/atspi/accessible/";
+
+/// A private bus; the daemon is killed on drop.
+pub struct TestBus {
+    daemon: Child,
+    pub address: String,
+}
+
+impl TestBus {
+    pub fn start() -> TestBus {
+        let mut daemon = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1", "--address=unix:tmpdir=/tmp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon is needed for these tests (package dbus)");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        TestBus { daemon, address: line.trim().to_owned() }
+    }
+
+    pub async fn connect(&self) -> Connection {
+        zbus::connection::Builder::address(self.address.as_str()).unwrap().build().await.unwrap()
+    }
+
+    pub async fn calls(&self, timeout: Duration) -> Calls {
+        Calls::new(self.connect().await, timeout)
+    }
+}
+
+impl Drop for TestBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// One fake accessible object. `children` lists (bus name, path suffix) pairs; an empty bus name
+/// means the object's own application. `socket` makes GetChildren answer `[]` while
+/// ChildCount and GetChildAtIndex tell the truth, as at-spi2-atk does for sockets.
+#[derive(Clone, Default)]
+pub struct FakeNode {
+    pub role: String,
+    pub name: String,
+    pub states: Vec<u32>,
+    pub children: Vec<(String, OwnedObjectPath)>,
+    pub socket: bool,
+    pub hang: bool,
+}
+
+impl FakeNode {
+    pub fn new(role: &str, name: &str) -> FakeNode {
+        FakeNode { role: role.into(), name: name.into(), states: vec![0, 0], ..FakeNode::default() }
+    }
+
+    pub fn child(mut self, bus: &str, suffix: &str) -> FakeNode {
+        self.children.push((bus.to_owned(), OwnedObjectPath::try_from(format!("{PREFIX}{suffix}")).unwrap()));
+        self
+    }
+
+    async fn wait_if_hung(&self) {
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[zbus::interface(name = "org.a11y.atspi.Accessible")]
+impl FakeNode {
+    async fn get_children(&self) -> Vec<(String, OwnedObjectPath)> {
+        self.wait_if_hung().await;
+        if self.socket { Vec::new() } else { self.children.clone() }
+    }
+
+    async fn get_child_at_index(&self, i: i32) -> (String, OwnedObjectPath) {
+        self.children[i as usize].clone()
+    }
+
+    async fn get_role_name(&self) -> String {
+        self.wait_if_hung().await;
+        self.role.clone()
+    }
+
+    async fn get_state(&self) -> Vec<u32> {
+        self.wait_if_hung().await;
+        self.states.clone()
+    }
+
+    async fn get_interfaces(&self) -> Vec<String> {
+        self.wait_if_hung().await;
+        vec!["org.a11y.atspi.Accessible".into()]
+    }
+
+    #[zbus(property)]
+    async fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    #[zbus(property)]
+    async fn description(&self) -> String {
+        String::new()
+    }
+
+    #[zbus(property)]
+    async fn child_count(&self) -> i32 {
+        self.children.len() as i32
+    }
+}
+
+/// Serves `nodes` (path suffix, node) on a new connection; children with an empty bus name
+/// are given this connection's name. Returns the connection (keep it alive) and its name.
+pub async fn serve(bus: &TestBus, nodes: Vec<(&str, FakeNode)>) -> (Connection, String) {
+    let conn = bus.connect().await;
+    let me = conn.unique_name().unwrap().to_string();
+    for (suffix, mut node) in nodes {
+        for (b, _) in node.children.iter_mut() {
+            if b.is_empty() {
+                *b = me.clone();
+            }
+        }
+        conn.object_server().at(format!("{PREFIX}{suffix}"), node).await.unwrap();
+    }
+    (conn, me)
+}
+
+pub fn node(bus: &str, suffix: &str) -> NodeRef {
+    NodeRef::new(bus, format!("{PREFIX}{suffix}"))
+}

@@ -1,0 +1,506 @@
+//! Concurrent walks of the accessibility tree.
+//!
+//! A node's own calls (role, state, interfaces, properties, children) go out together, and the
+//! subtrees of all children are walked concurrently, so the cost of a walk is bounded by how
+//! fast the applications answer rather than by round trips. [`Calls`] bounds the number of calls
+//! in flight and gives each a deadline. Nodes are counted against one budget per walk; when it
+//! runs out, descent stops and the walk reports itself truncated.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use futures_util::future::join_all;
+use zbus::zvariant::{OwnedValue, Value};
+
+use super::bus::{ACCESSIBLE, ACTION, COMPONENT, Calls};
+use super::error::CallError;
+use super::node::{Bounds, NodeJson, NodeRef, States};
+
+/// The most nodes one walk visits (spec computer-use.md §7.4).
+pub const NODE_BUDGET: usize = 20_000;
+
+/// What to read of each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything the node JSON shows.
+    Full,
+    /// Only what a find filter looks at.
+    Filter { role: bool, name: bool, states: bool },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Info {
+    pub role: String,
+    pub name: String,
+    pub description: String,
+    pub states: States,
+    pub bounds: Bounds,
+    pub actions: Vec<String>,
+    /// `ChildCount`, when a full read got it.
+    pub child_count: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawNode {
+    pub node: NodeRef,
+    pub info: Info,
+    pub children: Vec<RawNode>,
+}
+
+impl RawNode {
+    pub fn into_json(self) -> NodeJson {
+        let mut json = info_json(&self.node, self.info);
+        json.children = self.children.into_iter().map(RawNode::into_json).collect();
+        json
+    }
+
+    /// Pre-order visit.
+    pub fn visit<'a>(&'a self, f: &mut impl FnMut(&'a RawNode) -> bool) -> bool {
+        if !f(self) {
+            return false;
+        }
+        self.children.iter().all(|c| c.visit(f))
+    }
+}
+
+pub fn info_json(node: &NodeRef, info: Info) -> NodeJson {
+    NodeJson {
+        id: node.id(),
+        role: info.role,
+        name: info.name,
+        description: info.description,
+        bounds: info.bounds,
+        states: info.states.names(),
+        actions: info.actions,
+        children: Vec::new(),
+    }
+}
+
+/// Nodes a walk may still visit. Children are claimed before they are read, so the tree never
+/// holds more nodes than the budget allowed.
+pub struct Budget {
+    remaining: AtomicUsize,
+    truncated: AtomicBool,
+}
+
+impl Budget {
+    pub fn new(nodes: usize) -> Budget {
+        Budget { remaining: AtomicUsize::new(nodes), truncated: AtomicBool::new(false) }
+    }
+
+    /// Takes up to `n` nodes; returns how many were granted (fewer marks the walk truncated).
+    pub fn claim(&self, n: usize) -> usize {
+        let mut granted = 0;
+        let _ = self.remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            granted = n.min(left);
+            Some(left - granted)
+        });
+        if granted < n {
+            self.truncated.store(true, Ordering::Relaxed);
+        }
+        granted
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.truncated.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Walk<'a> {
+    calls: &'a Calls,
+    detail: Detail,
+    budget: Budget,
+    /// Nodes already in the walk: a buggy application listing an ancestor as its child must
+    /// not send the walk round in circles.
+    seen: Mutex<HashSet<NodeRef>>,
+}
+
+/// Deeper than any real interface; it bounds the nesting of the walk's futures (and so the
+/// stack used to poll them).
+const MAX_LEVELS: u32 = 128;
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl<'a> Walk<'a> {
+    pub fn new(calls: &'a Calls, detail: Detail, budget: usize) -> Walk<'a> {
+        Walk { calls, detail, budget: Budget::new(budget), seen: Mutex::new(HashSet::new()) }
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.budget.truncated()
+    }
+
+    /// Walks the subtree at `root` down to `max_depth` levels below it (`None`: no limit).
+    /// `Ok(None)` when the root itself does not exist.
+    pub async fn run(&self, root: NodeRef, max_depth: Option<u32>) -> Result<Option<RawNode>, CallError> {
+        if self.budget.claim(1) == 0 {
+            return Ok(None);
+        }
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(root.clone());
+        self.subtree(root, max_depth, 0).await
+    }
+
+    fn subtree(
+        &self,
+        node: NodeRef,
+        depth_left: Option<u32>,
+        level: u32,
+    ) -> Boxed<'_, Result<Option<RawNode>, CallError>> {
+        Box::pin(async move {
+            if level >= MAX_LEVELS && depth_left != Some(0) {
+                self.budget.truncated.store(true, Ordering::Relaxed);
+            }
+            let descend = depth_left != Some(0) && level < MAX_LEVELS;
+            let (basic, kids) = tokio::join!(read_basic(self.calls, &node, self.detail), async {
+                if descend { self.calls.children(&node).await } else { Ok(Vec::new()) }
+            });
+            let (mut info, interfaces) = match basic {
+                Ok(basic) => basic,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let kids = match kids {
+                // An empty list from something that says it has children is a socket.
+                Ok(kids) if kids.is_empty() && descend && info.child_count != Some(0) => {
+                    self.calls.children_by_index(&node, info.child_count).await.map(super::bus::to_nodes)
+                }
+                other => other,
+            };
+            let kids = match kids {
+                Ok(kids) => kids,
+                Err(CallError::NotFound(_)) => return Ok(None),
+                Err(e @ CallError::Disconnected(_)) => return Err(e),
+                // A node that cannot list its children (hung, not an Accessible after all, or
+                // answering nonsense) is still reported, as a leaf.
+                Err(CallError::Timeout(_) | CallError::NotSupported(_) | CallError::Other(_)) => Vec::new(),
+            };
+            let kids: Vec<NodeRef> = {
+                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                kids.into_iter().filter(|k| seen.insert(k.clone())).collect()
+            };
+            let granted = self.budget.claim(kids.len());
+            let next = depth_left.map(|d| d.saturating_sub(1));
+            // The node's second round of reads overlaps the walk of its children.
+            let (extra, results) = tokio::join!(
+                read_geometry_and_actions(self.calls, &node, &interfaces, &mut info),
+                join_all(kids.into_iter().take(granted).map(|k| self.subtree(k, next, level + 1)))
+            );
+            match extra {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            let mut children = Vec::with_capacity(results.len());
+            for r in results {
+                // Children that vanished mid-walk are skipped.
+                if let Some(child) = r? {
+                    children.push(child);
+                }
+            }
+            Ok(Some(RawNode { node, info, children }))
+        })
+    }
+}
+
+/// Reads a node's own fields. Fields the node cannot provide in time (or at all) keep their
+/// defaults; a node that no longer exists is `NotFound`; a broken connection is an error.
+pub async fn read_info(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<Info, CallError> {
+    let (mut info, interfaces) = read_basic(calls, node, detail).await?;
+    read_geometry_and_actions(calls, node, &interfaces, &mut info).await?;
+    Ok(info)
+}
+
+/// The first round of a node's reads: role, states, interfaces, name, description and child
+/// count (what a filter needs, and what decides the second round).
+async fn read_basic(calls: &Calls, node: &NodeRef, detail: Detail) -> Result<(Info, Vec<String>), CallError> {
+    let (want_role, want_name, want_states, full) = match detail {
+        Detail::Full => (true, true, true, true),
+        Detail::Filter { role, name, states } => (role, name, states, false),
+    };
+    let role = async {
+        if want_role {
+            calls.call::<_, String>(node, ACCESSIBLE, "GetRoleName", &()).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let states = async {
+        if want_states {
+            calls.call::<_, Vec<u32>>(node, ACCESSIBLE, "GetState", &()).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let interfaces = async {
+        if full {
+            calls.call::<_, Vec<String>>(node, ACCESSIBLE, "GetInterfaces", &()).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    // Full reads take name and description in one GetAll; a name filter needs the name only.
+    let props = async {
+        if full {
+            calls.all_properties(node, ACCESSIBLE).await.map(Some)
+        } else if want_name {
+            let name = calls.property(node, ACCESSIBLE, "Name").await?;
+            Ok(Some(std::iter::once(("Name".to_owned(), name)).collect()))
+        } else {
+            Ok(None)
+        }
+    };
+    let (role, states, interfaces, props) = tokio::join!(role, states, interfaces, props);
+    let mut info = Info {
+        role: tolerate(role)?.flatten().unwrap_or_default(),
+        states: States::from_words(&tolerate(states)?.flatten().unwrap_or_default()),
+        ..Info::default()
+    };
+    let props = tolerate(props)?.flatten();
+    if let Some(props) = &props {
+        info.name = string_prop(props, "Name");
+        info.description = string_prop(props, "Description");
+        if let Some(Value::I32(n)) = props.get("ChildCount").map(|v| &**v) {
+            info.child_count = Some(*n);
+        }
+    }
+    // Not every implementation answers GetAll with everything (the registry root leaves out its
+    // name); ask for the two properties one by one then.
+    if full && !props.is_some_and(|p| p.contains_key("Name")) {
+        let (name, description) = tokio::join!(
+            calls.property(node, ACCESSIBLE, "Name"),
+            calls.property(node, ACCESSIBLE, "Description")
+        );
+        if let Some(Value::Str(s)) = tolerate(name)?.as_deref() {
+            info.name = s.as_str().to_owned();
+        }
+        if let Some(Value::Str(s)) = tolerate(description)?.as_deref() {
+            info.description = s.as_str().to_owned();
+        }
+    }
+    Ok((info, tolerate(interfaces)?.flatten().unwrap_or_default()))
+}
+
+/// The second round, for nodes that have the interfaces: extents and action names.
+async fn read_geometry_and_actions(
+    calls: &Calls,
+    node: &NodeRef,
+    interfaces: &[String],
+    info: &mut Info,
+) -> Result<(), CallError> {
+    let has = |iface: &str| interfaces.iter().any(|i| i == iface);
+    let bounds = async {
+        if has(COMPONENT) {
+            calls.call::<_, (i32, i32, i32, i32)>(node, COMPONENT, "GetExtents", &(0u32,)).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let actions = async { if has(ACTION) { action_names(calls, node).await.map(Some) } else { Ok(None) } };
+    let (bounds, actions) = tokio::join!(bounds, actions);
+    if let Some((x, y, width, height)) = tolerate(bounds)?.flatten() {
+        info.bounds = Bounds { x, y, width, height };
+    }
+    info.actions = tolerate(actions)?.flatten().unwrap_or_default();
+    Ok(())
+}
+
+/// The node's action names, in index order.
+pub async fn action_names(calls: &Calls, node: &NodeRef) -> Result<Vec<String>, CallError> {
+    let actions: Vec<(String, String, String)> = calls.call(node, ACTION, "GetActions", &()).await?;
+    Ok(actions.into_iter().map(|(name, _, _)| name).collect())
+}
+
+/// A field read that failed for a reason other than the node being gone or the bus breaking is
+/// left empty (`Ok(None)`) rather than failing the whole walk.
+fn tolerate<T>(r: Result<T, CallError>) -> Result<Option<T>, CallError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e @ (CallError::NotFound(_) | CallError::Disconnected(_))) => Err(e),
+        Err(CallError::NotSupported(_) | CallError::Timeout(_) | CallError::Other(_)) => Ok(None),
+    }
+}
+
+fn string_prop(props: &std::collections::HashMap<String, OwnedValue>, key: &str) -> String {
+    match props.get(key).map(|v| &**v) {
+        Some(Value::Str(s)) => s.as_str().to_owned(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(path: &str, role: &str) -> RawNode {
+        RawNode {
+            node: NodeRef::new(":1.5", path),
+            info: Info { role: role.into(), ..Info::default() },
+            children: vec![],
+        }
+    }
+
+    #[test]
+    fn raw_tree_becomes_node_json_in_order() {
+        let mut root = leaf("/r", "frame");
+        let mut a = leaf("/a", "panel");
+        a.children.push(leaf("/a1", "label"));
+        root.children = vec![a, leaf("/b", "push button")];
+        let mut order = vec![];
+        root.visit(&mut |n| {
+            order.push(n.node.path.clone());
+            true
+        });
+        assert_eq!(order, ["/r", "/a", "/a1", "/b"]);
+        let json = root.into_json();
+        assert_eq!(json.id, ":1.5:/r");
+        assert_eq!(json.children[0].children[0].role, "label");
+        assert_eq!(json.children[1].role, "push button");
+    }
+
+    #[test]
+    fn visit_stops_when_told() {
+        let mut root = leaf("/r", "frame");
+        root.children = vec![leaf("/a", "x"), leaf("/b", "y")];
+        let mut seen = 0;
+        assert!(!root.visit(&mut |_| {
+            seen += 1;
+            seen < 2
+        }));
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn field_failures_are_tolerated_but_gone_nodes_are_not() {
+        assert_eq!(tolerate::<u8>(Err(CallError::Timeout("t".into()))).unwrap(), None);
+        assert_eq!(tolerate::<u8>(Err(CallError::NotSupported("t".into()))).unwrap(), None);
+        assert!(tolerate::<u8>(Err(CallError::NotFound("t".into()))).is_err());
+        assert!(tolerate::<u8>(Err(CallError::Disconnected("t".into()))).is_err());
+    }
+
+    mod live {
+        use std::time::{Duration, Instant};
+
+        use super::super::*;
+        use crate::a11y::fake::{FakeNode, TestBus, node, serve};
+
+        fn preorder(tree: &RawNode) -> Vec<(String, String)> {
+            let mut seen = vec![];
+            tree.visit(&mut |n| {
+                seen.push((n.info.role.clone(), n.info.name.clone()));
+                true
+            });
+            seen
+        }
+
+        fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        }
+
+        #[tokio::test]
+        async fn cycles_vanished_children_sockets_depth_and_budget() {
+            let bus = TestBus::start();
+            let (_plug_conn, plug) = serve(&bus, vec![("p1", FakeNode::new("filler", "plug"))]).await;
+            let socket = FakeNode { socket: true, ..FakeNode::new("filler", "socket").child(&plug, "p1") };
+            let (_app_conn, app) = serve(
+                &bus,
+                vec![
+                    ("root", FakeNode::new("application", "app").child("", "1").child("", "2")),
+                    // /99 does not exist; :1.9999 is nobody.
+                    ("1", FakeNode::new("frame", "win").child("", "3").child("", "99")),
+                    ("2", socket),
+                    // A buggy app listing its own root as a child.
+                    ("3", FakeNode::new("push button", "OK").child("", "root").child(":1.9999", "1")),
+                ],
+            )
+            .await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let full = [
+                ("application", "app"),
+                ("frame", "win"),
+                ("push button", "OK"),
+                ("filler", "socket"),
+                ("filler", "plug"),
+            ];
+
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(preorder(&tree), pairs(&full));
+            assert!(!walk.truncated());
+            assert_eq!(tree.children[1].children[0].node, node(&plug, "p1"));
+
+            let filter = Detail::Filter { role: true, name: true, states: false };
+            let walk = Walk::new(&calls, filter, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(preorder(&tree), pairs(&full), "find walks see the same nodes");
+
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), Some(1)).await.unwrap().unwrap();
+            assert_eq!(
+                preorder(&tree),
+                pairs(&[("application", "app"), ("frame", "win"), ("filler", "socket")])
+            );
+
+            let walk = Walk::new(&calls, Detail::Full, 3);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(preorder(&tree).len(), 3);
+            assert!(walk.truncated());
+
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            assert!(walk.run(node(&app, "42"), None).await.unwrap().is_none(), "a missing root is None");
+        }
+
+        #[tokio::test]
+        async fn a_hung_app_costs_one_timeout_and_is_reported_bare() {
+            let bus = TestBus::start();
+            let stuck = |role: &str| FakeNode { hang: true, ..FakeNode::new(role, "stuck") };
+            let (_hung_conn, hung) =
+                serve(&bus, vec![("root", stuck("application").child("", "1")), ("1", stuck("frame"))]).await;
+            let (_app_conn, app) = serve(
+                &bus,
+                vec![
+                    ("root", FakeNode::new("desktop frame", "main").child(&hung, "root").child("", "1")),
+                    ("1", FakeNode::new("label", "fine")),
+                ],
+            )
+            .await;
+            let calls = bus.calls(Duration::from_millis(300)).await;
+            let started = Instant::now();
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
+            assert_eq!(tree.children.len(), 2);
+            let bare = &tree.children[0];
+            assert_eq!((bare.node.bus.as_str(), bare.info.role.as_str()), (hung.as_str(), ""));
+            assert!(bare.children.is_empty());
+            assert_eq!(tree.children[1].info.name, "fine");
+        }
+    }
+
+    #[test]
+    fn budget_grants_what_is_left_and_marks_truncation() {
+        let b = Budget::new(5);
+        assert_eq!(b.claim(1), 1);
+        assert_eq!(b.claim(3), 3);
+        assert!(!b.truncated());
+        assert_eq!(b.claim(3), 1);
+        assert!(b.truncated());
+        assert_eq!(b.claim(2), 0);
+        let b = Budget::new(2);
+        assert_eq!(b.claim(0), 0);
+        assert_eq!(b.claim(2), 2);
+        assert!(!b.truncated(), "using the budget up exactly is not truncation");
+    }
+
+    #[test]
+    fn string_props_default_to_empty() {
+        let mut props = std::collections::HashMap::new();
+        props.insert("Name".to_owned(), OwnedValue::from(zbus::zvariant::Str::from("OK")));
+        props.insert("Description".to_owned(), OwnedValue::from(5u32));
+        assert_eq!(string_prop(&props, "Name"), "OK");
+        assert_eq!(string_prop(&props, "Description"), "");
+        assert_eq!(string_prop(&props, "Missing"), "");
+    }
+}
