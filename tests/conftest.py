@@ -238,7 +238,7 @@ def sdk_for() -> Iterator[Callable[[Daemon], SdkSession]]:
 
 @pytest.fixture(scope="module")
 def desktop(tmp_path_factory: pytest.TempPathFactory):
-    """A private X11 desktop (Xvfb, xfwm4, AT-SPI bus) driven through the SDK's computer_use."""
+    """A full xfce4 desktop started through the daemon (`computer_use.start()`), driven with the SDK."""
     from harness.desktop import Desktop
 
     d = Desktop(tmp_path_factory.mktemp("desktop")).start()

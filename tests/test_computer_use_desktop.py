@@ -232,6 +232,11 @@ def test_an_app_started_through_the_daemon_is_in_the_accessibility_tree(desk: De
         r = desk.run([SYSTEM_PYTHON, str(script), title, "25"], timeout=40)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "FOUND zenity" in r.stdout, r.stdout
+        # And through our own accessibility API: the dialog's window and its OK button.
+        a11y = sandbox.computer_use.accessibility
+        windows = a11y.find_nodes(scope="all", name=title, name_match="exact").matches
+        assert windows, f"no node named {title} in the tree"
+        assert a11y.find_nodes(scope="all", role="push button", name="OK", name_match="exact").matches
     finally:
         sandbox.process.delete_session("cu-app")
 
