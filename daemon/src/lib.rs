@@ -101,7 +101,9 @@ pub fn main_entry() -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         }
+        state.interpreters.warm_default();
         run_servers(state.clone(), shutdown_requested(shutdown)).await;
+        state.interpreters.shutdown().await;
         tracing::info!("Shutdown complete");
         if !args.is_empty() {
             stop_entrypoint(&state).await;

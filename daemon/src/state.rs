@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::env::ChildEnv;
+use crate::process::interpreter::Interpreters;
 use crate::process::pty::PtyRegistry;
 use crate::process::session::SessionService;
 use crate::reaper::Reaper;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub sessions: Arc<SessionService>,
     /// PTY sessions by id.
     pub ptys: Arc<PtyRegistry>,
+    /// Interpreter contexts (stateful Python/JavaScript workers).
+    pub interpreters: Arc<Interpreters>,
 }
 
 impl AppState {
@@ -42,8 +45,10 @@ impl AppState {
             config.termination_check_interval,
         );
         let ptys = Arc::new(PtyRegistry::new(config.pty_replay_bytes));
+        let interpreters = Arc::new(Interpreters::new(env.clone(), Reaper::global(), work_dir.clone()));
         AppState {
             ptys,
+            interpreters,
             config: Arc::new(config),
             env,
             work_dir: Arc::new(work_dir),
