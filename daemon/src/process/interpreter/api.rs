@@ -178,7 +178,9 @@ async fn serve(mut socket: WebSocket, state: AppState) {
         None => match state.interpreters.default_context().await {
             Ok(c) => c,
             Err(e) => {
-                let _ = send(&mut socket, close(CLOSE_INTERNAL, &format!("failed to get default context: {e}"))).await;
+                let _ =
+                    send(&mut socket, close(CLOSE_INTERNAL, &format!("failed to get default context: {e}")))
+                        .await;
                 return;
             }
         },
@@ -255,7 +257,10 @@ mod tests {
         );
         assert_eq!(parse(r#"{"code": "x"}"#), Ok(Some(Duration::from_secs(600))));
         assert_eq!(parse(r#"{"code": "x", "timeout": 0}"#), Ok(None));
-        assert_eq!(parse(r#"{"code": "x", "timeout": 3, "envs": {"A": null}}"#), Ok(Some(Duration::from_secs(3))));
+        assert_eq!(
+            parse(r#"{"code": "x", "timeout": 3, "envs": {"A": null}}"#),
+            Ok(Some(Duration::from_secs(3)))
+        );
     }
 
     #[test]

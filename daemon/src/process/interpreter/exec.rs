@@ -53,7 +53,11 @@ pub struct EnvDelta {
 
 pub fn env_delta(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> EnvDelta {
     EnvDelta {
-        set: new.iter().filter(|(k, v)| old.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        set: new
+            .iter()
+            .filter(|(k, v)| old.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         unset: old.keys().filter(|k| !new.contains_key(*k)).cloned().collect(),
     }
 }
@@ -167,7 +171,11 @@ async fn run(svc: &Interpreters, ctx: &Context, slot: &mut Option<Worker>, job: 
         };
         match ev {
             Some(Event::Done { id: done, .. }) if done == id => {
-                return if timed_out { (CLOSE_TIMEOUT, String::new()) } else { (CLOSE_NORMAL, String::new()) };
+                return if timed_out {
+                    (CLOSE_TIMEOUT, String::new())
+                } else {
+                    (CLOSE_NORMAL, String::new())
+                };
             }
             Some(Event::Done { .. } | Event::Ready) => {}
             Some(Event::Eof) | None => {

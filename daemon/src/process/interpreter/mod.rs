@@ -147,8 +147,7 @@ impl Context {
 
     /// Accepting jobs and its worker running.
     pub fn is_active(&self) -> bool {
-        !self.is_deleting()
-            && self.current().alive.as_ref().is_some_and(|a| a.load(Ordering::SeqCst))
+        !self.is_deleting() && self.current().alive.as_ref().is_some_and(|a| a.load(Ordering::SeqCst))
     }
 
     pub fn is_deleting(&self) -> bool {
@@ -249,7 +248,10 @@ impl Interpreters {
             .collect();
         let (reaper, id2, cwd2) = (self.reaper, id.to_string(), cwd.to_path_buf());
         let spawned = tokio::task::spawn_blocking(move || {
-            worker::spawn(reaper, Launch { program: &program, script: &script, context_id: &id2, cwd: &cwd2, env })
+            worker::spawn(
+                reaper,
+                Launch { program: &program, script: &script, context_id: &id2, cwd: &cwd2, env },
+            )
         })
         .await
         .map_err(|e| StartError::Spawn(std::io::Error::other(e.to_string())))?
@@ -306,7 +308,11 @@ impl Interpreters {
     }
 
     /// `POST /process/interpreter/context`.
-    pub async fn create(self: &Arc<Self>, cwd: Option<&str>, language: Language) -> Result<ContextInfo, StartError> {
+    pub async fn create(
+        self: &Arc<Self>,
+        cwd: Option<&str>,
+        language: Language,
+    ) -> Result<ContextInfo, StartError> {
         let cwd = match cwd.filter(|c| !c.is_empty()) {
             Some(c) => self.work_dir.join(c),
             None => self.work_dir.clone(),
@@ -334,7 +340,8 @@ impl Interpreters {
         if let Some(ctx) = slot.as_ref().filter(|c| !c.is_deleting()) {
             return Ok(ctx.clone());
         }
-        let ctx = self.create_context(DEFAULT_CONTEXT.into(), self.work_dir.clone(), Language::Python).await?;
+        let ctx =
+            self.create_context(DEFAULT_CONTEXT.into(), self.work_dir.clone(), Language::Python).await?;
         *slot = Some(ctx.clone());
         Ok(ctx)
     }

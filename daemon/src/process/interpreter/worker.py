@@ -13,6 +13,7 @@ Channels (set up by the daemon):
 Neither protocol descriptor is inherited by subprocesses, and stdin is /dev/null.
 """
 
+import builtins
 import io
 import json
 import os
@@ -100,6 +101,22 @@ class _TextOut(io.TextIOBase):
 
 sys.stdout = sys.__stdout__ = _TextOut(1, "<stdout>")
 sys.stderr = sys.__stderr__ = _TextOut(2, "<stderr>")
+
+_builtin_print = builtins.print
+
+
+def _print(*args, sep=" ", end="\n", file=None, flush=False):
+    """print() with one write per call on our streams, so a printed line is one frame."""
+    target = sys.stdout if file is None else file
+    if isinstance(target, _TextOut) and isinstance(sep, (str, type(None))) and isinstance(end, (str, type(None))):
+        sep = " " if sep is None else sep
+        end = "\n" if end is None else end
+        target.write(sep.join(map(str, args)) + end)
+        return
+    _builtin_print(*args, sep=sep, end=end, file=file, flush=flush)
+
+
+builtins.print = _print
 
 
 def _send(msg):

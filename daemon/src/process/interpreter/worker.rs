@@ -53,7 +53,10 @@ pub enum Out {
 pub enum Event {
     Ready,
     /// The control message of command `id`; its frame has already been queued to the client.
-    Done { id: String, interrupted: bool },
+    Done {
+        id: String,
+        interrupted: bool,
+    },
     /// The protocol channel closed: the worker is gone.
     Eof,
 }
@@ -343,7 +346,11 @@ impl Reader {
             Read::Data(n) => n,
             Read::WouldBlock => return false,
             Read::Eof => {
-                if i == 0 { self.out = None } else { self.err = None }
+                if i == 0 {
+                    self.out = None
+                } else {
+                    self.err = None
+                }
                 return false;
             }
         };
