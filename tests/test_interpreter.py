@@ -416,6 +416,38 @@ def test_wire_client_pings_and_extra_frames_are_tolerated(daemon):
 
 
 @pytest.mark.deadline(60)
+def test_wire_a_paused_client_gets_everything_later(daemon, interp, ctx):
+    # 16 MiB while the client reads nothing for 2 s: the worker is held back (bounded memory),
+    # then everything arrives in order.
+    async def pause(ws):
+        await asyncio.sleep(2)
+
+    code = "for i in range(256):\n    print(str(i).rjust(8, '.') * 8192, end='')\nprint()"
+    msg = json.dumps({"code": code, "contextId": ctx.id})
+    frames, code_, _ = asyncio.run(_exchange(ws_url(daemon), msg, during=pause, timeout=40))
+    assert code_ == 1000
+    text = "".join(json.loads(d)["text"] for _, d in frames if json.loads(d)["type"] == "stdout")
+    assert text == "".join(str(i).rjust(8, ".") * 8192 for i in range(256)) + "\n"
+
+
+@pytest.mark.deadline(60)
+def test_wire_a_client_leaving_mid_flood_does_not_wedge_the_context(daemon, interp, ctx):
+    async def leave_after_first_frame():
+        import aiohttp
+
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(ws_url(daemon)) as ws:
+                await ws.send_str(json.dumps({"code": "for i in range(400):\n    print('x' * 500000)", "contextId": ctx.id}))
+                await ws.receive(timeout=10)
+
+    asyncio.run(leave_after_first_frame())
+    started = time.monotonic()
+    # Queued behind the flood, which now runs with its output dropped.
+    assert interp.run_code("print('after the flood')", context=ctx).stdout == "after the flood\n"
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.deadline(60)
 def test_wire_delete_closes_the_attached_client_with_1001(daemon, interp):
     c = interp.create_context()
 
@@ -495,3 +527,14 @@ def test_daemon_shutdown_stops_every_worker(fresh_daemon, sdk_for):
     assert len(pids) == 2
     assert fresh_daemon.stop(signal.SIGTERM, 10) == 0
     assert wait_for(lambda: not any(alive(p) for p in pids), 5)
+
+
+def test_no_python_on_path(daemon_factory, sdk_for):
+    d = daemon_factory.start(extra_env={"PATH": "/nonexistent"})
+    frames, code, reason = asyncio.run(_exchange(ws_url(d), json.dumps({"code": "print(1)"})))
+    assert (frames, code) == ([], 1011)
+    assert reason == "failed to get default context: no python interpreter found on PATH"
+    with pytest.raises(DaytonaError) as e:
+        sdk_for(d).sandbox.code_interpreter.create_context()
+    assert getattr(e.value, "status_code", None) == 500
+    assert "no python interpreter found on PATH" in str(e.value)

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::exec::{CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_POLICY, Job};
 use super::worker::Out;
-use super::{ContextInfo, DEFAULT_CONTEXT, Language, SubmitError};
+use super::{DEFAULT_CONTEXT, InterpreterContext, Language, SubmitError};
 use crate::error::{ApiError, Code};
 use crate::json::JsonBody;
 use crate::state::AppState;
@@ -49,7 +49,7 @@ pub struct CreateContextRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct ListContextsResponse {
-    contexts: Vec<ContextInfo>,
+    contexts: Vec<InterpreterContext>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,11 +59,11 @@ pub struct MessageResponse {
 
 #[utoipa::path(post, path = "/process/interpreter/context", tag = "interpreter",
     request_body = CreateContextRequest,
-    responses((status = 200, body = ContextInfo), (status = 400), (status = 500)))]
+    responses((status = 200, body = InterpreterContext), (status = 400), (status = 500)))]
 async fn create_context(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<CreateContextRequest>,
-) -> Result<axum::Json<ContextInfo>, ApiError> {
+) -> Result<axum::Json<InterpreterContext>, ApiError> {
     let language = Language::parse(req.language.as_deref()).map_err(ApiError::bad_request)?;
     let info = state
         .interpreters

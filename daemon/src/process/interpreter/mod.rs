@@ -109,7 +109,7 @@ pub enum StartError {
 /// What the clients see of a context.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ContextInfo {
+pub struct InterpreterContext {
     pub id: String,
     pub cwd: String,
     pub created_at: String,
@@ -135,8 +135,8 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn info(&self) -> ContextInfo {
-        ContextInfo {
+    pub fn info(&self) -> InterpreterContext {
+        InterpreterContext {
             id: self.id.clone(),
             cwd: self.cwd.to_string_lossy().into_owned(),
             created_at: self.created_at.clone(),
@@ -312,7 +312,7 @@ impl Interpreters {
         self: &Arc<Self>,
         cwd: Option<&str>,
         language: Language,
-    ) -> Result<ContextInfo, StartError> {
+    ) -> Result<InterpreterContext, StartError> {
         let cwd = match cwd.filter(|c| !c.is_empty()) {
             Some(c) => self.work_dir.join(c),
             None => self.work_dir.clone(),
@@ -324,7 +324,7 @@ impl Interpreters {
     }
 
     /// User contexts, oldest first (the default one is never listed).
-    pub fn list(&self) -> Vec<ContextInfo> {
+    pub fn list(&self) -> Vec<InterpreterContext> {
         let mut all: Vec<_> = self.contexts().values().map(|c| c.info()).collect();
         all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         all

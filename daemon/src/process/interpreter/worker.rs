@@ -84,6 +84,10 @@ impl Sink {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn is_attached(&self) -> bool {
+        self.lock().is_some()
+    }
+
     fn current(&self) -> Option<(String, mpsc::Sender<Out>)> {
         self.lock().as_ref().map(|a| (a.id.clone(), a.tx.clone()))
     }
@@ -355,6 +359,11 @@ impl Reader {
             }
         };
         let pending = &mut self.pending[i];
+        if !self.sink.is_attached() {
+            // Nobody to tell: dropped without decoding (a flood after its client left).
+            pending.clear();
+            return true;
+        }
         pending.extend_from_slice(&buf[..n]);
         let keep = incomplete_tail(pending);
         let tail = pending.split_off(pending.len() - keep);
@@ -378,10 +387,10 @@ impl Reader {
     }
 
     fn flush_pending(&mut self) {
-        for i in 0..2 {
-            if !self.pending[i].is_empty() {
-                let text = String::from_utf8_lossy(&std::mem::take(&mut self.pending[i])).into_owned();
-                self.sink.send(output_frame(STREAMS[i], &text));
+        for (pending, stream) in self.pending.iter_mut().zip(STREAMS) {
+            if !pending.is_empty() {
+                let text = String::from_utf8_lossy(&std::mem::take(pending)).into_owned();
+                self.sink.send(output_frame(stream, &text));
             }
         }
     }
