@@ -374,6 +374,12 @@ def test_wire_frames_and_normal_close(daemon):
     assert code == 1000 and json.loads(frames[0][1])["text"] == "2\n"
 
 
+def test_wire_huge_timeout_is_no_limit(daemon):
+    msg = json.dumps({"code": "print('ok')", "timeout": 2**63 - 1})
+    frames, code, _ = asyncio.run(_exchange(ws_url(daemon), msg))
+    assert code == 1000 and json.loads(frames[0][1])["text"] == "ok\n"
+
+
 @pytest.mark.deadline(60)
 def test_wire_timeout_is_4008_after_interrupted(daemon):
     msg = json.dumps({"code": "import time\ntime.sleep(20)", "timeout": 1})

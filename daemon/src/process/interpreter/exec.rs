@@ -142,7 +142,8 @@ async fn run(svc: &Interpreters, ctx: &Context, slot: &mut Option<Worker>, job: 
         return ended;
     }
 
-    let mut deadline = job.timeout.map(|t| Instant::now() + t);
+    // An absurdly large time-out is no limit (and must not overflow the clock).
+    let mut deadline = job.timeout.and_then(|t| Instant::now().checked_add(t));
     let mut timed_out = false;
     loop {
         let ev = tokio::select! {
