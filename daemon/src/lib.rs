@@ -102,8 +102,10 @@ pub fn main_entry() -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         }
+        state.interpreters.warm_default();
         run_servers(state.clone(), shutdown_requested(shutdown)).await;
-        state.computer_use.shutdown().await;
+        // Both wait for children to exit; neither depends on the other.
+        tokio::join!(state.computer_use.shutdown(), state.interpreters.shutdown());
         tracing::info!("Shutdown complete");
         if !args.is_empty() {
             stop_entrypoint(&state).await;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use crate::computeruse::ComputerUse;
 use crate::config::Config;
 use crate::env::ChildEnv;
+use crate::process::interpreter::Interpreters;
 use crate::process::pty::PtyRegistry;
 use crate::process::session::SessionService;
 use crate::reaper::Reaper;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub ptys: Arc<PtyRegistry>,
     /// The computer-use agent behind `/computeruse/*`.
     pub computer_use: Arc<ComputerUse>,
+    /// Interpreter contexts (stateful Python/JavaScript workers).
+    pub interpreters: Arc<Interpreters>,
 }
 
 impl AppState {
@@ -46,8 +49,10 @@ impl AppState {
         );
         let ptys = Arc::new(PtyRegistry::new(config.pty_replay_bytes));
         let computer_use = Arc::new(ComputerUse::new(env.clone(), Reaper::global(), home.join(".daytona")));
+        let interpreters = Arc::new(Interpreters::new(env.clone(), Reaper::global(), work_dir.clone()));
         AppState {
             ptys,
+            interpreters,
             config: Arc::new(config),
             env,
             work_dir: Arc::new(work_dir),

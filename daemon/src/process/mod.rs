@@ -6,6 +6,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::state::AppState;
 
 pub mod execute;
+pub mod interpreter;
 pub mod pty;
 pub mod session;
 pub mod signal;
@@ -13,5 +14,8 @@ pub mod tree;
 pub mod version;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    execute::routes().merge(session::api::routes()).merge(pty::api::routes())
+    execute::routes()
+        .merge(session::api::routes())
+        .merge(pty::api::routes())
+        .merge(interpreter::api::routes())
 }

@@ -1,0 +1,232 @@
+//! The executor of one context: runs its jobs one at a time, restarts a dead worker, enforces
+//! time-outs (SIGINT, then SIGKILL), and ends every job with exactly one close.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::worker::{Event, Out, Worker};
+use super::{Context, DEFAULT_CONTEXT, Interpreters};
+use crate::process::signal::kill_group;
+
+/// After SIGINT, how long the code has to stop before the worker is killed (process.md §6.5).
+const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+/// After SIGKILL, how long the remaining output may take to arrive.
+const KILL_DRAIN: Duration = Duration::from_secs(2);
+
+pub const CLOSE_NORMAL: u16 = 1000;
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_POLICY: u16 = 1008;
+pub const CLOSE_INTERNAL: u16 = 1011;
+pub const CLOSE_TIMEOUT: u16 = 4008;
+
+/// One execution request, queued on its context.
+pub struct Job {
+    pub code: String,
+    pub envs: Option<BTreeMap<String, Option<String>>>,
+    /// `None`: no limit.
+    pub timeout: Option<Duration>,
+    /// Frames and the final close for the client.
+    pub out: mpsc::Sender<Out>,
+}
+
+/// The line written to the worker.
+#[derive(Serialize)]
+struct Command<'a> {
+    id: &'a str,
+    code: &'a str,
+    envs: &'a Option<BTreeMap<String, Option<String>>>,
+    env: EnvDelta,
+}
+
+/// Changes of the daemon's child environment since the worker last heard of it.
+#[derive(Serialize, Default, Debug, PartialEq, Eq)]
+pub struct EnvDelta {
+    set: BTreeMap<String, String>,
+    unset: Vec<String>,
+}
+
+pub fn env_delta(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> EnvDelta {
+    EnvDelta {
+        set: new
+            .iter()
+            .filter(|(k, v)| old.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        unset: old.keys().filter(|k| !new.contains_key(*k)).cloned().collect(),
+    }
+}
+
+pub async fn executor(
+    svc: Arc<Interpreters>,
+    ctx: Arc<Context>,
+    mut worker: Option<Worker>,
+    mut jobs: mpsc::Receiver<Job>,
+) {
+    while let Some(job) = jobs.recv().await {
+        if ctx.is_deleting() {
+            let _ = job.out.send(Out::Close(CLOSE_GOING_AWAY, "context shutdown".into())).await;
+            continue;
+        }
+        let (code, reason) = run(&svc, &ctx, &mut worker, &job).await;
+        let _ = job.out.send(Out::Close(code, reason)).await;
+    }
+    // The context was deleted (or the daemon stops): the worker and its group go.
+    drop(worker);
+}
+
+/// Makes sure a live worker serves the context.
+async fn ensure_worker<'a>(
+    svc: &Interpreters,
+    ctx: &Context,
+    slot: &'a mut Option<Worker>,
+) -> Result<&'a mut Worker, (u16, String)> {
+    if slot.as_ref().is_some_and(|w| !w.is_alive()) {
+        *slot = None;
+    }
+    if slot.is_none() {
+        match svc.start_worker(&ctx.id, &ctx.cwd, ctx.language).await {
+            Ok(w) => {
+                let mut cur = ctx.current();
+                cur.pid = w.pid;
+                cur.alive = Some(w.alive.clone());
+                *slot = Some(w);
+            }
+            Err(e) if ctx.id == DEFAULT_CONTEXT => {
+                return Err((CLOSE_INTERNAL, format!("failed to get default context: {e}")));
+            }
+            Err(e) => {
+                tracing::warn!(context = %ctx.id, error = %e, "cannot restart an interpreter worker");
+                return Err((CLOSE_POLICY, format!("context not found: {}", ctx.id)));
+            }
+        }
+    }
+    Ok(slot.as_mut().expect("worker present"))
+}
+
+/// Runs one job; returns the close code and reason for its client.
+async fn run(svc: &Interpreters, ctx: &Context, slot: &mut Option<Worker>, job: &Job) -> (u16, String) {
+    let w = match ensure_worker(svc, ctx, slot).await {
+        Ok(w) => w,
+        Err(close) => return close,
+    };
+    // Events left from an earlier job (a control line after its time-out, stray lines).
+    while let Ok(ev) = w.events.try_recv() {
+        if ev == Event::Eof {
+            *slot = None;
+            return Box::pin(run(svc, ctx, slot, job)).await;
+        }
+    }
+
+    let id = crate::process::session::wrapper::uuid_v4();
+    let now_env = svc.env_strings();
+    let line = {
+        let cmd = Command { id: &id, code: &job.code, envs: &job.envs, env: env_delta(&w.env, &now_env) };
+        let mut s = serde_json::to_string(&cmd).expect("commands serialise");
+        s.push('\n');
+        s
+    };
+    w.env = now_env;
+    // Attach before the code runs (pitfalls §31): nothing it prints is lost.
+    w.sink.attach(&id, job.out.clone());
+    let ended = (CLOSE_GOING_AWAY, "worker process ended".to_string());
+    if w.commands.write_all(line.as_bytes()).await.is_err() {
+        w.sink.detach();
+        w.kill();
+        *slot = None;
+        return ended;
+    }
+
+    // An absurdly large time-out is no limit (and must not overflow the clock).
+    let mut deadline = job.timeout.and_then(|t| Instant::now().checked_add(t));
+    let mut timed_out = false;
+    loop {
+        let ev = tokio::select! {
+            ev = w.events.recv() => ev,
+            () = sleep_until(deadline) => {
+                if !timed_out {
+                    // SIGINT to the worker only, not its children (process.md §6.5 item 9).
+                    timed_out = true;
+                    // SAFETY: plain syscall.
+                    unsafe { libc::kill(w.pid as libc::pid_t, libc::SIGINT) };
+                    deadline = Some(Instant::now() + INTERRUPT_GRACE);
+                    continue;
+                }
+                // The code ignored SIGINT: the worker goes, and its state with it.
+                kill_group(w.pid, libc::SIGKILL);
+                let drain = Instant::now() + KILL_DRAIN;
+                while let Ok(Some(ev)) = tokio::time::timeout_at(drain, w.events.recv()).await {
+                    if ev == Event::Eof {
+                        break;
+                    }
+                }
+                w.sink.detach();
+                *slot = None;
+                return (super::exec::CLOSE_TIMEOUT, String::new());
+            }
+        };
+        match ev {
+            Some(Event::Done { id: done, .. }) if done == id => {
+                return if timed_out {
+                    (CLOSE_TIMEOUT, String::new())
+                } else {
+                    (CLOSE_NORMAL, String::new())
+                };
+            }
+            Some(Event::Done { .. } | Event::Ready) => {}
+            Some(Event::Eof) | None => {
+                w.sink.detach();
+                *slot = None;
+                if timed_out {
+                    return (CLOSE_TIMEOUT, String::new());
+                }
+                if ctx.is_deleting() {
+                    return (CLOSE_GOING_AWAY, "context shutdown".into());
+                }
+                return ended;
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Interpreters {
+    /// The current child environment, as the worker can take it (UTF-8 names and values).
+    fn env_strings(&self) -> BTreeMap<String, String> {
+        self.env
+            .snapshot_with([])
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn env_delta_sets_changes_and_unsets_removals() {
+        let old = map(&[("A", "1"), ("B", "2"), ("C", "3")]);
+        let new = map(&[("A", "1"), ("B", "x"), ("D", "4")]);
+        let d = env_delta(&old, &new);
+        assert_eq!(d.set, map(&[("B", "x"), ("D", "4")]));
+        assert_eq!(d.unset, vec!["C".to_string()]);
+        assert_eq!(env_delta(&new, &new), EnvDelta::default());
+    }
+}
