@@ -5,6 +5,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
+pub mod code_run;
 pub mod execute;
 pub mod pty;
 pub mod session;
@@ -13,5 +14,5 @@ pub mod tree;
 pub mod version;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    execute::routes().merge(session::api::routes()).merge(pty::api::routes())
+    execute::routes().merge(code_run::routes()).merge(session::api::routes()).merge(pty::api::routes())
 }
