@@ -149,10 +149,21 @@ async fn run_code(state: &AppState, run: CodeRun) -> Result<(i32, String), ApiEr
         Language::JavaScript => script::piped(&script::with_argv_fix(&run.code), "node -", &run.argv),
         Language::TypeScript => {
             let program = script::with_argv_fix(&run.code);
-            let path = tokio::task::spawn_blocking(move || write_ts_file(&std::env::temp_dir(), &program))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(|e| ApiError::internal(format!("cannot write the TypeScript file: {e}")))?;
+            let dir = std::env::temp_dir();
+            let written = {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || write_ts_file(&dir, &program))
+                    .await
+                    .map_err(ApiError::internal)?
+            };
+            // Like any other failure to start the program: a result, not an error.
+            let path = match written {
+                Ok(path) => path,
+                Err(e) => {
+                    let detail = execute::os_error_text(&e);
+                    return Ok((-1, format!("cannot write the program to {}: {detail}", dir.display())));
+                }
+            };
             envs.entry("npm_config_loglevel".into()).or_insert_with(|| "error".into());
             let command = script::ts_node(&path, &run.argv);
             ts_file = Some(path);
