@@ -58,9 +58,11 @@ pub struct ExecuteResponse {
     result: String,
 }
 
-/// A validated request.
+/// A script to run in a fresh shell: a validated `/process/execute` request, or the script
+/// `/process/code-run` builds around a program.
 #[derive(Debug)]
 pub struct ExecSpec {
+    /// Written to the shell's stdin, then stdin is closed.
     pub command: String,
     pub cwd: PathBuf,
     pub timeout: Option<Duration>,
@@ -100,8 +102,10 @@ pub fn validate(req: ExecuteRequest, work_dir: &Path) -> Result<ExecSpec, ApiErr
     })
 }
 
-/// Runs `spec` to completion. A process that cannot be started is a result (exit code -1 and
-/// the OS error), not an error, as the clients expect.
+/// Runs `spec` to completion: the shell (own process group, environment = `env` plus
+/// `spec.envs`) reads the script from stdin; stdout and stderr are collected together. A
+/// process that cannot be started is a result (exit code -1 and the OS error), not an error, as
+/// the clients expect; running past `spec.timeout` kills the group and is a 408.
 pub async fn run(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Result<(i32, String), ApiError> {
     let shell = shell::select(env);
     let (reader, writer) = std::io::pipe().map_err(ApiError::internal)?;

@@ -1,10 +1,10 @@
-//! Running processes: `/process/execute` and sessions; code-run, PTYs and interpreter
-//! contexts join them here.
+//! Running processes: `/process/execute`, code-run, sessions, PTYs and interpreter contexts.
 
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
+pub mod code_run;
 pub mod execute;
 pub mod interpreter;
 pub mod pty;
@@ -15,6 +15,7 @@ pub mod version;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     execute::routes()
+        .merge(code_run::routes())
         .merge(session::api::routes())
         .merge(pty::api::routes())
         .merge(interpreter::api::routes())
