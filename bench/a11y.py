@@ -30,7 +30,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, free_display, free_port, listening, p50_min_max, wait_until
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 ATSPI_LAUNCHERS = ("/usr/libexec/at-spi-bus-launcher", "/usr/lib/at-spi2-core/at-spi-bus-launcher")
 TAG_VAR = "DAYTONA_BENCH_A11Y_TAG"
@@ -80,19 +80,6 @@ XFCE_SESSION_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_display() -> int:
-    for n in range(60, 400):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            return n
-    raise RuntimeError("no free X display number")
-
-
 def parse_dbus_launch(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
@@ -103,15 +90,6 @@ def parse_dbus_launch(text: str) -> dict[str, str]:
             k, v = part.split("=", 1)
             out[k.strip()] = v.strip().strip("'\"")
     return out
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 class XfceDesktop:
@@ -165,16 +143,9 @@ class XfceDesktop:
         self.spawn(["startxfce4"], "xfce4")
         self.port = free_port()
         self.spawn([str(self.agent_bin), "--listen", f"127.0.0.1:{self.port}"], "agent")
-        if not wait_until(lambda: self._listening(), 15):
+        if not wait_until(lambda: listening(self.port), 15):
             raise RuntimeError(f"agent did not listen; see {self.tmp}/agent.log")
         return self
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
 
     def get(self, path: str):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -256,11 +227,6 @@ def wait_for_panel_and_quiet(desk: XfceDesktop, timeout: float = 90) -> None:
         time.sleep(1)
 
 
-def stats(values: list[float]) -> str:
-    ms = [v * 1000 for v in values]
-    return f"p50 {statistics.median(ms):8.2f} ms   min {min(ms):8.2f} ms   max {max(ms):8.2f} ms"
-
-
 def time_ours(desk: XfceDesktop, runs: int) -> tuple[list[float], int]:
     tree(desk)  # the first request dials the bus; measure the steady state
     times, nodes = [], 0
@@ -314,9 +280,9 @@ def run(runs: int = 20, binary: str | None = None, files: int = 40) -> dict:
         desk.stop()
     window = f", a Thunar window over {files} files" if files else ""
     print(f"a11y tree of a whole xfce4 desktop{window} ({len(apps)} applications: {', '.join(apps)}), {runs} runs each")
-    print(f"  ours (GET /computeruse/a11y/tree?scope=all)  {stats(ours)}   nodes {our_nodes}")
-    print(f"  pyatspi, fresh process (cold)               {stats(cold)}   nodes {cold_nodes}")
-    print(f"  pyatspi, same process (warm caches)         {stats(warm)}   nodes {warm_nodes}")
+    print(f"  ours (GET /computeruse/a11y/tree?scope=all)  {p50_min_max(ours)}   nodes {our_nodes}")
+    print(f"  pyatspi, fresh process (cold)               {p50_min_max(cold)}   nodes {cold_nodes}")
+    print(f"  pyatspi, same process (warm caches)         {p50_min_max(warm)}   nodes {warm_nodes}")
     result = {
         "ours_p50_ms": statistics.median(ours) * 1000,
         "pyatspi_cold_p50_ms": statistics.median(cold) * 1000,

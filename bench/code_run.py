@@ -21,56 +21,13 @@ import http.client
 import json
 import os
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, pcts, start_daemon, stop, timed
+
 CODE = "print(1)"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_daemon(binary, base):
-    port = free_port()
-    home = os.path.join(base, "home")
-    os.makedirs(home, exist_ok=True)
-    env = {"HOME": home, "DAYTONA_SANDBOX_ID": "bench", "DAYTONA_TOOLBOX_PORT": str(port),
-           "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(base, "daemon.log"), "PATH": os.environ["PATH"]}
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=base)
-    line = proc.stdout.readline()
-    assert line.startswith(b"Starting toolbox server"), line
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def pcts(values):
-    v = sorted(values)
-    return statistics.median(v) * 1000, v[min(len(v) - 1, int(len(v) * 0.99))] * 1000
-
-
-def timed(n, fn):
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def main():
@@ -129,8 +86,7 @@ def main():
                 rows.append((name, *pcts(timed(args.calls, fn))))
             conn.close()
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop(proc)
 
     print(f"code-run round trip of {CODE!r}, {args.calls} calls each ({python3})")
     print(f"{'':38} {'p50 ms':>8} {'p99 ms':>8}")

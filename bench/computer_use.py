@@ -25,37 +25,15 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, free_display, free_port, listening, stop, timed, wait_until
+
 DEFAULT_BIN = REPO / "target" / "release" / "daytona-computer-use"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_display() -> int:
-    for n in range(150, 400):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            return n
-    raise SystemExit("no free X display")
-
-
-def wait_until(pred, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def percentile(xs: list[float], p: float) -> float:
@@ -67,12 +45,7 @@ def percentile(xs: list[float], p: float) -> float:
 def measure(fn, runs: int, warmup: int = 3) -> list[float]:
     for _ in range(warmup):
         fn()
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+    return [t * 1000 for t in timed(runs, fn)]
 
 
 class Agent:
@@ -105,14 +78,14 @@ def main() -> int:
     if not os.access(args.bin, os.X_OK):
         raise SystemExit(f"agent binary not found: {args.bin} (cargo build --release -p computer-use)")
 
-    n = free_display()
+    n = free_display(150)
     env = {k: v for k, v in os.environ.items() if k not in ("DBUS_SESSION_BUS_ADDRESS",)}
     env["DISPLAY"] = f":{n}"
     procs = []
     try:
         procs.append(subprocess.Popen(["Xvfb", env["DISPLAY"], "-screen", "0", "1024x768x24", "-noreset", "-nolisten", "tcp"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        if not wait_until(lambda: Path(f"/tmp/.X11-unix/X{n}").exists(), 15):
+        if not wait_until(lambda: Path(f"/tmp/.X11-unix/X{n}").exists(), 15, 0.05):
             raise SystemExit("Xvfb did not start")
         time.sleep(0.3)
         # Something to look at, like a desktop: a solid background and a few X clients.
@@ -125,15 +98,7 @@ def main() -> int:
         port = free_port()
         procs.append(subprocess.Popen([args.bin, "--listen", f"127.0.0.1:{port}"], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-
-        def listening():
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        if not wait_until(listening, 15):
+        if not wait_until(lambda: listening(port, 0.2), 15, 0.05):
             raise SystemExit("agent did not listen")
         agent = Agent(port)
 
@@ -183,12 +148,7 @@ def main() -> int:
               f"base64 decoding in this client; xwd writes the raw 3 MB frame without encoding it)")
     finally:
         for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop(p, 5)
 
     a11y = Path(__file__).with_name("a11y.py")
     if a11y.exists():

@@ -19,7 +19,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, start_daemon, stop
+
 PATTERN = "zq_needle_42"  # cannot occur in the generated text (no digits or '_' there)
 WORDS = [
     "".join(random.Random(i).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(1 + i % 11))
@@ -86,36 +86,6 @@ def build_tree(root, count, seed=1):
     return written, hits
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_daemon(binary, home):
-    port = free_port()
-    env = {
-        "HOME": home,
-        "DAYTONA_SANDBOX_ID": "bench",
-        "DAYTONA_TOOLBOX_PORT": str(port),
-        "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(home, "daemon.log"),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    }
-    proc = subprocess.Popen([binary], env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"files_find: the daemon exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=1) as r:
-                if r.status == 200:
-                    return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("files_find: the daemon did not answer within 20 s")
-
-
 def run_daemon(port, root, endpoint="find", pattern=PATTERN):
     query = urllib.parse.urlencode({"path": str(root), "pattern": pattern})
     t0 = time.perf_counter()
@@ -155,8 +125,6 @@ def main():
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="files-find-bench-"))
-    home = work / "home"
-    home.mkdir()
     root = work / "tree"
     proc = None
     try:
@@ -164,7 +132,7 @@ def main():
         size, hit_files = build_tree(root, args.files)
         print(f"tree: {args.files} files, {size / 2**20:.0f} MiB, pattern in {hit_files} files "
               f"(built in {time.perf_counter() - t0:.1f} s) at {root}")
-        proc, port = start_daemon(binary, str(home))
+        proc, port = start_daemon(binary, str(work))
 
         rg_find = ["-F", "--no-ignore", "--hidden", "-n", "-e", PATTERN]
         # Warm the page cache and both programs.
@@ -199,11 +167,7 @@ def main():
         return 0
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
         if args.keep:
             print(f"kept {work}")
         else:

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,27 +29,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, free_port, rss_kib, start_daemon, stop, wait_port
+
 MiB = 1 << 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, what, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with code {proc.returncode} during start-up")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} did not listen on port {port} within {timeout}s")
 
 
 def wait_listening(port, proc, timeout=10):
@@ -79,13 +60,6 @@ def make_file(path, size):
             left -= n
 
 
-def vm_hwm(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return None
-
-
 def curl(args, metric):
     """Runs curl; returns (http_code, bytes per second)."""
     out = subprocess.run(
@@ -94,15 +68,6 @@ def curl(args, metric):
     )
     code, _, speed = out.stdout.strip().partition(" ")
     return int(code or 0), float(speed or 0)
-
-
-def start_daemon(binary, home):
-    port = free_port()
-    env = {"HOME": home, "DAYTONA_SANDBOX_ID": "bench", "DAYTONA_TOOLBOX_PORT": str(port),
-           "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(home, "daemon.log"), "PATH": os.environ["PATH"]}
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=home)
-    wait_port(port, proc, "the daemon")
-    return proc, port
 
 
 NGINX_CONF = """\
@@ -137,7 +102,7 @@ def start_nginx(nginx, tmp, root):
     conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=port, root=root))
     proc = subprocess.Popen([nginx, "-p", tmp, "-c", str(conf), "-g", "daemon off;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_port(port, proc, "nginx")
+    wait_port(port, 20, proc, "nginx")
     return proc, port
 
 
@@ -192,9 +157,7 @@ def main():
         src = www / "payload.bin"
         print(f"preparing a {args.size / MiB:.0f} MiB file in {tmp} ...", flush=True)
         make_file(src, args.size)
-        home = Path(tmp) / "home"
-        home.mkdir()
-        daemon, dport = start_daemon(binary, str(home))
+        daemon, dport = start_daemon(binary, tmp)
         nginx_proc, nport = start_nginx(nginx, tmp, str(www))
         base = f"http://127.0.0.1:{dport}"
 
@@ -211,7 +174,7 @@ def main():
         results["daemon POST /files/bulk-download"] = timed_runs(args.runs, download(
             f"{base}/files/bulk-download",
             ["-X", "POST", "-H", "Content-Type: application/json", "--data", json.dumps({"paths": [str(src)]})]))
-        hwm_downloads = vm_hwm(daemon.pid)
+        hwm_downloads = rss_kib(daemon.pid, "VmHWM")
 
         dest = Path(tmp) / "uploads" / "dest.bin"
         dest.parent.mkdir()
@@ -256,7 +219,7 @@ def main():
             timed_runs(args.runs, socat_tcp, clear) if shutil.which("socat") else "n/a (apt-get install socat)")
         results["daemon POST /files/bulk-upload"] = timed_runs(args.runs, bulk, clear)
         results["daemon POST /files/upload-v2"] = timed_runs(args.runs, v2, clear)
-        hwm_all = vm_hwm(daemon.pid)
+        hwm_all = rss_kib(daemon.pid, "VmHWM")
         for name, check in (("bulk-upload", bulk), ("upload-v2", v2)):
             # The last upload must have produced the exact bytes.
             clear()
@@ -279,12 +242,8 @@ def main():
         print(f"    after the uploads                   {hwm_all / 1024:8.1f} MiB")
     finally:
         for p in (daemon, nginx_proc):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            if p is not None:
+                stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

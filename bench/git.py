@@ -32,8 +32,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from common import REPO, rss_kib
+
+sys.path.insert(0, str(REPO / "tests"))
 
 from harness.daemon import start_daemon  # noqa: E402
 from harness.git_http import GitHttpServer  # noqa: E402
@@ -81,13 +82,6 @@ def make_repo(dest: Path, commits: int, files: int) -> None:
     if proc.wait() != 0:
         raise SystemExit("git fast-import failed")
     subprocess.run(["git", "gc", "-q"], cwd=dest, check=False, env=GIT_ENV)
-
-
-def rss_kib(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 class PeakSampler:

@@ -22,113 +22,19 @@ bench/requirements-interpreter.txt); it is reported as missing otherwise.
 """
 
 import argparse
-import base64
 import json
-import os
-import socket
-import statistics
 import struct
-import subprocess
 import tempfile
-import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, Ws, pcts, start_daemon, stop, timed
+
 WARMUP = 50
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def start_daemon(binary, base):
-    port = free_port()
-    home = os.path.join(base, "home")
-    os.makedirs(home, exist_ok=True)
-    env = {"HOME": home, "DAYTONA_SANDBOX_ID": "bench", "DAYTONA_TOOLBOX_PORT": str(port),
-           "DAYTONA_TERMINAL_PORT": str(free_port()),
-           "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(base, "daemon.log"), "PATH": os.environ["PATH"]}
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=base)
-    line = proc.stdout.readline()
-    assert line.startswith(b"Starting toolbox server"), line
-    wait_port(port)
-    return proc, port
-
-
-class Ws:
-    """A minimal websocket client: handshake, masked sends, frame reads."""
-
-    def __init__(self, port, path):
-        self.s = socket.create_connection(("127.0.0.1", port))
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.s.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.s.recv(4096)
-            assert chunk, "handshake: connection closed"
-            self.buf += chunk
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-
-    def recv(self):
-        """(opcode, payload) of the next frame."""
-        self._need(2)
-        b0, b1 = self.buf[0], self.buf[1]
-        n, off = b1 & 0x7F, 2
-        if n == 126:
-            self._need(4)
-            n, off = struct.unpack(">H", self.buf[2:4])[0], 4
-        elif n == 127:
-            self._need(10)
-            n, off = struct.unpack(">Q", self.buf[2:10])[0], 10
-        self._need(off + n)
-        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-        return b0 & 0x0F, payload
-
-    def send(self, data, opcode=1):
-        mask = os.urandom(4)
-        n = len(data)
-        head = bytes([0x80 | opcode])
-        head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-        self.s.sendall(head + mask + masked)
-
-    def close(self):
-        self.s.close()
-
-
-def pcts(values):
-    v = sorted(values)
-    return statistics.median(v) * 1000, v[min(len(v) - 1, int(len(v) * 0.99))] * 1000
 
 
 def run_once(port, code):
     """One execution as the SDK does it; returns the close code."""
     ws = Ws(port, "/process/interpreter/execute")
-    ws.send(json.dumps({"code": code}).encode())
+    ws.send(json.dumps({"code": code}).encode(), opcode=1)
     try:
         while True:
             op, payload = ws.recv()
@@ -141,13 +47,12 @@ def run_once(port, code):
 def ours(port, calls):
     for _ in range(WARMUP):
         assert run_once(port, "x = 1") == 1000
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
+
+    def once():
         code = run_once(port, "x = 1")
-        times.append(time.perf_counter() - t0)
         assert code == 1000, code
-    return times
+
+    return timed(calls, once)
 
 
 def jupyter(calls):
@@ -179,12 +84,7 @@ def jupyter(calls):
 
         for _ in range(WARMUP):
             one()
-        times = []
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            one()
-            times.append(time.perf_counter() - t0)
-        return times
+        return timed(calls, one)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -201,8 +101,7 @@ def main():
         try:
             mine = ours(port, args.calls)
         finally:
-            proc.terminate()
-            proc.wait(15)
+            stop(proc, 15)
     theirs = jupyter(args.calls)
 
     print(f"interpreter round trip of `x = 1` in a warm context, {args.calls} calls (ms)")

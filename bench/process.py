@@ -24,41 +24,12 @@ import http.client
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-HEADERS = {"Content-Type": "application/json", "X-Daytona-SDK-Version": "0.226.1"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_daemon(binary, base):
-    port = free_port()
-    home = os.path.join(base, "home")
-    os.makedirs(home, exist_ok=True)
-    env = {"HOME": home, "DAYTONA_SANDBOX_ID": "bench", "DAYTONA_TOOLBOX_PORT": str(port),
-           "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(base, "daemon.log"), "PATH": os.environ["PATH"]}
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=base)
-    line = proc.stdout.readline()
-    assert line.startswith(b"Starting toolbox server"), line
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+from common import HEADERS, REPO, pcts, start_daemon, stop
 
 
 def call(conn, method, path, body=None):
@@ -66,11 +37,6 @@ def call(conn, method, path, body=None):
     resp = conn.getresponse()
     data = resp.read()
     return resp.status, data
-
-
-def pcts(values):
-    v = sorted(values)
-    return statistics.median(v) * 1000, v[min(len(v) - 1, int(len(v) * 0.99))] * 1000
 
 
 def native_spawn(n):
@@ -220,8 +186,7 @@ def main():
             for e in errors[:10]:
                 print(f"  {e}")
         finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+            stop(proc, 15)
 
 
 if __name__ == "__main__":

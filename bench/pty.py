@@ -17,112 +17,16 @@ Only the standard library is used (raw HTTP and a minimal websocket client).
 """
 
 import argparse
-import base64
 import http.client
 import json
 import os
 import shutil
 import socket
-import statistics
-import struct
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-HEADERS = {"Content-Type": "application/json", "X-Daytona-SDK-Version": "0.226.1"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def start_daemon(binary, base):
-    port = free_port()
-    home = os.path.join(base, "home")
-    os.makedirs(home, exist_ok=True)
-    for rc in (".zshrc", ".bashrc"):  # no new-user wizard
-        Path(home, rc).touch()
-    env = {"HOME": home, "DAYTONA_SANDBOX_ID": "bench", "DAYTONA_TOOLBOX_PORT": str(port),
-           "DAYTONA_TERMINAL_PORT": str(free_port()),
-           "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(base, "daemon.log"), "PATH": os.environ["PATH"]}
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=base)
-    line = proc.stdout.readline()
-    assert line.startswith(b"Starting toolbox server"), line
-    wait_port(port)
-    return proc, port
-
-
-class Ws:
-    """A minimal websocket client: handshake, masked sends, frame reads."""
-
-    def __init__(self, port, path, protocols=()):
-        self.s = socket.create_connection(("127.0.0.1", port))
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = base64.b64encode(os.urandom(16)).decode()
-        proto = f"Sec-WebSocket-Protocol: {', '.join(protocols)}\r\n" if protocols else ""
-        self.s.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{proto}\r\n").encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.s.recv(4096)
-            assert chunk, "handshake: connection closed"
-            self.buf += chunk
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-
-    def recv(self):
-        """(opcode, payload) of the next frame."""
-        self._need(2)
-        b0, b1 = self.buf[0], self.buf[1]
-        n, off = b1 & 0x7F, 2
-        if n == 126:
-            self._need(4)
-            n, off = struct.unpack(">H", self.buf[2:4])[0], 4
-        elif n == 127:
-            self._need(10)
-            n, off = struct.unpack(">Q", self.buf[2:10])[0], 10
-        self._need(off + n)
-        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-        return b0 & 0x0F, payload
-
-    def send(self, data, opcode=2):
-        mask = os.urandom(4)
-        n = len(data)
-        head = bytes([0x80 | opcode])
-        head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-        self.s.sendall(head + mask + masked)
-
-    def close(self):
-        self.s.close()
-
-
-def pcts(values):
-    v = sorted(values)
-    return statistics.median(v) * 1000, v[min(len(v) - 1, int(len(v) * 0.99))] * 1000
+from common import HEADERS, REPO, Ws, free_port, pcts, rss_kib, start_daemon, stop, wait_port
 
 
 def drain(ws, quiet=0.5, strip=lambda p: p):
@@ -177,7 +81,7 @@ def ttyd_round_trips(n):
     proc = subprocess.Popen([ttyd, "-p", str(port), "-i", "127.0.0.1", "-W", "cat"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_port(port)
+        wait_port(port, proc=proc, what="ttyd")
         ws = Ws(port, "/ws", ["tty"])
         # ttyd's protocol: a JSON hello, then input prefixed with '0'; output frames start with '0'.
         ws.send(json.dumps({"AuthToken": "", "columns": 80, "rows": 24}).encode(), opcode=1)
@@ -188,14 +92,6 @@ def ttyd_round_trips(n):
     finally:
         proc.kill()
         proc.wait()
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def idle_ptys(port, pid, n):
@@ -246,8 +142,7 @@ def main():
             print(f"{args.ptys} idle PTYs ({active} active incl. warm-up): daemon RSS {before} KiB -> {after} KiB, "
                   f"{per:.1f} KiB per PTY (shells excluded)")
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop(proc)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from common import REPO, daemon_env, free_port, p50_min_max, rss_kib, stop
 
 
 def time_true():
@@ -44,8 +37,7 @@ def get_version(port):
 
 def time_daemon(binary, home, measure_rss=False):
     port = free_port()
-    env = {"HOME": home, "DAYTONA_SANDBOX_ID": "bench", "DAYTONA_TOOLBOX_PORT": str(port),
-           "DAYTONA_DAEMON_LOG_FILE_PATH": os.path.join(home, "daemon.log"), "PATH": os.environ["PATH"]}
+    env = daemon_env(home, port, os.path.join(home, "daemon.log"))
     t0 = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=home)
     try:
@@ -62,17 +54,10 @@ def time_daemon(binary, home, measure_rss=False):
         rss = None
         if measure_rss:
             time.sleep(1)
-            for l in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if l.startswith("VmRSS:"):
-                    rss = int(l.split()[1])
+            rss = rss_kib(proc.pid)
         return t_ready, t_served, rss
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def ms(values):
-    return f"p50 {statistics.median(values) * 1000:7.2f} ms   min {min(values) * 1000:7.2f} ms   max {max(values) * 1000:7.2f} ms"
+        stop(proc)
 
 
 def main():
@@ -92,9 +77,9 @@ def main():
             if m is not None:
                 rss.append(m)
     print(f"runs: {args.runs} each, interleaved")
-    print(f"  /bin/true fork+exec+exit        {ms(trues)}")
-    print(f"  daemon start -> readiness line  {ms(ready)}")
-    print(f"  daemon start -> first /version  {ms(served)}")
+    print(f"  /bin/true fork+exec+exit        {p50_min_max(trues, 7)}")
+    print(f"  daemon start -> readiness line  {p50_min_max(ready, 7)}")
+    print(f"  daemon start -> first /version  {p50_min_max(served, 7)}")
     print(f"  daemon idle RSS after 1 s       {statistics.median(rss) / 1024:.1f} MiB")
     print(f"  binary size                     {os.path.getsize(args.bin) / 1e6:.2f} MB ({args.bin})")
 
