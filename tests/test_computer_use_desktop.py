@@ -254,11 +254,12 @@ def test_stop_leaves_no_desktop_process_and_takes_the_variables_back(desk: Deskt
     assert cu.get_status().status == "inactive"
     assert all(cu.get_process_status(n).running is False for n in ("xvfb", "xfce4", "x11vnc", "novnc"))
 
-    # Nothing is left under the daemon but the agent itself: not the supervised processes, not
-    # what they forked off (dbus-daemon, xfconfd, at-spi registry, ...), which as orphans would
-    # have been re-parented to the daemon.
+    # Nothing is left under the daemon but the agent itself (and the default interpreter context
+    # it warms at start): not the supervised processes, not what they forked off (dbus-daemon,
+    # xfconfd, at-spi registry, ...), which as orphans would have been re-parented to the daemon.
     def leftovers():
-        return [p for p in descendants(daemon_pid) if "daytona-computer-use" not in cmdline(p)]
+        ours = ("daytona-computer-use", "daytona_repl_worker")
+        return [p for p in descendants(daemon_pid) if not any(o in cmdline(p) for o in ours)]
 
     assert wait_for(lambda: not leftovers(), 5), [(p, cmdline(p)) for p in leftovers()]
     assert not [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)]

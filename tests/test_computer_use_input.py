@@ -98,9 +98,17 @@ def atspi_texts(desktop, pid: int) -> list[str]:
 
 
 def wait_window(desktop, name: str, timeout: float = 20) -> int:
-    r = desktop.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", f"^{re.escape(name)}$"], timeout=timeout)
-    assert r.returncode == 0 and r.stdout.strip(), f"window {name!r} did not appear: {r.stderr}"
-    return int(r.stdout.split()[0])
+    # Polled rather than `--sync`: while xfce4 settles, windows come and go, and a search that
+    # meets one being destroyed fails with BadWindow instead of waiting on.
+    found: list[str] = []
+
+    def search() -> bool:
+        r = desktop.run(["xdotool", "search", "--onlyvisible", "--name", f"^{re.escape(name)}$"], timeout=10)
+        found[:] = r.stdout.split() if r.returncode == 0 else []
+        return bool(found)
+
+    assert wait_for(search, timeout, 0.1), f"window {name!r} did not appear"
+    return int(found[0])
 
 
 def activate(desktop, wid: int) -> None:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .daemon import REPO_ROOT, free_port, start_daemon
+from .daemon import REPO_ROOT, free_port, start_daemon, wait_for
 from .proxy import ToolboxProxy
 from .sdk import make_daytona, make_sandbox
 
@@ -127,10 +127,19 @@ class Desktop:
             self.env = parse_env(self.sandbox.process.exec("env").result)
             if self.env.get("DISPLAY") != self.display or not self.env.get("DBUS_SESSION_BUS_ADDRESS"):
                 raise DesktopUnavailable(f"the daemon's children did not get the desktop: {self.env}")
+            # start() returns once the window manager runs; the panel and the desktop window
+            # map a moment later and would otherwise appear (and take focus) under a test.
+            self.settle()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def settle(self, timeout: float = 30) -> None:
+        """Waits until xfce4's panel and desktop windows are mapped."""
+        for cls in ("xfce4-panel", "xfdesktop"):
+            if not wait_for(lambda: self.run(["xdotool", "search", "--onlyvisible", "--class", cls]).stdout.strip() != "", timeout, 0.2):
+                raise DesktopUnavailable(f"the {cls} window did not appear within {timeout}s")
 
     def _xdpyinfo_ok(self) -> bool:
         return subprocess.run(["xdpyinfo"], env=self.env, capture_output=True, timeout=10).returncode == 0
