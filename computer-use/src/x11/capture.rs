@@ -166,17 +166,26 @@ pub fn to_rgb(raw: &[u8], width: u32, height: u32, f: &PixelFormat) -> Result<Ve
     if raw.len() < need {
         return Err(XError::new(format!("short image: {} bytes, expected {need}", raw.len())));
     }
-    let mut out = Vec::with_capacity(width as usize * height as usize * 3);
     let fast = f.bits_per_pixel == 32
         && f.lsb_first
         && (f.red_mask, f.green_mask, f.blue_mask) == (0xff0000, 0xff00, 0xff);
+    if fast {
+        // The common case (Xvfb, any 24-bit TrueColor server): BGRX → RGB, written into a
+        // sized buffer (no per-pixel push and capacity check).
+        let row_out = width as usize * 3;
+        let mut out = vec![0u8; row_out * height as usize];
+        for (src, dst) in raw[..need].chunks_exact(stride).zip(out.chunks_exact_mut(row_out)) {
+            for (s, d) in src[..width as usize * 4].chunks_exact(4).zip(dst.chunks_exact_mut(3)) {
+                d[0] = s[2];
+                d[1] = s[1];
+                d[2] = s[0];
+            }
+        }
+        return Ok(out);
+    }
+    let mut out = Vec::with_capacity(width as usize * height as usize * 3);
     for row in raw[..need].chunks_exact(stride) {
         match f.bits_per_pixel {
-            32 if fast => {
-                for px in row[..width as usize * 4].chunks_exact(4) {
-                    out.extend_from_slice(&[px[2], px[1], px[0]]);
-                }
-            }
             32 | 24 | 16 => {
                 let bpp = f.bits_per_pixel as usize / 8;
                 for px in row[..width as usize * bpp].chunks_exact(bpp) {
