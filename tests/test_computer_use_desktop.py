@@ -411,3 +411,26 @@ def test_a_crashed_agent_is_started_again(daemon_factory, sdk_for):
     assert sandbox.computer_use.get_status().status == "inactive"
     new = [p for p in descendants(d.proc.pid) if "daytona-computer-use" in cmdline(p)]
     assert len(new) == 1 and new != agents
+
+
+def test_input_and_capture_without_a_display_are_a_503_saying_so(daemon_factory, sdk_for):
+    # The agent runs, but nothing serves its DISPLAY (the desktop was never started).
+    n = free_display()
+    d = daemon_factory.start(extra_env={AGENT_ENV_VAR: str(agent_binary()), "DISPLAY": f":{n}"})
+    cu = sdk_for(d).sandbox.computer_use
+    calls = [
+        cu.mouse.get_position,
+        lambda: cu.mouse.move(10, 10),
+        lambda: cu.keyboard.type("x"),
+        cu.screenshot.take_full_screen,
+        cu.display.get_info,
+        cu.display.get_windows,
+    ]
+    for call in calls:
+        t0 = time.monotonic()
+        with pytest.raises(DaytonaServiceUnavailableError) as e:
+            call()
+        assert time.monotonic() - t0 < 10
+        assert e.value.status_code == 503
+        assert f"X display not available: cannot open display :{n}" in str(e.value), str(e.value)
+        assert "POST /computeruse/start" in str(e.value)

@@ -41,7 +41,7 @@ pub struct Conn {
 impl Conn {
     pub fn open(display: &str) -> Result<Conn, XError> {
         let (c, screen_num) = RustConnection::connect(Some(display))
-            .map_err(|e| XError::new(format!("cannot open display {display}: {e}")))?;
+            .map_err(|e| XError { message: format!("cannot open display {display}: {e}"), lost: true })?;
         let screen = &c.setup().roots[screen_num];
         let (root, root_visual, root_depth) = (screen.root, screen.root_visual, screen.root_depth);
         let atoms = Atoms::new(&c)?.reply()?;

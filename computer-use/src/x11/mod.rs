@@ -64,9 +64,16 @@ impl From<x11rb::errors::ReplyOrIdError> for XError {
     }
 }
 
-/// Automation failures reach the client as `400 bad request: <text>` (sdk-0.226 §2.6).
+/// Automation failures reach the client as `400 bad request: <text>` (sdk-0.226 §2.6). A display
+/// that cannot be reached is not the request's fault: 503, saying what to do about it.
 impl From<XError> for ApiError {
     fn from(e: XError) -> ApiError {
+        if e.lost {
+            return ApiError::unavailable(format!(
+                "X display not available: {}; start the desktop with POST /computeruse/start",
+                e.message
+            ));
+        }
         ApiError::bad_request(e.message)
     }
 }
