@@ -534,13 +534,16 @@ impl Machine {
             return None;
         }
         match self.last_kind(&path) {
-            Some(EventType::Created) => return None,
-            // The directory's watch came up after the entry was created but before it was
-            // written: inotify reported the write only. That pending `modified` is really the
-            // entry's `created`, in the right place.
-            Some(EventType::Modified) => {
-                self.retag_last(&path, EventType::Created);
-                return None;
+            // Already queued from inotify: a `created`, or a lone `modified` when the directory's
+            // watch came up after the entry was created but before it was written (that write
+            // is really its creation). It leaves the queue now, in scan order, so an entry is
+            // never reported after what the scan finds inside it.
+            Some(EventType::Created | EventType::Modified) => {
+                let mut out = self.take_last(&path)?;
+                out.kind = EventType::Created;
+                out.is_dir = is_dir;
+                out.scan = false; // the scan under way already covers its subtree
+                return Some(out);
             }
             // Already sent: it was reported.
             None if self.last.contains_key(&path) => return None,
@@ -570,16 +573,17 @@ impl Machine {
         item.out.as_ref().map(|o| o.kind)
     }
 
-    fn retag_last(&mut self, path: &Path, kind: EventType) {
-        if let Some(&seq) = self.last.get(path)
-            && let Some(Some(out)) = seq
-                .checked_sub(self.front_seq)
-                .and_then(|i| usize::try_from(i).ok())
-                .and_then(|i| self.pending.get_mut(i))
-                .map(|item| item.out.as_mut())
-        {
-            out.kind = kind;
+    /// Takes the pending event last naming `path` out of the queue.
+    fn take_last(&mut self, path: &Path) -> Option<Out> {
+        let seq = *self.last.get(path)?;
+        let idx = usize::try_from(seq.checked_sub(self.front_seq)?).ok()?;
+        let out = self.pending.get_mut(idx)?.out.take()?;
+        for p in out.paths() {
+            if self.last.get(p) == Some(&seq) {
+                self.last.remove(p);
+            }
         }
+        Some(out)
     }
 
     fn tombstone_last(&mut self, path: &Path) {
@@ -1044,24 +1048,37 @@ mod tests {
         m.push(raw(RawKind::Created, "/r/new/seen", Some(false)), now);
         let dir = m.pop_due(now + WINDOW).unwrap();
         assert!(dir.scan);
-        // The scan finds both; the one already pending is not reported twice.
-        assert!(m.synthesize("/r/new/seen".into(), false, now).is_none());
+        // The scan finds both; the one already pending leaves the queue in scan order and is
+        // not reported twice.
+        let seen = m.synthesize("/r/new/seen".into(), false, now).unwrap();
+        assert_eq!((seen.kind, seen.path.as_path()), (EventType::Created, Path::new("/r/new/seen")));
         let out = m.synthesize("/r/new/early".into(), false, now).unwrap();
         assert_eq!((out.kind, out.path.as_path()), (EventType::Created, Path::new("/r/new/early")));
         m.push(raw(RawKind::Created, "/r/new/early", Some(false)), now);
         m.push(raw(RawKind::Modified, "/r/new/early", Some(false)), now);
-        assert_eq!(
-            drain(&mut m, now + WINDOW * 2),
-            vec![ev(EventType::Created, "/r/new/seen"), ev(EventType::Modified, "/r/new/early")]
-        );
+        assert_eq!(drain(&mut m, now + WINDOW * 2), vec![ev(EventType::Modified, "/r/new/early")]);
         // Created before its directory's watch, written after: only the write was seen, and the
         // scan turns that pending `modified` into the `created`.
         let mut m = Machine::new("/r".into(), true, true);
         m.push(raw(RawKind::Created, "/r/d", Some(true)), now);
         m.push(raw(RawKind::Modified, "/r/d/f", Some(false)), now);
         assert!(m.pop_due(now + WINDOW).unwrap().scan);
-        assert!(m.synthesize("/r/d/f".into(), false, now).is_none());
-        assert_eq!(drain(&mut m, now + WINDOW * 2), vec![ev(EventType::Created, "/r/d/f")]);
+        let f = m.synthesize("/r/d/f".into(), false, now).unwrap();
+        assert_eq!((f.kind, f.path.as_path(), f.scan), (EventType::Created, Path::new("/r/d/f"), false));
+        assert_eq!(drain(&mut m, now + WINDOW * 2), vec![]);
+        // A subdirectory whose own `created` is queued comes out before what the scan finds in
+        // it: a parent is never reported after its children.
+        let mut m = Machine::new("/r".into(), true, true);
+        m.push(raw(RawKind::Created, "/r/a", Some(true)), now);
+        m.push(raw(RawKind::Created, "/r/a/b", Some(true)), now);
+        assert!(m.pop_due(now + WINDOW).unwrap().scan);
+        let b = m.synthesize("/r/a/b".into(), true, now).unwrap();
+        let f = m.synthesize("/r/a/b/f".into(), false, now).unwrap();
+        assert_eq!(
+            (b.path.as_path(), b.is_dir, f.path.as_path()),
+            (Path::new("/r/a/b"), true, Path::new("/r/a/b/f"))
+        );
+        assert_eq!(drain(&mut m, now + WINDOW * 2), vec![]);
         // Non-recursive watches do not scan.
         let mut m = Machine::new("/r".into(), true, false);
         m.push(raw(RawKind::Created, "/r/new", Some(true)), now);
