@@ -2,15 +2,15 @@
 //!
 //! The daemon relays the agent's answers unchanged, so the agent speaks the same envelope:
 //! `{"statusCode", "message", "code"?, "source": "DAYTONA_DAEMON", "timestamp", "path", "method"}`.
-//! Path and method are filled in by [`envelope_layer`], as in the daemon.
+//! It comes from the crate both share (`toolbox-envelope`); path and method are filled in by
+//! [`envelope_layer`].
 
-use axum::body::Body;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use toolbox_envelope::Pending;
+pub use toolbox_envelope::layer as envelope_layer;
 
 /// The `DaemonErrorCode` values this agent emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,57 +83,10 @@ impl ApiError {
     }
 }
 
-#[derive(Debug, Clone)]
-struct PendingError(ApiError);
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = Response::new(Body::empty());
-        *res.status_mut() = self.status;
-        res.extensions_mut().insert(PendingError(self));
-        res
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    status_code: u16,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<&'static str>,
-    source: &'static str,
-    timestamp: String,
-    path: &'a str,
-    method: &'a str,
-}
-
-pub fn render(err: &ApiError, method: &str, path: &str) -> Response {
-    let timestamp = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.fZ").to_string();
-    let body = serde_json::to_vec(&Envelope {
-        status_code: err.status.as_u16(),
-        message: &err.message,
-        code: err.code.map(Code::as_str),
-        source: "DAYTONA_DAEMON",
-        timestamp,
-        path,
-        method,
-    })
-    .expect("envelope serialises");
-    let mut res = Response::new(Body::from(body));
-    *res.status_mut() = err.status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    res
-}
-
-pub async fn envelope_layer(req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    let mut res = next.run(req).await;
-    match res.extensions_mut().remove::<PendingError>() {
-        Some(PendingError(err)) => render(&err, &method, &path),
-        None => res,
+        Pending { status: self.status, code: self.code.map(Code::as_str), message: self.message }
+            .into_response()
     }
 }
 
@@ -156,6 +109,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 mod tests {
     use super::*;
     use axum::Router;
+    use axum::body::Body;
     use axum::routing::{get, post};
     use http_body_util::BodyExt;
     use tower::ServiceExt;

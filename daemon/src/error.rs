@@ -4,16 +4,13 @@
 //! the 0.226 clients parse:
 //! `{"statusCode", "message", "code"?, "source": "DAYTONA_DAEMON", "timestamp", "path", "method"}`.
 //! The request's path and method are not known where an error is raised, so the error travels
-//! out of the handler as a response extension and [`envelope_layer`] renders the body with them.
+//! out of the handler as a response extension and [`envelope_layer`] (shared with the
+//! computer-use agent, crate `toolbox-envelope`) renders the body with them.
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-
-use crate::timefmt;
+use toolbox_envelope::Pending;
+pub use toolbox_envelope::layer as envelope_layer;
 
 /// Error codes of the clients' `DaemonErrorCode` enum that this daemon emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,60 +120,10 @@ impl ApiError {
     }
 }
 
-/// Marker carried by a response whose body the envelope layer must render.
-#[derive(Debug, Clone)]
-struct PendingError(ApiError);
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = Response::new(Body::empty());
-        *res.status_mut() = self.status;
-        res.extensions_mut().insert(PendingError(self));
-        res
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    status_code: u16,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<&'static str>,
-    source: &'static str,
-    timestamp: String,
-    path: &'a str,
-    method: &'a str,
-}
-
-/// Renders the JSON body of an error for one request.
-pub fn render(err: &ApiError, method: &str, path: &str) -> Response {
-    let body = serde_json::to_vec(&Envelope {
-        status_code: err.status.as_u16(),
-        message: &err.message,
-        code: err.code.map(Code::as_str),
-        source: "DAYTONA_DAEMON",
-        timestamp: timefmt::now_rfc3339(),
-        path,
-        method,
-    })
-    .expect("envelope serialises");
-    let mut res = Response::new(Body::from(body));
-    *res.status_mut() = err.status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    res
-}
-
-/// Middleware that turns every [`ApiError`] leaving a handler into the JSON envelope, with the
-/// request's path and method filled in.
-pub async fn envelope_layer(req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    let mut res = next.run(req).await;
-    match res.extensions_mut().remove::<PendingError>() {
-        Some(PendingError(err)) => render(&err, &method, &path),
-        None => res,
+        Pending { status: self.status, code: self.code.map(Code::as_str), message: self.message }
+            .into_response()
     }
 }
 
@@ -184,6 +131,9 @@ pub async fn envelope_layer(req: Request, next: Next) -> Response {
 mod tests {
     use super::*;
     use axum::Router;
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::header;
     use axum::routing::get;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
@@ -227,13 +177,15 @@ mod tests {
         assert_eq!(Code::ProcessExecutionTimeout.as_str(), "PROCESS_EXECUTION_TIMEOUT");
     }
 
-    #[test]
-    fn code_without_value_is_omitted() {
+    #[tokio::test]
+    async fn code_without_value_is_omitted() {
         let err = ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: None, message: "m".into() };
-        let res = render(&err, "POST", "/p");
+        let app = Router::new()
+            .route("/p", axum::routing::post(move || async move { Err::<(), _>(err) }))
+            .layer(axum::middleware::from_fn(envelope_layer));
+        let res = app.oneshot(Request::post("/p").body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let v = rt.block_on(body_json(res));
+        let v = body_json(res).await;
         assert!(v.get("code").is_none());
         assert_eq!(v["method"], "POST");
     }

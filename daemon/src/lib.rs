@@ -27,7 +27,7 @@ pub mod state;
 pub mod system;
 pub mod terminal;
 pub mod text;
-pub mod timefmt;
+pub use toolbox_envelope::timefmt;
 
 /// Start-up failures exit with this code, as the reference does.
 const EXIT_CONFIG: u8 = 2;
