@@ -5,12 +5,12 @@
 //! It comes from the crate both share (`toolbox-envelope`); path and method are filled in by
 //! [`envelope_layer`].
 
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
-use toolbox_envelope::Pending;
+use toolbox_envelope::{ErrorCode, Generic};
+pub use toolbox_envelope::extract::{Json, Path, Query, Ws};
 pub use toolbox_envelope::layer as envelope_layer;
+
+/// The agent's error: the shared [`toolbox_envelope::ApiError`] over the agent's [`Code`]s.
+pub type ApiError = toolbox_envelope::ApiError<Code>;
 
 /// The `DaemonErrorCode` values this agent emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,90 +18,67 @@ pub enum Code {
     BadRequest,
     InvalidRequestBody,
     NotFound,
+    Conflict,
+    Gone,
+    PayloadTooLarge,
+    TooManyRequests,
     InternalServerError,
     A11yUnavailable,
 }
 
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::BadRequest => "BAD_REQUEST",
-            Code::InvalidRequestBody => "INVALID_REQUEST_BODY",
-            Code::NotFound => "NOT_FOUND",
-            Code::InternalServerError => "INTERNAL_SERVER_ERROR",
-            Code::A11yUnavailable => "A11Y_UNAVAILABLE",
+impl From<Generic> for Code {
+    fn from(g: Generic) -> Self {
+        match g {
+            Generic::BadRequest => Code::BadRequest,
+            Generic::InvalidRequestBody => Code::InvalidRequestBody,
+            Generic::NotFound => Code::NotFound,
+            Generic::Conflict => Code::Conflict,
+            Generic::Gone => Code::Gone,
+            Generic::PayloadTooLarge => Code::PayloadTooLarge,
+            Generic::TooManyRequests => Code::TooManyRequests,
+            Generic::InternalServerError => Code::InternalServerError,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status}: {message}")]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: Option<Code>,
-    pub message: String,
+impl ErrorCode for Code {
+    fn as_str(self) -> &'static str {
+        match self {
+            Code::A11yUnavailable => "A11Y_UNAVAILABLE",
+            Code::BadRequest => Generic::BadRequest.as_str(),
+            Code::InvalidRequestBody => Generic::InvalidRequestBody.as_str(),
+            Code::NotFound => Generic::NotFound.as_str(),
+            Code::Conflict => Generic::Conflict.as_str(),
+            Code::Gone => Generic::Gone.as_str(),
+            Code::PayloadTooLarge => Generic::PayloadTooLarge.as_str(),
+            Code::TooManyRequests => Generic::TooManyRequests.as_str(),
+            Code::InternalServerError => Generic::InternalServerError.as_str(),
+        }
+    }
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: Option<Code>, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+impl Code {
+    /// The code on the wire (also through [`ErrorCode`]; here so callers need no trait import).
+    pub fn as_str(self) -> &'static str {
+        ErrorCode::as_str(self)
     }
+}
 
-    /// Validation failures of the automation layer: `bad request: <text>` (spec sdk-0.226 §2.6).
-    pub fn bad_request(detail: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, Some(Code::BadRequest), format!("bad request: {detail}"))
-    }
-
-    pub fn invalid_body(detail: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            Some(Code::InvalidRequestBody),
-            format!("invalid body request: {detail}"),
-        )
-    }
-
-    pub fn not_found(detail: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::NOT_FOUND, Some(Code::NotFound), format!("not found: {detail}"))
-    }
-
-    pub fn internal(detail: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Some(Code::InternalServerError),
-            format!("internal server error: {detail}"),
-        )
-    }
-
+/// The agent's own kinds of error, beside the shared generic ones.
+pub trait AgentErrors {
     /// 503 without a code: start/stop/status failures and "not available" answers.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, None, message)
-    }
-
+    fn unavailable(message: impl Into<String>) -> Self;
     /// 503 `A11Y_UNAVAILABLE`: the accessibility bus cannot be reached.
-    pub fn a11y_unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, Some(Code::A11yUnavailable), message)
-    }
+    fn a11y_unavailable(message: impl Into<String>) -> Self;
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        Pending { status: self.status, code: self.code.map(Code::as_str), message: self.message }
-            .into_response()
+impl AgentErrors for ApiError {
+    fn unavailable(message: impl Into<String>) -> Self {
+        ApiError::uncoded(axum::http::StatusCode::SERVICE_UNAVAILABLE, message)
     }
-}
 
-/// A JSON body, whatever the Content-Type says (the clients always send JSON); any failure is a
-/// 400 `INVALID_REQUEST_BODY` naming the problem.
-pub struct JsonBody<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::invalid_body(format!("reading body: {e}")))?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(ApiError::invalid_body)
+    fn a11y_unavailable(message: impl Into<String>) -> Self {
+        ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, Code::A11yUnavailable, message)
     }
 }
 
@@ -109,6 +86,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 mod tests {
     use super::*;
     use axum::Router;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
     use axum::body::Body;
     use axum::routing::{get, post};
     use http_body_util::BodyExt;
@@ -144,7 +123,7 @@ mod tests {
             x: i32,
         }
         let app = Router::new()
-            .route("/b", post(|JsonBody(_b): JsonBody<B>| async { "ok" }))
+            .route("/b", post(|Json(_b): Json<B>| async { "ok" }))
             .layer(axum::middleware::from_fn(envelope_layer));
         let req = Request::post("/b").body(Body::from("{\"x\":\"no\"}")).unwrap();
         let (status, v) = call(app, req).await;

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use axum::Router;
-use axum::http::StatusCode;
 
 use crate::config::Config;
 use crate::error::{ApiError, envelope_layer};
@@ -23,7 +22,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::screenshot::routes())
         .merge(crate::display::routes())
         .merge(crate::a11y::routes())
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, None, "not found") })
+        .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn(envelope_layer))
         .with_state(state)
 }

@@ -63,3 +63,9 @@ impl AppState {
         }
     }
 }
+
+impl crate::fspath::WorkDir for AppState {
+    fn work_dir(&self) -> &std::path::Path {
+        &self.work_dir
+    }
+}

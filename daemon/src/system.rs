@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::env::{EnvError, EnvUpdate};
 use crate::error::ApiError;
-use crate::json::JsonBody;
+use crate::extract::Json as JsonBody;
 use crate::state::{AppState, VERSION};
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -4,7 +4,7 @@
 //! Each class keeps the reference's message sentinel as its prefix, so the text users see stays
 //! recognisable; the status and the 0.226 code follow from the class alone.
 
-use crate::error::ApiError;
+use crate::error::{AgentErrors, ApiError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum A11yError {

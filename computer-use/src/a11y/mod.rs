@@ -21,10 +21,10 @@ use std::sync::{Arc, RwLock};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, JsonBody};
+use crate::error::{ApiError, Json};
 use crate::state::{AppState, DesktopEnv};
 use bus::{Bus, CALL_TIMEOUT, Calls};
 pub use error::A11yError;
@@ -228,8 +228,8 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let JsonBody(map) =
-            JsonBody::<serde_json::Map<String, serde_json::Value>>::from_request(req, state).await?;
+        let Json(map) =
+            Json::<serde_json::Map<String, serde_json::Value>>::from_request(req, state).await?;
         serde_json::from_value(serde_json::Value::Object(map)).map(ObjectBody).map_err(ApiError::invalid_body)
     }
 }

@@ -10,11 +10,11 @@ pub mod quote;
 
 use axum::extract::State;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, JsonBody};
+use crate::error::{ApiError, Json};
 use crate::state::AppState;
 use crate::x11::keymap::token_keysym;
 use crate::x11::{X11, XError};
@@ -157,19 +157,19 @@ async fn position(State(s): State<AppState>) -> Result<Json<Point>, ApiError> {
 
 async fn move_mouse(
     State(s): State<AppState>,
-    JsonBody(r): JsonBody<MoveReq>,
+    Json(r): Json<MoveReq>,
 ) -> Result<Json<Point>, ApiError> {
     s.x11.run(move |x| Ok(mouse::move_to(x, r.x, r.y)?.into())).await.map(Json)
 }
 
-async fn click(State(s): State<AppState>, JsonBody(r): JsonBody<ClickReq>) -> Result<Json<Point>, ApiError> {
+async fn click(State(s): State<AppState>, Json(r): Json<ClickReq>) -> Result<Json<Point>, ApiError> {
     let b = mouse::button(&r.button).map_err(bad)?;
     let n = mouse::click_count(r.clicks, r.double).map_err(bad)?;
     let mods = mouse_modifiers("click", &r.modifiers)?;
     s.x11.run(move |x| Ok(mouse::click(x, r.x, r.y, b, n, &mods)?.into())).await.map(Json)
 }
 
-async fn drag(State(s): State<AppState>, JsonBody(r): JsonBody<DragReq>) -> Result<Json<Point>, ApiError> {
+async fn drag(State(s): State<AppState>, Json(r): Json<DragReq>) -> Result<Json<Point>, ApiError> {
     let b = mouse::button(&r.button).map_err(bad)?;
     let mods = mouse_modifiers("drag", &r.modifiers)?;
     s.x11
@@ -180,7 +180,7 @@ async fn drag(State(s): State<AppState>, JsonBody(r): JsonBody<DragReq>) -> Resu
 
 async fn scroll(
     State(s): State<AppState>,
-    JsonBody(r): JsonBody<ScrollReq>,
+    Json(r): Json<ScrollReq>,
 ) -> Result<Json<Value>, ApiError> {
     let b = mouse::scroll_button(&r.direction).map_err(bad)?;
     let amount = mouse::scroll_amount(r.amount).map_err(bad)?;
@@ -201,7 +201,7 @@ fn button_target(r: &ButtonReq) -> Result<(u8, Option<(i32, i32)>), ApiError> {
 
 async fn mouse_down(
     State(s): State<AppState>,
-    JsonBody(r): JsonBody<ButtonReq>,
+    Json(r): Json<ButtonReq>,
 ) -> Result<Json<Point>, ApiError> {
     let (b, at) = button_target(&r)?;
     s.x11.run(move |x| Ok(mouse::press(x, at, b, true)?.into())).await.map(Json)
@@ -209,7 +209,7 @@ async fn mouse_down(
 
 async fn mouse_up(
     State(s): State<AppState>,
-    JsonBody(r): JsonBody<ButtonReq>,
+    Json(r): Json<ButtonReq>,
 ) -> Result<Json<Point>, ApiError> {
     let (b, at) = button_target(&r)?;
     s.x11.run(move |x| Ok(mouse::press(x, at, b, false)?.into())).await.map(Json)
@@ -217,7 +217,7 @@ async fn mouse_up(
 
 async fn type_text(
     State(s): State<AppState>,
-    JsonBody(r): JsonBody<TypeReq>,
+    Json(r): Json<TypeReq>,
 ) -> Result<Json<Value>, ApiError> {
     let actions = keys::typing_actions(&r.text).map_err(bad)?;
     let delay = r.delay.unwrap_or(0);
@@ -227,7 +227,7 @@ async fn type_text(
 
 async fn press_key(
     State(s): State<AppState>,
-    JsonBody(r): JsonBody<KeyReq>,
+    Json(r): Json<KeyReq>,
 ) -> Result<Json<Value>, ApiError> {
     let chord = keys::normalize_press(&r.key, r.modifiers.as_deref().unwrap_or(&[])).map_err(bad)?;
     s.x11.run(move |x| Ok(keyboard::press_chord(x, &chord)?)).await?;
@@ -236,7 +236,7 @@ async fn press_key(
 
 async fn hotkey(
     State(s): State<AppState>,
-    JsonBody(r): JsonBody<HotkeyReq>,
+    Json(r): Json<HotkeyReq>,
 ) -> Result<Json<Value>, ApiError> {
     let chord = keys::normalize_hotkey(&r.keys).map_err(bad)?;
     s.x11.run(move |x| Ok(keyboard::press_chord(x, &chord)?)).await?;
@@ -251,14 +251,14 @@ async fn key_state(s: AppState, r: KeyStateReq, down: bool) -> Result<Json<Value
 
 async fn key_down(
     State(s): State<AppState>,
-    JsonBody(r): JsonBody<KeyStateReq>,
+    Json(r): Json<KeyStateReq>,
 ) -> Result<Json<Value>, ApiError> {
     key_state(s, r, true).await
 }
 
 async fn key_up(
     State(s): State<AppState>,
-    JsonBody(r): JsonBody<KeyStateReq>,
+    Json(r): Json<KeyStateReq>,
 ) -> Result<Json<Value>, ApiError> {
     key_state(s, r, false).await
 }

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::MAX_LOG_BYTES;
-use crate::error::ApiError;
+use crate::error::{AgentErrors, ApiError};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {

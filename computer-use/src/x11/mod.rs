@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use conn::Conn;
 
-use crate::error::ApiError;
+use crate::error::{AgentErrors, ApiError};
 use crate::state::DesktopEnv;
 
 /// A failure talking to the X server. `lost` means the connection itself broke (the next call

@@ -651,7 +651,7 @@ pub struct FilesDownloadRequest {
             content_type = "multipart/form-data"),
         (status = 400, body = crate::openapi::ErrorResponse)))]
 async fn bulk_download(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let bytes = axum::body::to_bytes(req.into_body(), crate::json::MAX_JSON_BODY)
+    let bytes = axum::body::to_bytes(req.into_body(), crate::extract::MAX_JSON_BODY)
         .await
         .map_err(|_| ApiError::bad_request(BULK_BODY_ERROR))?;
     let paths = parse_bulk_request(&bytes)?;

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::fs_error;
 use super::info::{Params, absolute, blocking};
 use crate::error::ApiError;
-use crate::json::JsonBody;
+use crate::extract::Json as JsonBody;
 use crate::process::execute::os_error_text;
 use crate::state::AppState;
 

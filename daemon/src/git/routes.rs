@@ -17,7 +17,7 @@ use super::creds::{Auth, Creds, StoredCred};
 use super::error::{GitError, Kind};
 use super::{remote, repo, run};
 use crate::error::ApiError;
-use crate::json::JsonBody;
+use crate::extract::Json as JsonBody;
 use crate::process::version::is_strict_go_client as strict_go_client;
 use crate::state::AppState;
 

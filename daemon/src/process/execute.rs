@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use super::signal::{GroupGuard, kill_group};
 use crate::env::{ChildEnv, is_portable_name};
 use crate::error::{ApiError, Code};
-use crate::json::JsonBody;
+use crate::extract::Json as JsonBody;
 use crate::reaper::{ExitStatus, Reaper};
 use crate::shell;
 use crate::state::AppState;

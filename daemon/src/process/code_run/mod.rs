@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use super::execute::{self, ExecSpec};
 use crate::env::is_portable_name;
 use crate::error::ApiError;
-use crate::json::JsonBody;
+use crate::extract::Json as JsonBody;
 use crate::state::AppState;
 
 pub mod chart;
@@ -230,12 +230,10 @@ mod tests {
 
     #[test]
     fn request_decoding_errors_are_invalid_body() {
-        let e =
-            crate::json::decode::<CodeRunRequest>(&bytes::Bytes::from_static(br#"{"code":1}"#)).unwrap_err();
+        let e: ApiError = crate::extract::decode::<CodeRunRequest>(br#"{"code":1}"#).unwrap_err().into();
         assert_eq!(e.code, Some(Code::InvalidRequestBody));
-        let e =
-            crate::json::decode::<CodeRunRequest>(&bytes::Bytes::from_static(br#"{"code":"x","argv":"a"}"#))
-                .unwrap_err();
+        let e: ApiError =
+            crate::extract::decode::<CodeRunRequest>(br#"{"code":"x","argv":"a"}"#).unwrap_err().into();
         assert_eq!(e.code, Some(Code::InvalidRequestBody));
     }
 

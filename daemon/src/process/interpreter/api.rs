@@ -17,7 +17,7 @@ use super::exec::{CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_POLICY, Job};
 use super::worker::Out;
 use super::{DEFAULT_CONTEXT, InterpreterContext, Language, SubmitError};
 use crate::error::{ApiError, Code};
-use crate::json::JsonBody;
+use crate::extract::Json as JsonBody;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::session::ResizeError;
 use super::{Launch, Pty, ws};
 use crate::error::{ApiError, Code};
-use crate::json::decode;
+use crate::extract::decode;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

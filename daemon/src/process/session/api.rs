@@ -16,7 +16,7 @@ use super::log::{demux_all, strip_all};
 use super::wrapper::validate_id;
 use super::{Command, ENTRYPOINT_COMMAND, ENTRYPOINT_SESSION, Session, State as CmdState, follow};
 use crate::error::ApiError;
-use crate::json::{JsonBody, decode};
+use crate::extract::{Json as JsonBody, decode};
 use crate::process::version::{ClientVersion, OutputMode, protocol_token};
 use crate::state::AppState;
 use crate::text::lossy_per_byte;
