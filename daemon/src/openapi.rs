@@ -1,24 +1,9 @@
 //! The OpenAPI document, assembled from the handlers' annotations.
 
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
-/// The error envelope every failing route answers with.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // only its schema is used
-pub struct ErrorResponse {
-    status_code: u16,
-    message: String,
-    /// One of the clients' `DaemonErrorCode` values; absent when the error has none.
-    code: Option<String>,
-    /// Always `DAYTONA_DAEMON`.
-    source: String,
-    /// RFC 3339, daemon's local time zone.
-    timestamp: String,
-    path: String,
-    method: String,
-}
+/// The error envelope every failing route answers with (one struct, in `toolbox-envelope`).
+pub use toolbox_envelope::Envelope as ErrorResponse;
 
 #[derive(OpenApi)]
 #[openapi(
