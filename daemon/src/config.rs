@@ -130,7 +130,12 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         use_git_clone_cli: get("DAYTONA_EXPERIMENTAL_USE_GIT_CLONE_CLI") == Some("true"),
         sandbox_user: non_empty(get("DAYTONA_SANDBOX_USER")),
         toolbox_port,
-        log_level: parse_log_level(get("LOG_LEVEL")),
+        log_level: match get("LOG_LEVEL") {
+            None => tracing::Level::INFO,
+            Some(v) => parse_log_level(v).ok_or_else(|| {
+                err("LOG_LEVEL", format!("{v:?} is not a log level (trace, debug, info, warn, error)"))
+            })?,
+        },
         production: get("ENVIRONMENT") == Some("production"),
     })
 }
@@ -242,13 +247,16 @@ fn parse_labels(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn parse_log_level(v: Option<&str>) -> tracing::Level {
-    match v.map(str::to_ascii_lowercase).as_deref() {
-        Some("debug") => tracing::Level::DEBUG,
-        Some("warn") => tracing::Level::WARN,
-        Some("error") => tracing::Level::ERROR,
-        _ => tracing::Level::INFO,
-    }
+/// The level names logrus and tracing share, in any case (`warning` as logrus spells it too).
+fn parse_log_level(v: &str) -> Option<tracing::Level> {
+    Some(match v.to_ascii_lowercase().as_str() {
+        "trace" => tracing::Level::TRACE,
+        "debug" => tracing::Level::DEBUG,
+        "info" => tracing::Level::INFO,
+        "warn" | "warning" => tracing::Level::WARN,
+        "error" => tracing::Level::ERROR,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -352,13 +360,13 @@ mod tests {
                 "DAYTONA_TOOLBOX_PORT"
             );
         }
-        let c = from_env(&env(&[
-            ("DAYTONA_SANDBOX_ID", "x"),
-            ("LOG_LEVEL", "verbose"),
-            ("ENVIRONMENT", "production"),
-        ]))
-        .unwrap();
-        assert_eq!(c.log_level, tracing::Level::INFO);
+        for bad in ["verbose", "", "inf0"] {
+            let e = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("LOG_LEVEL", bad)])).unwrap_err();
+            assert_eq!(e.var, "LOG_LEVEL", "{bad:?}");
+        }
+        let c = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("LOG_LEVEL", "Warning"), ("ENVIRONMENT", "production")]))
+            .unwrap();
+        assert_eq!(c.log_level, tracing::Level::WARN);
         assert!(c.production);
     }
 }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 pub mod computeruse;
 pub mod config;
+pub mod conn;
 pub mod entrypoint;
 pub mod env;
 pub mod error;

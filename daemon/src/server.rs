@@ -20,6 +20,7 @@ use tower::ServiceExt;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::conn;
 use crate::error::{ApiError, envelope_layer};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -39,6 +40,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::git::routes())
         .merge(crate::computeruse::routes())
         .split_for_parts();
+    let mut doc = doc;
+    crate::openapi::complete(&mut doc);
 
     let known = Arc::new(KnownPaths::from_doc(&doc));
     let mut app = api;
@@ -127,7 +130,23 @@ pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
 /// Serves `app` until `shutdown` resolves, then stops accepting and gives in-flight requests up
 /// to [`DRAIN_TIMEOUT`] to finish. Idle kept-alive connections close at once; upgraded
 /// connections (websockets) have left hyper by then and are not waited for.
+///
+/// Each connection passes the guards of [`crate::conn`] first: a place in the connection table
+/// (idle ones make room at the cap), its first byte within [`conn::FIRST_BYTE_TIMEOUT`].
 pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+    serve_with(listener, app, shutdown, conn::Limits::from_process()).await
+}
+
+/// [`serve`] with explicit connection limits.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    limits: conn::Limits,
+) {
+    let table = conn::Table::new(limits);
+    tracing::debug!(max_connections = limits.max_connections, "serving");
+    let mut warnings = conn::AcceptWarnings::new(Duration::from_secs(10));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Every connection task holds a sender; when all are dropped the drain is complete.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
@@ -137,38 +156,67 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // EMFILE and friends: back off briefly instead of spinning, and say so once
+                    // in a while rather than on every attempt.
+                    if let Some(line) = warnings.record(&e) {
+                        tracing::warn!("{line}");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = table.admit() else {
+            // Every place is held by a connection in the middle of a request: closing this one
+            // at once is kinder than letting it wait unseen in the queue.
+            if let Some(line) = warnings.record(&std::io::Error::other(format!(
+                "{} connections are busy; closing a new one",
+                limits.max_connections
+            ))) {
+                tracing::warn!("{line}");
+            }
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let busy = slot.busy.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = app.clone();
+            let busy = busy.clone();
             async move {
-                Ok::<_, Infallible>(
-                    app.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {}),
-                )
+                busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let res = app.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {});
+                busy.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                Ok::<_, Infallible>(res)
             }
         });
         let mut stop = stop_rx.clone();
         let alive = alive_tx.clone();
         tokio::spawn(async move {
+            // A connection that says nothing is closed before hyper ever sees it.
+            if tokio::time::timeout(conn::FIRST_BYTE_TIMEOUT, stream.readable()).await.is_err() {
+                return;
+            }
+            let close = slot.close.clone();
+            let io = conn::Guarded::new(stream, slot.activity.clone());
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 // hyper arms this timer while it waits for the next request too, so it doubles
                 // as the keep-alive idle timeout.
                 .header_read_timeout(IDLE_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
             let mut conn = std::pin::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,
-                () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                () = async {
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => {}
+                        () = close.notified() => {}
+                    }
+                } => {
                     conn.as_mut().graceful_shutdown();
                     conn.await
                 }
@@ -176,6 +224,7 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
             drop(alive);
         });
     }

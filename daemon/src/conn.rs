@@ -1,0 +1,374 @@
+//! Guards around each accepted connection, below HTTP: a cap on live connections that keeps
+//! file descriptors in reserve, a first-byte deadline, eviction of idle kept-alive connections
+//! when the cap is reached, a rate-limited warning when `accept` fails, and the JSON envelope
+//! for the few errors hyper answers by itself (400/414/431 for requests it cannot parse).
+//!
+//! Why: a client that opens as many idle connections as the descriptor limit allows used to
+//! starve the daemon for a minute (every accept, file open and process spawn failed with
+//! EMFILE). Now such connections are closed after [`FIRST_BYTE_TIMEOUT`], at most
+//! [`Limits::max_connections`] are served at once, and kept-alive connections that sit idle are
+//! closed first when a new one needs the room.
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// A new connection must send its first byte within this time.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A kept-alive connection idle for at least this long may be closed to make room.
+pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// How many connections may be served at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// From the descriptor limit: a quarter of it (at least 256) stays in reserve for the
+    /// files, pipes and processes the requests themselves need.
+    pub fn from_nofile(nofile: u64) -> Self {
+        let reserve = (nofile / 4).max(256);
+        let max = nofile.saturating_sub(reserve).clamp(16, 16_384);
+        Limits { max_connections: max as usize }
+    }
+
+    /// From this process's soft `RLIMIT_NOFILE`.
+    pub fn from_process() -> Self {
+        let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        Self::from_nofile(lim.current.unwrap_or(1 << 20))
+    }
+}
+
+/// Milliseconds since the table was made, for cheap atomic timestamps.
+fn now_ms(origin: Instant) -> u64 {
+    origin.elapsed().as_millis() as u64
+}
+
+struct Entry {
+    /// Last time bytes moved, in ms since `Table::origin`.
+    last_active: Arc<AtomicU64>,
+    /// Requests being answered on the connection right now.
+    busy: Arc<AtomicU64>,
+    /// Asks the connection to finish its current exchange and close.
+    close: Arc<tokio::sync::Notify>,
+}
+
+/// The live connections.
+pub struct Table {
+    limits: Limits,
+    origin: Instant,
+    next_id: AtomicU64,
+    live: Mutex<HashMap<u64, Entry>>,
+}
+
+/// A connection's place in the [`Table`]; leaving it frees the place.
+pub struct Slot {
+    table: Arc<Table>,
+    id: u64,
+    pub activity: Activity,
+    pub busy: Arc<AtomicU64>,
+    pub close: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.table.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
+
+/// Records when bytes last moved on a connection.
+#[derive(Clone)]
+pub struct Activity {
+    origin: Instant,
+    last: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.last.store(now_ms(self.origin), Ordering::Relaxed);
+    }
+}
+
+impl Table {
+    pub fn new(limits: Limits) -> Arc<Self> {
+        Arc::new(Table { limits, origin: Instant::now(), next_id: AtomicU64::new(0), live: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A place for a new connection. At the cap, the connections idle longest (none busy, idle
+    /// for [`EVICTABLE_AFTER`]) are asked to close, and the new one is admitted in the room they
+    /// leave; `None` when every connection is busy.
+    pub fn admit(self: &Arc<Self>) -> Option<Slot> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live.len() >= self.limits.max_connections {
+            let now = now_ms(self.origin);
+            let min_idle = EVICTABLE_AFTER.as_millis() as u64;
+            let mut idle: Vec<(u64, u64)> = live
+                .iter()
+                .filter(|(_, e)| e.busy.load(Ordering::Relaxed) == 0)
+                .map(|(id, e)| (*id, now.saturating_sub(e.last_active.load(Ordering::Relaxed))))
+                .filter(|(_, idle_ms)| *idle_ms >= min_idle)
+                .collect();
+            if idle.is_empty() {
+                return None;
+            }
+            // Make room for a burst, not just one: the eighth of the cap idle longest.
+            idle.sort_by_key(|(_, idle_ms)| std::cmp::Reverse(*idle_ms));
+            let batch = (self.limits.max_connections / 8).max(1);
+            for (id, _) in idle.into_iter().take(batch) {
+                if let Some(e) = live.remove(&id) {
+                    e.close.notify_one();
+                }
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let last = Arc::new(AtomicU64::new(now_ms(self.origin)));
+        let busy = Arc::new(AtomicU64::new(0));
+        let close = Arc::new(tokio::sync::Notify::new());
+        live.insert(id, Entry { last_active: last.clone(), busy: busy.clone(), close: close.clone() });
+        Some(Slot { table: self.clone(), id, activity: Activity { origin: self.origin, last }, busy, close })
+    }
+}
+
+/// Logs accept failures at most once per interval, with how many were not logged.
+pub struct AcceptWarnings {
+    interval: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl AcceptWarnings {
+    pub fn new(interval: Duration) -> Self {
+        AcceptWarnings { interval, last: None, suppressed: 0 }
+    }
+
+    /// The warning to log for this failure, if one is due.
+    pub fn record(&mut self, err: &io::Error) -> Option<String> {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < self.interval) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        let hint = if err.raw_os_error() == Some(libc::EMFILE) || err.raw_os_error() == Some(libc::ENFILE) {
+            " (out of file descriptors: too many open connections or files)"
+        } else {
+            ""
+        };
+        let extra = std::mem::take(&mut self.suppressed);
+        Some(if extra > 0 {
+            format!("accept failed: {err}{hint}; {extra} more failures since the last warning")
+        } else {
+            format!("accept failed: {err}{hint}")
+        })
+    }
+}
+
+/// The stream under hyper: notes activity, and replaces hyper's own bodiless parse-error
+/// answers (400, 414, 431) with the JSON envelope. Those are the only bodiless error answers on
+/// the wire: every error the router produces already carries the envelope.
+pub struct Guarded<S> {
+    inner: S,
+    activity: Activity,
+    /// A replacement answer still to be written, and how much of it is out.
+    pending: Option<(Vec<u8>, usize)>,
+}
+
+impl<S> Guarded<S> {
+    pub fn new(inner: S, activity: Activity) -> Self {
+        Guarded { inner, activity, pending: None }
+    }
+}
+
+/// The envelope answer for a head hyper wrote for a parse error, or `None` when `head` is not
+/// one of those.
+fn replacement(head: &[u8]) -> Option<Vec<u8>> {
+    let (status, message): (u16, &str) = if head.starts_with(b"HTTP/1.1 400 Bad Request\r\n") {
+        (400, "bad request: the HTTP request could not be parsed")
+    } else if head.starts_with(b"HTTP/1.1 414 URI Too Long\r\n") {
+        (414, "uri too long: the request target is longer than 65534 bytes")
+    } else if head.starts_with(b"HTTP/1.1 431 Request Header Fields Too Large\r\n") {
+        (431, "request header fields too large: the request head is too long or has too many header lines")
+    } else {
+        return None;
+    };
+    let lower = head.to_ascii_lowercase();
+    // Only hyper's own answers: no body, and the head is all there is.
+    if !lower.windows(19).any(|w| w == b"content-length: 0\r\n") || !head.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let code = match status {
+        400 => Some("BAD_REQUEST"),
+        _ => None,
+    };
+    let status_code = axum::http::StatusCode::from_u16(status).ok()?;
+    let body = toolbox_envelope::Envelope::new(status_code, code, message, "", "").to_json();
+    let reason = std::str::from_utf8(&head[13..head.iter().position(|b| *b == b'\r')?]).ok()?;
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        res
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Guarded<S> {
+    /// Writes out what is left of a replacement answer.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((bytes, done)) = &mut self.pending {
+            if *done == bytes.len() {
+                self.pending = None;
+                break;
+            }
+            let n = std::task::ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*done..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *done += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_pending(cx))?;
+        self.activity.touch();
+        if let Some(out) = replacement(buf) {
+            self.pending = Some((out, 0));
+            // hyper's bytes count as written; ours go out now or on the next poll.
+            let _ = self.poll_pending(cx)?;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_pending(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_pending(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    // Not vectored: hyper then writes each head in one flat buffer, which is what
+    // `replacement` inspects.
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn limits_keep_a_reserve() {
+        assert_eq!(Limits::from_nofile(1024).max_connections, 768);
+        assert_eq!(Limits::from_nofile(256).max_connections, 16);
+        assert_eq!(Limits::from_nofile(1 << 20).max_connections, 16_384);
+        assert_eq!(Limits::from_nofile(4096).max_connections, 3072);
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_idle_connections_make_room_and_busy_ones_do_not() {
+        let table = Table::new(Limits { max_connections: 2 });
+        let a = table.admit().unwrap();
+        let b = table.admit().unwrap();
+        b.busy.store(1, Ordering::Relaxed);
+        // Nobody has been idle long enough yet.
+        assert!(table.admit().is_none());
+        // `a` idles past the threshold: it is asked to close and the newcomer gets in.
+        a.activity.last.store(0, Ordering::Relaxed);
+        tokio::time::sleep(EVICTABLE_AFTER + Duration::from_millis(50)).await;
+        b.activity.touch();
+        let notified = a.close.clone();
+        let waiter = tokio::spawn(async move { notified.notified().await });
+        let c = table.admit().expect("room made");
+        tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap();
+        assert_eq!(table.len(), 2);
+        drop((a, b, c));
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn accept_warnings_are_rate_limited() {
+        let mut w = AcceptWarnings::new(Duration::from_secs(60));
+        let e = io::Error::from_raw_os_error(libc::EMFILE);
+        let first = w.record(&e).unwrap();
+        assert!(first.contains("out of file descriptors"), "{first}");
+        for _ in 0..1000 {
+            assert!(w.record(&e).is_none());
+        }
+        w.last = Some(Instant::now() - Duration::from_secs(61));
+        assert!(w.record(&e).unwrap().contains("1000 more failures"));
+    }
+
+    #[test]
+    fn only_hyper_parse_errors_are_replaced() {
+        let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let out = String::from_utf8(replacement(head).unwrap()).unwrap();
+        assert!(out.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "{out}");
+        let body = &out[out.find("\r\n\r\n").unwrap() + 4..];
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["statusCode"], 431);
+        assert_eq!(v["source"], "DAYTONA_DAEMON");
+        assert!(out.contains(&format!("content-length: {}\r\n", body.len())));
+        // Answers with a body (the router's) and other statuses pass untouched.
+        assert!(replacement(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 12\r\n\r\n").is_none());
+        assert!(replacement(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(replacement(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n").is_some());
+    }
+
+    #[tokio::test]
+    async fn the_replacement_reaches_the_peer_whole() {
+        let (client, server) = tokio::io::duplex(16);
+        let table = Table::new(Limits { max_connections: 4 });
+        let slot = table.admit().unwrap();
+        let mut g = Guarded::new(server, slot.activity.clone());
+        let writer = tokio::spawn(async move {
+            g.write_all(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+            g.shutdown().await.unwrap();
+        });
+        let mut got = Vec::new();
+        let mut client = client;
+        client.read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap();
+        let text = String::from_utf8(got).unwrap();
+        assert!(text.starts_with("HTTP/1.1 414 URI Too Long\r\n"));
+        assert!(text.ends_with('}'), "{text}");
+    }
+}
