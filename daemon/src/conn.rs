@@ -21,8 +21,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A new connection must send its first byte within this time.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A kept-alive connection idle for at least this long may be closed to make room.
-pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// How many connections may be served at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,30 +111,23 @@ impl Table {
         self.len() == 0
     }
 
-    /// A place for a new connection. At the cap, the connections idle longest (none busy, idle
-    /// for [`EVICTABLE_AFTER`]) are asked to close, and the new one is admitted in the room they
-    /// leave; `None` when every connection is busy.
+    /// A place for a new connection. At the cap, the connection idle longest (no request in
+    /// progress on it) is asked to close and the new one takes its place; `None` when every
+    /// connection is in the middle of a request. Closing an idle kept-alive connection costs
+    /// its client a reconnect; refusing a new one would let a flood of silent connections keep
+    /// every real client out.
     pub fn admit(self: &Arc<Self>) -> Option<Slot> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if live.len() >= self.limits.max_connections {
             let now = now_ms(self.origin);
-            let min_idle = EVICTABLE_AFTER.as_millis() as u64;
-            let mut idle: Vec<(u64, u64)> = live
+            let oldest = live
                 .iter()
                 .filter(|(_, e)| e.busy.load(Ordering::Relaxed) == 0)
-                .map(|(id, e)| (*id, now.saturating_sub(e.last_active.load(Ordering::Relaxed))))
-                .filter(|(_, idle_ms)| *idle_ms >= min_idle)
-                .collect();
-            if idle.is_empty() {
-                return None;
-            }
-            // Make room for a burst, not just one: the eighth of the cap idle longest.
-            idle.sort_by_key(|(_, idle_ms)| std::cmp::Reverse(*idle_ms));
-            let batch = (self.limits.max_connections / 8).max(1);
-            for (id, _) in idle.into_iter().take(batch) {
-                if let Some(e) = live.remove(&id) {
-                    e.close.notify_one();
-                }
+                .max_by_key(|(_, e)| now.saturating_sub(e.last_active.load(Ordering::Relaxed)))
+                .map(|(id, _)| *id);
+            match oldest.and_then(|id| live.remove(&id)) {
+                Some(e) => e.close.notify_one(),
+                None => return None,
             }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -304,21 +295,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn at_the_cap_idle_connections_make_room_and_busy_ones_do_not() {
+    async fn at_the_cap_the_longest_idle_makes_room_and_busy_ones_never() {
         let table = Table::new(Limits { max_connections: 2 });
         let a = table.admit().unwrap();
         let b = table.admit().unwrap();
-        b.busy.store(1, Ordering::Relaxed);
-        // Nobody has been idle long enough yet.
-        assert!(table.admit().is_none());
-        // `a` idles past the threshold: it is asked to close and the newcomer gets in.
+        // `a` has been idle longest: it is asked to close and the newcomer takes its place.
         a.activity.last.store(0, Ordering::Relaxed);
-        tokio::time::sleep(EVICTABLE_AFTER + Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
         b.activity.touch();
         let notified = a.close.clone();
         let waiter = tokio::spawn(async move { notified.notified().await });
         let c = table.admit().expect("room made");
         tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap();
+        assert_eq!(table.len(), 2);
+        // With every connection in a request, nobody is closed and the newcomer is refused.
+        b.busy.store(1, Ordering::Relaxed);
+        c.busy.store(1, Ordering::Relaxed);
+        assert!(table.admit().is_none());
         assert_eq!(table.len(), 2);
         drop((a, b, c));
         assert!(table.is_empty());

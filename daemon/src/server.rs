@@ -195,11 +195,17 @@ pub async fn serve_with(
         let mut stop = stop_rx.clone();
         let alive = alive_tx.clone();
         tokio::spawn(async move {
-            // A connection that says nothing is closed before hyper ever sees it.
-            if tokio::time::timeout(conn::FIRST_BYTE_TIMEOUT, stream.readable()).await.is_err() {
-                return;
-            }
+            // A connection that says nothing is closed before hyper ever sees it (or sooner,
+            // when the table needs its place).
             let close = slot.close.clone();
+            tokio::select! {
+                r = tokio::time::timeout(conn::FIRST_BYTE_TIMEOUT, stream.readable()) => {
+                    if r.is_err() {
+                        return;
+                    }
+                }
+                () = close.notified() => return,
+            }
             let io = conn::Guarded::new(stream, slot.activity.clone());
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
