@@ -313,13 +313,13 @@ async fn set_permissions(query: RawQuery, State(state): State<AppState>) -> Resu
 #[serde(rename_all = "camelCase")]
 pub struct ReplaceRequest {
     /// Files to edit, in order; may be empty but not absent.
-    #[schema(required = true)]
+    #[schema(required = true, nullable = false)]
     files: Option<Vec<String>>,
     /// Literal text to find (not a regular expression); must not be empty.
-    #[schema(required = true, min_length = 1)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     pattern: Option<String>,
     /// Replacement text; may be empty but not absent.
-    #[schema(required = true)]
+    #[schema(required = true, nullable = false)]
     new_value: Option<String>,
 }
 
@@ -496,7 +496,7 @@ const BULK_BODY_ERROR: &str = r#"request body must be {"paths": [ ... ]} and non
 #[derive(Deserialize, ToSchema)]
 pub struct FilesDownloadRequest {
     /// Files to download, in answer order; each path is echoed as its part's filename.
-    #[schema(required = true, min_items = 1)]
+    #[schema(required = true, nullable = false, min_items = 1)]
     paths: Option<Vec<String>>,
 }
 

@@ -537,4 +537,15 @@ fn the_document_tells_the_truth() {
     }
     assert!(op("/files/download", "get")["responses"]["500"].is_object(), "FILE_READ_FAILED");
     assert_eq!(param(&op("/files/find", "get"), "pattern")["required"], true);
+    // JSON bodies: what is required is not nullable either (null is refused like absence).
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    let replace = schema("ReplaceRequest");
+    assert_eq!(replace["required"], serde_json::json!(["files", "pattern", "newValue"]), "{replace}");
+    assert_eq!(replace["properties"]["files"]["type"], "array", "{replace}");
+    assert_eq!(replace["properties"]["pattern"]["minLength"], 1, "{replace}");
+    let bulk = schema("FilesDownloadRequest");
+    assert_eq!(
+        (bulk["required"].clone(), bulk["properties"]["paths"]["minItems"].clone()),
+        (serde_json::json!(["paths"]), 1.into())
+    );
 }
