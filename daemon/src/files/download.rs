@@ -1,6 +1,8 @@
-//! File downloads: `GET`/`HEAD /files/download` (one file, static-file semantics) and
-//! `POST /files/bulk-download` (many files as one streamed `multipart/form-data` answer, which is
-//! how the SDKs download anything).
+//! The transfers behind `GET`/`HEAD /files/download` (one file, static-file semantics:
+//! [`open_single`], [`single_response`]) and `POST /files/bulk-download` (many files as one
+//! streamed `multipart/form-data` answer, which is how the SDKs download anything:
+//! [`bulk_body`]). Both speak HTTP by nature (ranges, conditionals, multipart framing), so they
+//! build responses; which status an error gets is decided in `api.rs`.
 //!
 //! Both routes read files on a blocking thread in large chunks and hand them to the response body
 //! through a small pool of reusable buffers: the pool is the backpressure (the reader waits until

@@ -1,5 +1,6 @@
-//! `GET /files/find` (literal text search in file contents) and `GET /files/search` (base-name
-//! glob), with the reference's walk semantics.
+//! The searches behind `GET /files/find` ([`find`]: literal text in file contents) and
+//! `GET /files/search` ([`search`]: base-name glob), with the reference's walk semantics. Roots
+//! and patterns are raw bytes; what is reported is text (invalid UTF-8 as one U+FFFD per byte).
 //!
 //! Both walk the tree the way Go's `filepath.Walk` does: the root is `lstat`ed (a symlinked
 //! root is reported by `search` but never entered), symbolic links below it are never

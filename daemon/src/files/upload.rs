@@ -1,5 +1,6 @@
-//! Uploads: `POST /files/bulk-upload` (what the SDKs use), `POST /files/upload-v2` (generated
-//! client, pre-signed upload URLs) and the legacy `POST /files/upload`.
+//! The uploads behind `POST /files/bulk-upload` (what the SDKs use, [`bulk_upload`]),
+//! `POST /files/upload-v2` (generated client, pre-signed upload URLs) and the legacy
+//! `POST /files/upload` (both [`single`]).
 //!
 //! Bodies are streamed: multipart parts are parsed one after the other with `multer`, and the
 //! bytes go to a blocking writer thread through a small bounded queue of buffers, so memory stays flat
@@ -947,6 +948,28 @@ mod tests {
         assert_eq!(fs::read(&b).unwrap(), big);
         assert_eq!(fs::read(&e).unwrap(), b"");
         assert_eq!(fs::metadata(d.path().join("new")).unwrap().mode() & 0o777, 0o755 & !umask());
+    }
+
+    #[test]
+    fn invalid_paths_are_refused_before_the_file_system() {
+        let d = tempfile::tempdir().unwrap();
+        let long = format!("{}/{}", d.path().display(), "n".repeat(256));
+        let raw = body(
+            &[
+                ("files[0].path", b"/tmp/a\0b"),
+                ("files[0].file", b"x"),
+                ("files[1].path", long.as_bytes()),
+                ("files[1].file", b"x"),
+            ],
+            true,
+        );
+        let out = run_bulk(raw);
+        assert!(out.files.is_empty());
+        assert_eq!(out.errors.len(), 4, "{:?}", out.errors);
+        assert!(out.errors[0].starts_with("path[0]: invalid file path: a path cannot contain a NUL byte"));
+        assert_eq!(out.errors[1], "file[0]: missing .path metadata");
+        assert!(out.errors[2].starts_with("path[1]: invalid file path: a file name is longer than 255"));
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! `GET /files/watch`: a WebSocket that streams changes under a file or directory as JSON.
+//! The service behind `GET /files/watch`: a [`Session`] watches a file or directory and streams
+//! its changes over a WebSocket as JSON.
 //!
-//! Beyond the reference daemon; no official client calls it yet, so this module defines the
-//! contract (see [`watch`] and [`WatchEvent`]).
+//! Beyond the reference daemon; no official client calls it yet, so this module and the route's
+//! description in `api.rs` define the contract (see [`WatchEvent`]).
 //!
 //! Pipeline: notify's inotify thread → [`Feeder`] (translates to [`Raw`], never blocks: a full
 //! queue counts drops) → bounded queue → the connection task, which runs the pure [`Machine`]
