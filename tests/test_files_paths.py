@@ -111,8 +111,24 @@ def test_a_raw_name_round_trips_through_every_route(daemon, sandbox, area):
     assert r.status == 200, r.describe()
     assert os.stat(target).st_mode & 0o777 == 0o600
     moved = bytes(area) + b"/moved-\xfd"
-    r = raw.request(daemon.url, "POST", f"/files/move?source={q(target)}&destination={q(moved)}")
-    assert r.status == 200, r.describe()
+
+    async def watch_it_move_away():
+        # Watched under its raw name; moving it away ends the watch with its `deleted`.
+        async with aiohttp.ClientSession() as session:
+            url = yarl.URL(f"{daemon.url}/files/watch?path={q(target)}", encoded=True)
+            async with session.ws_connect(url) as ws:
+                r = await asyncio.to_thread(
+                    raw.request, daemon.url, "POST", f"/files/move?source={q(target)}&destination={q(moved)}"
+                )
+                assert r.status == 200, r.describe()
+                msg = await ws.receive(timeout=5)
+                assert msg.type == aiohttp.WSMsgType.TEXT, msg
+                ev = json.loads(msg.data)
+                assert (ev["type"], ev["path"]) == ("deleted", f"{area}/{SHOWN}"), ev
+                msg = await ws.receive(timeout=5)
+                assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 1000, msg
+
+    asyncio.run(watch_it_move_away())
     assert names(area) == [b"moved-\xfd"]
     r = raw.request(daemon.url, "DELETE", f"/files?path={q(moved)}")
     assert r.status == 204, r.describe()
