@@ -1,6 +1,8 @@
-//! File downloads: `GET`/`HEAD /files/download` (one file, static-file semantics) and
-//! `POST /files/bulk-download` (many files as one streamed `multipart/form-data` answer, which is
-//! how the SDKs download anything).
+//! The transfers behind `GET`/`HEAD /files/download` (one file, static-file semantics:
+//! [`open_single`], [`single_response`]) and `POST /files/bulk-download` (many files as one
+//! streamed `multipart/form-data` answer, which is how the SDKs download anything:
+//! [`bulk_body`]). Both speak HTTP by nature (ranges, conditionals, multipart framing), so they
+//! build responses; which status an error gets is decided in `api.rs`.
 //!
 //! Both routes read files on a blocking thread in large chunks and hand them to the response body
 //! through a small pool of reusable buffers: the pool is the backpressure (the reader waits until
@@ -10,23 +12,16 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver as PoolReceiver, SyncSender, TryRecvError, sync_channel};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use crate::error::{ApiError, Code};
-use crate::state::AppState;
+use super::error::FsError;
 
 /// Bytes per read and per body chunk. Large chunks keep syscalls and per-chunk overhead low; see
 /// the measurements in the commit that introduced this module.
@@ -35,12 +30,6 @@ pub const CHUNK: usize = 1024 * 1024;
 pub const DEPTH: usize = 4;
 /// Fixed boundary of bulk-download answers; clients read it from the `Content-Type`.
 pub const BULK_BOUNDARY: &str = "DAYTONA-FILE-BOUNDARY";
-
-const BULK_BODY_ERROR: &str = r#"request body must be {"paths": [ ... ]} and non-empty"#;
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(download)).routes(routes!(bulk_download))
-}
 
 // ------------------------------------------------------------------------ filename encodings
 
@@ -392,93 +381,48 @@ fn mtime_of(meta: &std::fs::Metadata) -> Option<SystemTime> {
 
 // --------------------------------------------------------------------- GET /files/download
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DownloadQuery {
-    /// File to download; relative paths resolve against the daemon's working directory.
-    path: Option<String>,
+/// A file opened for the single-file route, with the metadata of what was opened.
+pub struct Opened {
+    file: File,
+    meta: std::fs::Metadata,
 }
 
-/// Downloads one file with static-file semantics (ranges, conditionals, `HEAD`).
-#[utoipa::path(get, path = "/files/download", tag = "files", params(DownloadQuery),
-    responses(
-        (status = 200, description = "the file", content_type = "application/octet-stream"),
-        (status = 206, description = "the requested range(s)"),
-        (status = 304, description = "not modified since `If-Modified-Since`"),
-        (status = 400, body = crate::openapi::ErrorResponse),
-        (status = 403, body = crate::openapi::ErrorResponse),
-        (status = 404, body = crate::openapi::ErrorResponse),
-        (status = 412, description = "`If-Unmodified-Since`/`If-Match` failed"),
-        (status = 416, description = "no requested range overlaps the file")))]
-async fn download(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    query: Result<Query<DownloadQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let path = super::required(&query.path, "path is required")?;
-    let abs = clean_absolute(&state.work_dir, path);
-    let name = base_name(&abs);
-    let opened = tokio::task::spawn_blocking(move || open_single(&abs))
-        .await
-        .map_err(|e| ApiError::internal(format!("open task failed: {e}")))??;
-    Ok(single_response(opened, &name, &method, &headers))
-}
-
-/// Stats (following links) and opens a file for the single-file route.
-fn open_single(path: &Path) -> Result<(File, std::fs::Metadata), ApiError> {
-    let meta = std::fs::metadata(path).map_err(|e| super::fs_error(&e, path))?;
+/// Stats (following links) and opens `path` for the single-file route. A regular file is read
+/// once before anything is answered (one byte, at offset 0), so a file that opens but cannot be
+/// read (an I/O error, a `/proc` entry that refuses reads) is an error answer rather than a
+/// `200` whose body breaks off.
+pub fn open_single(path: &Path) -> Result<Opened, FsError> {
+    let meta = std::fs::metadata(path).map_err(FsError::os(path))?;
     if meta.is_dir() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidFilePath, "path must be a file"));
+        return Err(FsError::WrongKind("path must be a file".into()));
     }
     if !meta.is_file() && !meta.file_type().is_char_device() && !meta.file_type().is_block_device() {
         // FIFOs would block the open, sockets cannot be opened.
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::InvalidFilePath,
-            format!("path must be a regular file: {}", path.display()),
-        ));
+        return Err(FsError::WrongKind(format!(
+            "path must be a regular file: {}",
+            crate::fspath::display(path.as_os_str().as_encoded_bytes())
+        )));
     }
     // O_NONBLOCK: should the path be swapped for a FIFO after the stat, the open cannot hang.
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| super::fs_error(&e, path))?;
+        .map_err(FsError::os(path))?;
     clear_nonblock(&file);
     // Size and time of what was opened, even if the path was replaced in between.
-    let meta = file.metadata().map_err(|e| super::fs_error(&e, path))?;
-    Ok((file, meta))
-}
-
-/// `path` made absolute against `work_dir` and cleaned lexically (`.`/`..` resolved without
-/// looking at the disk), as Go's `filepath.Abs` does before the reference opens it.
-pub fn clean_absolute(work_dir: &Path, path: &str) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in work_dir.join(path).components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
-        }
+    let meta = file.metadata().map_err(|err| FsError::Read { path: path.into(), err })?;
+    // Devices are not probed: a terminal would block the read.
+    if meta.is_file() {
+        retry(|| file.read_at(&mut [0u8; 1], 0)).map_err(|err| FsError::Read { path: path.into(), err })?;
     }
-    out
+    Ok(Opened { file, meta })
 }
 
-/// The last element of a cleaned absolute path; `/` for the root.
-pub fn base_name(abs: &Path) -> String {
-    abs.file_name().map_or_else(|| "/".to_string(), |n| n.to_string_lossy().into_owned())
-}
-
-fn single_response(
-    (file, meta): (File, std::fs::Metadata),
-    name: &str,
-    method: &Method,
-    req: &HeaderMap,
-) -> Response {
+/// The single-file answer for `method` and the request's conditional and `Range` headers; `name`
+/// goes into `Content-Disposition`.
+pub fn single_response(opened: Opened, name: &str, method: &Method, req: &HeaderMap) -> Response {
+    let Opened { file, meta } = opened;
     let size = meta.len();
     let mtime = mtime_of(&meta);
     let mut res = Response::new(Body::empty());
@@ -638,48 +582,42 @@ fn random_boundary() -> String {
 
 // ---------------------------------------------------------------- POST /files/bulk-download
 
-#[derive(Deserialize, ToSchema)]
-pub struct FilesDownloadRequest {
-    /// Files to download, in answer order; each path is echoed as its part's filename.
-    paths: Option<Vec<String>>,
+/// Why one requested path of a bulk download gives an `error` part instead of a `file` part.
+#[derive(Debug)]
+pub enum BulkError {
+    /// Refused before the OS saw it (empty, a NUL byte, too long); the text says why.
+    Invalid(String),
+    /// A directory.
+    Directory,
+    /// A FIFO or a socket: reading it could block forever or is impossible.
+    NotRegular,
+    /// `open` or `fstat` (`op`) failed.
+    Os { op: &'static str, err: io::Error },
 }
 
-/// Downloads many files as one `multipart/form-data` stream, one part per requested path.
-#[utoipa::path(post, path = "/files/bulk-download", tag = "files", request_body = FilesDownloadRequest,
-    responses(
-        (status = 200, description = "one `file` or `error` part per path, in request order",
-            content_type = "multipart/form-data"),
-        (status = 400, body = crate::openapi::ErrorResponse)))]
-async fn bulk_download(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let bytes = axum::body::to_bytes(req.into_body(), crate::extract::MAX_JSON_BODY)
-        .await
-        .map_err(|_| ApiError::bad_request(BULK_BODY_ERROR))?;
-    let paths = parse_bulk_request(&bytes)?;
+/// One requested path: as the client spelled it (echoed in the part's headers) and where to
+/// open it, or why not.
+pub type BulkItem = (String, Result<PathBuf, BulkError>);
+
+/// Renders the JSON body of an `error` part for a requested path.
+pub type ErrorPart = fn(&str, &BulkError) -> Vec<u8>;
+
+/// A streamed bulk-download body: the parts are written by a blocking thread as hyper sends
+/// them.
+pub fn bulk_body(items: Vec<BulkItem>, error_part: ErrorPart) -> Body {
     let (body, sink) = channel_body(CHUNK);
-    let work_dir = state.work_dir.clone();
-    tokio::task::spawn_blocking(move || stream_bulk(sink, &work_dir, &paths));
-    let mut res = Response::new(body);
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&format!("multipart/form-data; boundary={BULK_BOUNDARY}")).expect("ascii"),
-    );
-    Ok(res)
+    tokio::task::spawn_blocking(move || stream_bulk(sink, items, error_part));
+    body
 }
 
-/// The `paths` of a bulk-download body; anything but a non-empty list of strings is refused.
-pub fn parse_bulk_request(bytes: &[u8]) -> Result<Vec<String>, ApiError> {
-    match serde_json::from_slice::<FilesDownloadRequest>(bytes) {
-        Ok(FilesDownloadRequest { paths: Some(paths) }) if !paths.is_empty() => Ok(paths),
-        _ => Err(ApiError::bad_request(BULK_BODY_ERROR)),
-    }
-}
-
-/// Writes every part, then the closing delimiter. Stops early, *without* the closing delimiter,
+/// Writes every part (an `error` part rendered by `error_part` for each path that cannot be
+/// read), then the closing delimiter. Stops early, *without* the closing delimiter,
 /// when a file cannot be read to its end, so clients see the answer as truncated.
-pub fn stream_bulk(mut sink: Sink, work_dir: &Path, paths: &[String]) {
-    for (i, path) in paths.iter().enumerate() {
+pub fn stream_bulk(mut sink: Sink, items: Vec<BulkItem>, error_part: ErrorPart) {
+    for (i, (path, full)) in items.into_iter().enumerate() {
+        let path = path.as_str();
         let first = i == 0;
-        let sent = match open_bulk(work_dir, path) {
+        let sent = match full.and_then(|full| open_bulk(&full)) {
             Ok((mut file, size)) => {
                 let head = part_head(first, "file", path, guess_mime(path), Some(size));
                 if sink.send(head).is_err() {
@@ -697,7 +635,7 @@ pub fn stream_bulk(mut sink: Sink, work_dir: &Path, paths: &[String]) {
             }
             Err(err) => {
                 let mut part = part_head(first, "error", path, "application/json; charset=utf-8", None);
-                part.extend_from_slice(&err.to_json(path));
+                part.extend_from_slice(&error_part(path, &err));
                 sink.send(part)
             }
         };
@@ -728,96 +666,21 @@ fn guess_mime(path: &str) -> &'static str {
     mime_guess::from_path(path).first_raw().unwrap_or("application/octet-stream")
 }
 
-/// A per-file failure, sent as an `error` part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PartErrorBody<'a> {
-    status_code: u16,
-    message: &'a str,
-    code: &'a str,
-    source: &'static str,
-    timestamp: String,
-    path: &'a str,
-    method: &'static str,
-}
-
-impl PartError {
-    fn new(status: u16, code: &'static str, message: String) -> Self {
-        PartError { status, code, message }
-    }
-
-    /// The part body: the daemon's error envelope, with the *file* path and a UTC timestamp.
-    pub fn to_json(&self, path: &str) -> Vec<u8> {
-        serde_json::to_vec(&PartErrorBody {
-            status_code: self.status,
-            message: &self.message,
-            code: self.code,
-            source: "DAYTONA_DAEMON",
-            timestamp: crate::timefmt::format_rfc3339(jiff::Timestamp::now(), &jiff::tz::TimeZone::UTC),
-            path,
-            method: "POST",
-        })
-        .expect("error part serialises")
-    }
-
-    /// Classifies an OS error from opening or stat-ing `path`; `what` names the step for the
-    /// catch-all 500 (`failed to open file` / `failed to access file`).
-    pub fn from_io(err: &io::Error, path: &str, what: &str, op: &str) -> Self {
-        match err.raw_os_error() {
-            Some(libc::ENOENT) => Self::new(404, "FILE_NOT_FOUND", format!("file not found: {path}")),
-            Some(libc::EACCES | libc::EPERM) => {
-                Self::new(403, "FILE_ACCESS_DENIED", format!("permission denied: {path}"))
-            }
-            Some(libc::EINVAL) => Self::invalid_path(path),
-            // A path with a NUL byte never reaches the OS.
-            None if err.kind() == io::ErrorKind::InvalidInput => Self::invalid_path(path),
-            _ => Self::new(
-                500,
-                "FILE_READ_FAILED",
-                format!("{what}: {op} {path}: {}", crate::process::execute::os_error_text(err)),
-            ),
-        }
-    }
-
-    fn invalid_path(path: &str) -> Self {
-        Self::new(400, "INVALID_FILE_PATH", format!("invalid file path: {path}"))
-    }
-}
-
 /// Opens one requested file (following links) and takes its size from the open descriptor, so
 /// size and content belong to the same inode even if the path is replaced meanwhile.
-pub fn open_bulk(work_dir: &Path, path: &str) -> Result<(File, u64), PartError> {
-    if path.is_empty() {
-        return Err(PartError::new(400, "INVALID_FILE_PATH", "invalid file path: path is empty".into()));
-    }
-    let full: PathBuf = work_dir.join(path);
+pub fn open_bulk(full: &Path) -> Result<(File, u64), BulkError> {
     // O_NONBLOCK so that a FIFO cannot hang the open; it is cleared again for what is kept.
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(&full)
-        .map_err(|e| PartError::from_io(&e, path, "failed to open file", "open"))?;
-    let meta = file.metadata().map_err(|e| PartError::from_io(&e, path, "failed to access file", "stat"))?;
+        .open(full)
+        .map_err(|err| BulkError::Os { op: "open", err })?;
+    let meta = file.metadata().map_err(|err| BulkError::Os { op: "stat", err })?;
     if meta.is_dir() {
-        return Err(PartError::new(
-            400,
-            "INVALID_FILE_PATH",
-            format!("invalid file path: path points to a directory: {path}"),
-        ));
+        return Err(BulkError::Directory);
     }
     if meta.file_type().is_fifo() || meta.file_type().is_socket() {
-        return Err(PartError::new(
-            400,
-            "INVALID_FILE_PATH",
-            format!("invalid file path: not a regular file: {path}"),
-        ));
+        return Err(BulkError::NotRegular);
     }
     clear_nonblock(&file);
     Ok((file, meta.size()))
@@ -938,32 +801,14 @@ mod tests {
         assert_eq!(preconditions(&hdrs(&[(header::IF_MODIFIED_SINCE, &at(1))]), None), go);
     }
 
-    #[test]
-    fn absolute_paths_and_base_names() {
-        let wd = Path::new("/work/dir");
-        assert_eq!(clean_absolute(wd, "/a/b/c.txt"), Path::new("/a/b/c.txt"));
-        assert_eq!(clean_absolute(wd, "x/../y.txt"), Path::new("/work/dir/y.txt"));
-        assert_eq!(clean_absolute(wd, "./a/./b/"), Path::new("/work/dir/a/b"));
-        assert_eq!(clean_absolute(wd, "../../../.."), Path::new("/"));
-        assert_eq!(base_name(&clean_absolute(wd, "/a/b/..")), "a");
-        assert_eq!(base_name(&clean_absolute(wd, "/")), "/");
-        assert_eq!(base_name(&clean_absolute(wd, "日本.txt")), "日本.txt");
-    }
-
     // --------------------------------------------------------------- bulk framing
 
     /// Runs the bulk writer on a blocking thread and collects the whole body.
-    fn bulk(dir: &Path, paths: &[&str]) -> Vec<u8> {
-        bulk_with_chunk(dir, paths, CHUNK)
-    }
-
-    fn bulk_with_chunk(dir: &Path, paths: &[&str], chunk: usize) -> Vec<u8> {
+    fn bulk_with_chunk(items: Vec<BulkItem>, chunk: usize, error_part: ErrorPart) -> Vec<u8> {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
-        let paths: Vec<String> = paths.iter().map(|s| s.to_string()).collect();
-        let dir = dir.to_path_buf();
         rt.block_on(async move {
             let (body, sink) = channel_body(chunk);
-            tokio::task::spawn_blocking(move || stream_bulk(sink, &dir, &paths));
+            tokio::task::spawn_blocking(move || stream_bulk(sink, items, error_part));
             let mut stream = body.into_data_stream();
             let mut out = Vec::new();
             while let Some(c) = stream.next().await {
@@ -973,68 +818,13 @@ mod tests {
         })
     }
 
-    fn error_json(body: &[u8], after: &str) -> serde_json::Value {
-        let text = String::from_utf8_lossy(body);
-        let start = text.find(after).unwrap() + after.len();
-        let rest = &text[start..];
-        let end = rest.find("\r\n--").unwrap();
-        serde_json::from_str(&rest[..end]).unwrap()
-    }
-
-    #[test]
-    fn bulk_framing_files_empty_files_and_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
-        std::fs::write(dir.path().join("empty.bin"), b"").unwrap();
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        let body = bulk(dir.path(), &["a.txt", "empty.bin", "missing", "", "sub", "a.txt"]);
-        let b = BULK_BOUNDARY;
-        let text = String::from_utf8_lossy(&body).into_owned();
-        let expected_start = format!(
-            "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"; filename*=utf-8''a.txt\r\n\
-             Content-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello\
-             \r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"empty.bin\"; filename*=utf-8''empty.bin\r\n\
-             Content-Length: 0\r\nContent-Type: application/octet-stream\r\n\r\n\
-             \r\n--{b}\r\nContent-Disposition: form-data; name=\"error\"; filename=\"missing\"; filename*=utf-8''missing\r\n\
-             Content-Type: application/json; charset=utf-8\r\n\r\n{{"
-        );
-        assert!(text.starts_with(&expected_start), "{text}");
-        assert!(text.ends_with(&format!("\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"; filename*=utf-8''a.txt\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{b}--\r\n")), "{text}");
-        assert_eq!(text.matches(&format!("--{b}\r\n")).count(), 6);
-
-        let v = error_json(
-            &body,
-            "filename*=utf-8''missing\r\nContent-Type: application/json; charset=utf-8\r\n\r\n",
-        );
-        assert_eq!(v["statusCode"], 404);
-        assert_eq!(v["code"], "FILE_NOT_FOUND");
-        assert_eq!(v["message"], "file not found: missing");
-        assert_eq!(v["source"], "DAYTONA_DAEMON");
-        assert_eq!(v["path"], "missing");
-        assert_eq!(v["method"], "POST");
-        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'), "{v}");
-        assert!(v["timestamp"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
-
-        let v = error_json(
-            &body,
-            "filename=\"\"; filename*=utf-8''\r\nContent-Type: application/json; charset=utf-8\r\n\r\n",
-        );
-        assert_eq!((v["statusCode"].as_u64(), v["code"].as_str()), (Some(400), Some("INVALID_FILE_PATH")));
-        assert_eq!(v["message"], "invalid file path: path is empty");
-        let v = error_json(
-            &body,
-            "filename*=utf-8''sub\r\nContent-Type: application/json; charset=utf-8\r\n\r\n",
-        );
-        assert_eq!(v["message"], "invalid file path: path points to a directory: sub");
-        assert_eq!(v["code"], "INVALID_FILE_PATH");
-    }
-
     #[test]
     fn bulk_large_file_spans_many_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(dir.path().join("big"), &data).unwrap();
-        let body = bulk_with_chunk(dir.path(), &["big"], 4096);
+        let items = vec![("big".to_string(), Ok(dir.path().join("big")))];
+        let body = bulk_with_chunk(items, 4096, |_, _| unreachable!("no error part"));
         let head = part_head(true, "file", "big", "application/octet-stream", Some(300_000));
         assert!(body.starts_with(&head));
         let rest = &body[head.len()..];
@@ -1043,38 +833,17 @@ mod tests {
     }
 
     #[test]
-    fn error_classification() {
-        let e = |errno| {
-            PartError::from_io(&io::Error::from_raw_os_error(errno), "/p", "failed to open file", "open")
-        };
-        assert_eq!(e(libc::ENOENT), PartError::new(404, "FILE_NOT_FOUND", "file not found: /p".into()));
-        assert_eq!(
-            e(libc::EACCES),
-            PartError::new(403, "FILE_ACCESS_DENIED", "permission denied: /p".into())
-        );
-        assert_eq!(e(libc::EINVAL), PartError::new(400, "INVALID_FILE_PATH", "invalid file path: /p".into()));
-        assert_eq!(
-            e(libc::ELOOP),
-            PartError::new(
-                500,
-                "FILE_READ_FAILED",
-                "failed to open file: open /p: too many levels of symbolic links".into()
-            )
-        );
+    fn a_file_that_opens_but_cannot_be_read_is_a_read_error() {
+        // Address 0 of our own memory is never mapped: the open succeeds, the read fails (EIO).
+        let e = open_single(Path::new("/proc/self/mem")).err().unwrap();
+        assert!(matches!(e, FsError::Read { ref err, .. } if err.raw_os_error() == Some(libc::EIO)), "{e:?}");
+        assert!(open_single(Path::new("/dev/null")).is_ok(), "devices are not probed");
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(open_bulk(dir.path(), "a\0b").unwrap_err().code, "INVALID_FILE_PATH");
-    }
-
-    #[test]
-    fn bulk_request_validation() {
-        assert_eq!(parse_bulk_request(br#"{"paths":["a","b"]}"#).unwrap(), vec!["a", "b"]);
-        for bad in
-            [&b""[..], b"{}", br#"{"paths":[]}"#, br#"{"paths":null}"#, br#"{"paths":[1]}"#, b"[", b"[]"]
-        {
-            let e = parse_bulk_request(bad).unwrap_err();
-            assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, Some(Code::BadRequest)));
-            assert_eq!(e.message, r#"bad request: request body must be {"paths": [ ... ]} and non-empty"#);
-        }
+        let e = open_single(dir.path()).err().unwrap();
+        assert!(matches!(e, FsError::WrongKind(ref m) if m == "path must be a file"), "{e:?}");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(open_single(&empty).is_ok(), "an empty file reads 0 bytes, no error");
     }
 
     #[test]
@@ -1084,8 +853,13 @@ mod tests {
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: mkfifo with a valid C string.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-        let e = open_bulk(dir.path(), "fifo").unwrap_err();
-        assert_eq!((e.status, e.code), (400, "INVALID_FILE_PATH"));
+        assert!(matches!(open_bulk(&fifo).unwrap_err(), BulkError::NotRegular));
+        assert!(matches!(open_bulk(dir.path()).unwrap_err(), BulkError::Directory));
+        let e = open_bulk(&dir.path().join("missing")).unwrap_err();
+        assert!(
+            matches!(e, BulkError::Os { op: "open", ref err } if err.kind() == io::ErrorKind::NotFound),
+            "{e:?}"
+        );
     }
 
     // ------------------------------------------------------------------ truncation

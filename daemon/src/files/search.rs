@@ -1,5 +1,6 @@
-//! `GET /files/find` (literal text search in file contents) and `GET /files/search` (base-name
-//! glob), with the reference's walk semantics.
+//! The searches behind `GET /files/find` ([`find`]: literal text in file contents) and
+//! `GET /files/search` ([`search`]: base-name glob), with the reference's walk semantics. Roots
+//! and patterns are raw bytes; what is reported is text (invalid UTF-8 as one U+FFFD per byte).
 //!
 //! Both walk the tree the way Go's `filepath.Walk` does: the root is `lstat`ed (a symlinked
 //! root is reported by `search` but never entered), symbolic links below it are never
@@ -20,20 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::extract::Query;
-use axum::extract::rejection::QueryRejection;
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use grep_matcher::Matcher;
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
-use serde::{Deserialize, Serialize, Serializer};
-use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::fspath;
 use crate::text::lossy_per_byte;
 
 /// Most matches `/files/find` returns (the first ones in walk order).
@@ -55,99 +47,16 @@ const READ_BUF: usize = 256 * 1024;
 /// Hits a walker thread gathers before handing them to the shared collector.
 const BATCH: usize = 4096;
 
-const REQUIRED: &str = "path and pattern are required";
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(find_in_files)).routes(routes!(search_files))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SearchParams {
-    /// File or directory to search; relative paths resolve against the daemon's work dir.
-    #[param(required = true)]
-    path: Option<String>,
-    /// `find`: literal, case-sensitive text. `search`: Go `filepath.Match` glob on base names.
-    #[param(required = true)]
-    pattern: Option<String>,
-}
-
 /// One line containing the pattern.
-#[derive(Serialize, ToSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
-    /// The walk path: the `path` parameter as given for the root, the cleaned join below it.
-    #[serde(serialize_with = "as_str")]
-    #[schema(value_type = String)]
+    /// The walk path: the requested path as given for the root, the cleaned join below it
+    /// (invalid UTF-8 as one U+FFFD per byte).
     pub file: Arc<str>,
     /// 1-based line number.
     pub line: u64,
     /// The whole line, without its `\n` and one trailing `\r`.
     pub content: String,
-}
-
-fn as_str<S: Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_str(s)
-}
-
-#[derive(Serialize, ToSchema, Debug)]
-pub struct SearchFilesResponse {
-    /// Matching paths (files, directories, links, the root itself), in walk order.
-    pub files: Vec<String>,
-}
-
-/// Searches file contents for a literal text, like `grep -rnF`.
-///
-/// Walks `path` without following symbolic links and reports every line of a regular file
-/// that contains `pattern` (case-sensitive). Files whose first 512 bytes contain a NUL are
-/// skipped as binary; a line longer than 64 KiB ends the scan of its file. A missing `path`
-/// gives `[]`. At most 100 000 matches and 128 MiB of paths and lines are returned: the first
-/// ones in walk order, with the header `X-Daytona-Results-Truncated: true` when cut.
-#[utoipa::path(get, path = "/files/find", tag = "files", params(SearchParams),
-    responses((status = 200, body = Vec<Match>,
-            headers(("X-Daytona-Results-Truncated" = String, description = "`true` when the result bound cut the list"))),
-        (status = 400, description = "`path` or `pattern` missing", body = crate::openapi::ErrorResponse)))]
-async fn find_in_files(query: Result<Query<SearchParams>, QueryRejection>) -> Result<Response, ApiError> {
-    let (path, pattern) = params(query)?;
-    let found = tokio::task::spawn_blocking(move || find(&path, &pattern, Limits::FIND))
-        .await
-        .map_err(ApiError::internal)?;
-    json_answer(&found.items, found.truncated)
-}
-
-/// Lists the entries whose base name matches a glob.
-///
-/// Walks `path` without following symbolic links; every entry (files, directories, links and
-/// the root itself) whose base name matches `pattern` is reported. Glob syntax is Go's
-/// `filepath.Match`: `*`, `?`, `[...]`, `[^...]`, ranges and `\` escapes; a malformed pattern
-/// matches nothing. A missing `path` gives no files. At most 1 000 000 paths (128 MiB) are
-/// returned: the first ones in walk order, with the header `X-Daytona-Results-Truncated: true`
-/// when cut.
-#[utoipa::path(get, path = "/files/search", tag = "files", params(SearchParams),
-    responses((status = 200, body = SearchFilesResponse,
-            headers(("X-Daytona-Results-Truncated" = String, description = "`true` when the result bound cut the list"))),
-        (status = 400, description = "`path` or `pattern` missing", body = crate::openapi::ErrorResponse)))]
-async fn search_files(query: Result<Query<SearchParams>, QueryRejection>) -> Result<Response, ApiError> {
-    let (path, pattern) = params(query)?;
-    let found = tokio::task::spawn_blocking(move || search(&path, &pattern, Limits::SEARCH))
-        .await
-        .map_err(ApiError::internal)?;
-    json_answer(&SearchFilesResponse { files: found.items }, found.truncated)
-}
-
-fn params(query: Result<Query<SearchParams>, QueryRejection>) -> Result<(String, String), ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    super::required(&q.path, REQUIRED)?;
-    super::required(&q.pattern, REQUIRED)?;
-    Ok((q.path.unwrap_or_default(), q.pattern.unwrap_or_default()))
-}
-
-fn json_answer<T: Serialize>(body: &T, truncated: bool) -> Result<Response, ApiError> {
-    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
-    let mut res = ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], bytes).into_response();
-    if truncated {
-        res.headers_mut().insert(HeaderName::from_static(TRUNCATED_HEADER), HeaderValue::from_static("true"));
-    }
-    Ok(res)
 }
 
 /// Result bounds of one request.
@@ -178,27 +87,41 @@ impl<T> Found<T> {
 
 // ------------------------------------------------------------------------------------ find
 
-/// Searches `root` for lines containing the literal `pattern`.
-pub fn find(root: &str, pattern: &str, limits: Limits) -> Found<Match> {
+/// Searches the tree at `fs_root` (the requested path `root`, resolved against the work
+/// directory as given, not cleaned) for lines containing the literal bytes `pattern`.
+pub fn find(root: &[u8], fs_root: &Path, pattern: &[u8], limits: Limits) -> Found<Match> {
     // Lines never contain `\n`, so such a pattern cannot match anything.
-    if pattern.contains('\n') {
+    if pattern.contains(&b'\n') {
         return Found::empty();
     }
-    let Ok(matcher) = RegexMatcherBuilder::new().fixed_strings(true).build(pattern) else {
+    let Ok(matcher) = literal_matcher(pattern) else {
         // Only a pattern too large for the regex engine gets here.
         return Found::empty();
     };
-    let Ok(meta) = fs::symlink_metadata(root) else { return Found::empty() };
-    let job = Job::new(root, limits);
+    let Ok(meta) = fs::symlink_metadata(fs_root) else { return Found::empty() };
+    let job = Job::new(root, fs_root, limits);
     if meta.is_file() {
         let mut visitor = FindVisitor::new(&job, &matcher);
-        visitor.file(Path::new(root), false);
+        visitor.file(fs_root, false);
         drop(visitor);
     } else if meta.is_dir() {
         let mut builder = FindBuilder { job: &job, matcher: &matcher };
         job.walker().visit(&mut builder);
     }
     job.collector.finish()
+}
+
+/// A matcher for the literal bytes `pattern`. Text is matched as a fixed string; a pattern that
+/// is not UTF-8 (a client may send `%FF`) is spelled byte by byte in the engine's byte mode, so
+/// it finds exactly those bytes.
+fn literal_matcher(pattern: &[u8]) -> Result<RegexMatcher, grep_regex::Error> {
+    match std::str::from_utf8(pattern) {
+        Ok(text) => RegexMatcherBuilder::new().fixed_strings(true).build(text),
+        Err(_) => {
+            let spelled: String = pattern.iter().map(|b| format!("\\x{b:02X}")).collect();
+            RegexMatcherBuilder::new().build(&format!("(?-u:{spelled})"))
+        }
+    }
 }
 
 struct FindBuilder<'a> {
@@ -242,7 +165,7 @@ impl<'a> FindVisitor<'a> {
             // Names are built at the first match only: most files have none.
             let (key, display) = names.get_or_insert_with(|| match below {
                 true => (walk_key(job.rel(path)).into(), job.display(job.rel(path)).into()),
-                false => (Arc::from(&[][..]), Arc::from(job.root)),
+                false => (Arc::from(&[][..]), Arc::from(job.shown_root.as_str())),
             });
             let content = lossy_per_byte(content);
             let size = content.len() + display.len();
@@ -257,9 +180,11 @@ impl<'a> FindVisitor<'a> {
             }
             count += 1;
             bytes += size;
-            // Later lines of this file come after these in walk order: past a bound, none of
-            // them can be in the answer.
-            count < job.collector.limits.items && bytes < job.collector.limits.bytes
+            // Later lines of this file come after these in walk order: once one hit past a
+            // bound is in the batch, none of them can be in the answer. That one hit is kept
+            // so the collector sees the cut (and says the answer is truncated) even when a
+            // single file holds more matches than the bound.
+            count <= job.collector.limits.items && bytes <= job.collector.limits.bytes
         });
         if !self.batch.is_empty() {
             self.job.collector.add(&mut self.batch);
@@ -383,15 +308,16 @@ fn count_newlines(data: &[u8]) -> u64 {
 
 // ---------------------------------------------------------------------------------- search
 
-/// Lists the walk paths under `root` whose base name matches the Go glob `pattern`.
-pub fn search(root: &str, pattern: &str, limits: Limits) -> Found<String> {
-    let Ok(meta) = fs::symlink_metadata(root) else { return Found::empty() };
+/// Lists the walk paths under `fs_root` (the requested path `root`, resolved as given) whose
+/// base name matches the Go glob `pattern`.
+pub fn search(root: &[u8], fs_root: &Path, pattern: &[u8], limits: Limits) -> Found<String> {
+    let Ok(meta) = fs::symlink_metadata(fs_root) else { return Found::empty() };
     if !meta.is_dir() {
-        let hit = glob_match(pattern.as_bytes(), go_base(root).as_bytes());
-        return Found { items: if hit { vec![root.to_owned()] } else { Vec::new() }, truncated: false };
+        let hit = glob_match(pattern, fspath::base(root));
+        return Found { items: if hit { vec![lossy_per_byte(root)] } else { Vec::new() }, truncated: false };
     }
-    let job = Job::new(root, limits);
-    let mut builder = SearchBuilder { job: &job, pattern: pattern.as_bytes() };
+    let job = Job::new(root, fs_root, limits);
+    let mut builder = SearchBuilder { job: &job, pattern };
     job.walker().visit(&mut builder);
     job.collector.finish()
 }
@@ -435,11 +361,10 @@ impl ParallelVisitor for SearchVisitor<'_> {
         if self.job.collector.is_cut() && self.job.collector.beyond(self.job.rel(dent.path())) {
             return WalkState::Skip;
         }
-        let name =
-            if dent.depth() == 0 { go_base(self.job.root).as_bytes() } else { dent.file_name().as_bytes() };
+        let name = if dent.depth() == 0 { fspath::base(self.job.root) } else { dent.file_name().as_bytes() };
         if glob_match(self.pattern, name) {
             let (key, display) = if dent.depth() == 0 {
-                (Arc::from(&[][..]), self.job.root.to_owned())
+                (Arc::from(&[][..]), self.job.shown_root.clone())
             } else {
                 let rel = self.job.rel(dent.path());
                 (walk_key(rel).into(), self.job.display(rel))
@@ -471,18 +396,26 @@ fn listing_failed_at(err: &ignore::Error, depth: usize) -> bool {
 /// What a walk needs to know about its root.
 struct Job<'a, T> {
     /// The `path` parameter as given: the root's own walk path.
-    root: &'a str,
+    root: &'a [u8],
+    /// `root` as reported.
+    shown_root: String,
     /// `root` cleaned as Go's `filepath.Clean`: the prefix of every path below it.
-    clean_root: String,
-    /// Path handed to the walker (differs from `root` only for `-`, which means stdin to it).
+    clean_root: Vec<u8>,
+    /// Path handed to the walker (`./-` for `-`, which means stdin to it).
     walk_root: PathBuf,
     collector: Collector<T>,
 }
 
 impl<'a, T> Job<'a, T> {
-    fn new(root: &'a str, limits: Limits) -> Self {
-        let walk_root = if root == "-" { PathBuf::from("./-") } else { PathBuf::from(root) };
-        Job { root, clean_root: go_clean(root), walk_root, collector: Collector::new(limits) }
+    fn new(root: &'a [u8], fs_root: &Path, limits: Limits) -> Self {
+        let walk_root = if fs_root == Path::new("-") { PathBuf::from("./-") } else { fs_root.to_path_buf() };
+        Job {
+            root,
+            shown_root: lossy_per_byte(root),
+            clean_root: fspath::clean(root),
+            walk_root,
+            collector: Collector::new(limits),
+        }
     }
 
     fn walker(&self) -> ignore::WalkParallel {
@@ -509,21 +442,7 @@ impl<'a, T> Job<'a, T> {
 
     /// The reference's walk path for an entry below the root: `filepath.Join(root, rel)`.
     fn display(&self, rel: &Path) -> String {
-        let rel = rel.as_os_str().as_bytes();
-        let mut out = Vec::with_capacity(self.clean_root.len() + 1 + rel.len());
-        match self.clean_root.as_str() {
-            "." => {}
-            "/" => out.push(b'/'),
-            c => {
-                out.extend_from_slice(c.as_bytes());
-                out.push(b'/');
-            }
-        }
-        out.extend_from_slice(rel);
-        match String::from_utf8(out) {
-            Ok(s) => s,
-            Err(e) => lossy_per_byte(e.as_bytes()),
-        }
+        lossy_per_byte(&fspath::join(&self.clean_root, rel.as_os_str().as_bytes()))
     }
 }
 
@@ -634,68 +553,7 @@ impl<T> Acc<T> {
     }
 }
 
-// ------------------------------------------------------------------------ Go path helpers
-
-/// Go's `filepath.Clean` (Unix): lexical cleanup of `.`, `..` and repeated slashes.
-pub fn go_clean(path: &str) -> String {
-    let p = path.as_bytes();
-    if p.is_empty() {
-        return ".".into();
-    }
-    let rooted = p[0] == b'/';
-    let n = p.len();
-    let mut out: Vec<u8> = Vec::with_capacity(n);
-    let (mut r, mut dotdot) = (0, 0);
-    if rooted {
-        out.push(b'/');
-        (r, dotdot) = (1, 1);
-    }
-    while r < n {
-        if p[r] == b'/' || (p[r] == b'.' && (r + 1 == n || p[r + 1] == b'/')) {
-            // Empty element or `.`.
-            r += 1;
-        } else if p[r] == b'.' && p[r + 1] == b'.' && (r + 2 == n || p[r + 2] == b'/') {
-            r += 2;
-            if out.len() > dotdot {
-                // Back up to the previous separator (excluded), as Go's write index does.
-                let mut w = out.len() - 1;
-                while w > dotdot && out[w] != b'/' {
-                    w -= 1;
-                }
-                out.truncate(w);
-            } else if !rooted {
-                if !out.is_empty() {
-                    out.push(b'/');
-                }
-                out.extend_from_slice(b"..");
-                dotdot = out.len();
-            }
-        } else {
-            if (rooted && out.len() != 1) || (!rooted && !out.is_empty()) {
-                out.push(b'/');
-            }
-            while r < n && p[r] != b'/' {
-                out.push(p[r]);
-                r += 1;
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push(b'.');
-    }
-    // Only whole ASCII bytes were removed from valid UTF-8.
-    String::from_utf8(out).unwrap_or_else(|e| lossy_per_byte(e.as_bytes()))
-}
-
-/// The name Go's `os.Lstat` gives a path: its last element after trailing slashes (`/` for
-/// the root).
-pub fn go_base(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return if path.is_empty() { "" } else { "/" };
-    }
-    trimmed.rsplit('/').next().unwrap_or(trimmed)
-}
+// ------------------------------------------------------------------------------------ glob
 
 /// Go's `filepath.Match` as the reference uses it: a malformed pattern matches nothing.
 pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
@@ -1152,31 +1010,6 @@ mod tests {
     }
 
     #[test]
-    fn go_clean_and_base() {
-        for (input, want) in [
-            (".", "."),
-            ("./", "."),
-            ("/x/", "/x"),
-            ("/", "/"),
-            ("//a//b/", "/a/b"),
-            ("a/./b/../c", "a/c"),
-            ("../..", "../.."),
-            ("a/../..", ".."),
-            ("/..", "/"),
-            ("/a/b/../../..", "/"),
-            ("abc/..", "."),
-            ("./a/", "a"),
-        ] {
-            assert_eq!(go_clean(input), want, "Clean({input:?})");
-        }
-        for (input, want) in
-            [("/", "/"), ("/x/", "x"), (".", "."), ("a/b.txt", "b.txt"), ("//", "/"), ("../", "..")]
-        {
-            assert_eq!(go_base(input), want, "base({input:?})");
-        }
-    }
-
-    #[test]
     fn display_paths() {
         for (root, rel, want) in [
             (".", "a/b.txt", "a/b.txt"),
@@ -1186,14 +1019,23 @@ mod tests {
             ("../d/./e/", "f", "../d/e/f"),
             ("-", "f", "-/f"),
         ] {
-            let job: Job<'_, String> = Job::new(root, Limits::SEARCH);
+            let job: Job<'_, String> = Job::new(root.as_bytes(), Path::new(root), Limits::SEARCH);
             assert_eq!(job.display(Path::new(rel)), want, "root {root:?}");
         }
-        let job: Job<'_, String> = Job::new(".", Limits::SEARCH);
+        let job: Job<'_, String> = Job::new(b".", Path::new("."), Limits::SEARCH);
         assert_eq!(job.display(Path::new(OsStr::from_bytes(b"bad\xffname"))), "bad\u{FFFD}name");
     }
 
     // ------------------------------------------------------------------------------- walks
+
+    /// A find rooted at `root` as given (the tests' roots are absolute).
+    fn find_in(root: &str, pattern: &str, limits: Limits) -> Found<Match> {
+        find(root.as_bytes(), Path::new(root), pattern.as_bytes(), limits)
+    }
+
+    fn search_in(root: &str, pattern: &str, limits: Limits) -> Found<String> {
+        search(root.as_bytes(), Path::new(root), pattern.as_bytes(), limits)
+    }
 
     use std::ffi::OsStr;
 
@@ -1228,7 +1070,7 @@ mod tests {
     fn find_walks_in_lexical_order_without_links_or_binaries() {
         let dir = tree();
         let root = root_of(&dir);
-        let found = find(&root, "needle", Limits::FIND);
+        let found = find_in(&root, "needle", Limits::FIND);
         assert!(!found.truncated);
         let got: Vec<(String, u64, String)> =
             found.items.into_iter().map(|m| (m.file.to_string(), m.line, m.content)).collect();
@@ -1246,7 +1088,7 @@ mod tests {
         );
         // Same answer every time despite the parallel walk.
         for _ in 0..5 {
-            assert_eq!(find(&root, "needle", Limits::FIND).items.len(), 6);
+            assert_eq!(find_in(&root, "needle", Limits::FIND).items.len(), 6);
         }
     }
 
@@ -1255,7 +1097,7 @@ mod tests {
         let dir = tree();
         let root = root_of(&dir);
         // Trailing slash and dots: children are cleaned joins.
-        let found = find(&format!("{root}/./a/"), "needle", Limits::FIND);
+        let found = find_in(&format!("{root}/./a/"), "needle", Limits::FIND);
         let files: Vec<String> = found.items.iter().map(|m| m.file.to_string()).collect();
         assert_eq!(
             files,
@@ -1263,18 +1105,18 @@ mod tests {
         );
         // A file root keeps the string as given.
         let given = format!("{root}//a.txt");
-        let found = find(&given, "needle", Limits::FIND);
+        let found = find_in(&given, "needle", Limits::FIND);
         assert_eq!(
             found.items,
             vec![Match { file: given.as_str().into(), line: 2, content: "needle here".into() }]
         );
         // A symlinked root is not followed (to a file or to a directory), a missing one is empty.
-        assert!(find(&format!("{root}/e.txt"), "needle", Limits::FIND).items.is_empty());
-        assert!(find(&format!("{root}/l"), "needle", Limits::FIND).items.is_empty());
-        assert!(find(&format!("{root}/nope"), "needle", Limits::FIND).items.is_empty());
+        assert!(find_in(&format!("{root}/e.txt"), "needle", Limits::FIND).items.is_empty());
+        assert!(find_in(&format!("{root}/l"), "needle", Limits::FIND).items.is_empty());
+        assert!(find_in(&format!("{root}/nope"), "needle", Limits::FIND).items.is_empty());
         // ... unless a trailing slash makes the kernel resolve it, as for the reference.
-        assert_eq!(find(&format!("{root}/l/"), "needle", Limits::FIND).items.len(), 3);
-        assert!(find(&root, "nee\ndle", Limits::FIND).items.is_empty());
+        assert_eq!(find_in(&format!("{root}/l/"), "needle", Limits::FIND).items.len(), 3);
+        assert!(find_in(&root, "nee\ndle", Limits::FIND).items.is_empty());
     }
 
     #[test]
@@ -1282,7 +1124,7 @@ mod tests {
         let dir = tree();
         let root = root_of(&dir);
         let p = |rel: &str| format!("{root}/{rel}");
-        let found = search(&root, "*.txt", Limits::SEARCH);
+        let found = search_in(&root, "*.txt", Limits::SEARCH);
         assert_eq!(
             found.items,
             vec![
@@ -1296,15 +1138,15 @@ mod tests {
             ]
         );
         // Directories, links and the root itself.
-        assert_eq!(search(&root, "[al]", Limits::SEARCH).items, vec![p("a"), p("l")]);
-        let base = go_base(&root).to_owned();
-        assert_eq!(search(&root, &base, Limits::SEARCH).items, vec![root.clone()]);
-        assert_eq!(search(&format!("{root}/"), &base, Limits::SEARCH).items, vec![format!("{root}/")]);
-        assert_eq!(search(&format!("{root}/l"), "l", Limits::SEARCH).items, vec![p("l")]);
-        assert_eq!(search(&format!("{root}/a.txt"), "*.txt", Limits::SEARCH).items, vec![p("a.txt")]);
-        assert!(search(&format!("{root}/nope"), "*", Limits::SEARCH).items.is_empty());
-        assert!(search(&root, "[", Limits::SEARCH).items.is_empty());
-        assert!(search(&root, "*.TXT", Limits::SEARCH).items.is_empty());
+        assert_eq!(search_in(&root, "[al]", Limits::SEARCH).items, vec![p("a"), p("l")]);
+        let base = std::str::from_utf8(fspath::base(root.as_bytes())).unwrap().to_owned();
+        assert_eq!(search_in(&root, &base, Limits::SEARCH).items, vec![root.clone()]);
+        assert_eq!(search_in(&format!("{root}/"), &base, Limits::SEARCH).items, vec![format!("{root}/")]);
+        assert_eq!(search_in(&format!("{root}/l"), "l", Limits::SEARCH).items, vec![p("l")]);
+        assert_eq!(search_in(&format!("{root}/a.txt"), "*.txt", Limits::SEARCH).items, vec![p("a.txt")]);
+        assert!(search_in(&format!("{root}/nope"), "*", Limits::SEARCH).items.is_empty());
+        assert!(search_in(&root, "[", Limits::SEARCH).items.is_empty());
+        assert!(search_in(&root, "*.TXT", Limits::SEARCH).items.is_empty());
     }
 
     #[test]
@@ -1314,23 +1156,67 @@ mod tests {
             write(&dir.path().join(format!("d{}/f{:02}", i % 3, i)), b"hit\nhit\nhit\n");
         }
         let root = root_of(&dir);
-        let full = find(&root, "hit", Limits::FIND);
+        let full = find_in(&root, "hit", Limits::FIND);
         assert_eq!((full.items.len(), full.truncated), (180, false));
         for items in [1, 2, 7, 50] {
-            let cut = find(&root, "hit", Limits { items, bytes: usize::MAX });
+            let cut = find_in(&root, "hit", Limits { items, bytes: usize::MAX });
             assert!(cut.truncated);
             assert_eq!(cut.items, full.items[..items], "items {items}");
         }
         let one = full.items[0].file.len() + 3;
-        let cut = find(&root, "hit", Limits { items: usize::MAX, bytes: 4 * one });
+        let cut = find_in(&root, "hit", Limits { items: usize::MAX, bytes: 4 * one });
         assert_eq!((cut.items.len(), cut.truncated), (4, true));
 
-        let all = search(&root, "*", Limits::SEARCH);
+        let all = search_in(&root, "*", Limits::SEARCH);
         assert_eq!(all.items.len(), 64);
         for items in [1, 5, 33] {
-            let cut = search(&root, "*", Limits { items, bytes: usize::MAX });
+            let cut = search_in(&root, "*", Limits { items, bytes: usize::MAX });
             assert_eq!((&cut.items[..], cut.truncated), (&all.items[..items], true));
         }
+    }
+
+    #[test]
+    fn one_file_with_more_matches_than_the_bound_is_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("many.txt");
+        write(&file, "hit\n".repeat(105).as_bytes());
+        let root = root_of(&dir);
+        // The file as the root, and inside a tree.
+        for r in [file.to_str().unwrap().to_owned(), root] {
+            let cut = find_in(&r, "hit", Limits { items: 100, bytes: usize::MAX });
+            assert_eq!((cut.items.len(), cut.truncated), (100, true), "{r}");
+            assert_eq!(cut.items[99].line, 100);
+            let exact = find_in(&r, "hit", Limits { items: 105, bytes: usize::MAX });
+            assert_eq!(
+                (exact.items.len(), exact.truncated),
+                (105, false),
+                "{r}: exactly the bound is no cut"
+            );
+            let one = cut.items[0].file.len() + 3;
+            let cut = find_in(&r, "hit", Limits { items: usize::MAX, bytes: 10 * one });
+            assert_eq!((cut.items.len(), cut.truncated), (10, true), "{r}");
+            let exact = find_in(&r, "hit", Limits { items: usize::MAX, bytes: 105 * one });
+            assert_eq!((exact.items.len(), exact.truncated), (105, false), "{r}");
+        }
+    }
+
+    #[test]
+    fn raw_bytes_in_names_and_patterns() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join(OsStr::from_bytes(b"d\xff"));
+        write(&sub.join(OsStr::from_bytes(b"f\xfe.txt")), b"a \xfe\xff b\nplain\n");
+        let raw_root = [dir.path().as_os_str().as_bytes(), b"/d\xff"].concat();
+        let fs_root = Path::new(OsStr::from_bytes(&raw_root));
+        let shown = format!("{}/d\u{FFFD}", dir.path().display());
+        let found = find(&raw_root, fs_root, b"\xfe\xff", Limits::FIND);
+        assert_eq!(found.items.len(), 1, "{:?}", found.items);
+        assert_eq!(&*found.items[0].file, format!("{shown}/f\u{FFFD}.txt"));
+        assert_eq!((found.items[0].line, found.items[0].content.as_str()), (1, "a \u{FFFD}\u{FFFD} b"));
+        assert!(find(&raw_root, fs_root, b"\xfe\xfe", Limits::FIND).items.is_empty());
+        let found = search(&raw_root, fs_root, b"f\xfe.txt", Limits::SEARCH);
+        assert_eq!(found.items, vec![format!("{shown}/f\u{FFFD}.txt")]);
+        // The root itself matches by its raw base name.
+        assert_eq!(search(&raw_root, fs_root, b"d\xff", Limits::SEARCH).items, vec![shown]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Uploads: `POST /files/bulk-upload` (what the SDKs use), `POST /files/upload-v2` (generated
-//! client, pre-signed upload URLs) and the legacy `POST /files/upload`.
+//! The uploads behind `POST /files/bulk-upload` (what the SDKs use, [`bulk_upload`]),
+//! `POST /files/upload-v2` (generated client, pre-signed upload URLs) and the legacy
+//! `POST /files/upload` (both [`single`]).
 //!
 //! Bodies are streamed: multipart parts are parsed one after the other with `multer`, and the
 //! bytes go to a blocking writer thread through a small bounded queue of buffers, so memory stays flat
@@ -22,23 +23,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use axum::Json;
 use axum::body::{Body, BodyDataStream, Bytes};
-use axum::extract::Query;
-use axum::extract::rejection::QueryRejection;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::fspath;
 use crate::process::execute::os_error_text;
-use crate::state::AppState;
 
 /// Parent directories made by bulk-upload and upload-v2 (before umask).
 pub const DIR_MODE: u32 = 0o755;
@@ -55,134 +46,55 @@ const MAX_PATH_PART: usize = 64 * 1024;
 /// Symbolic links followed when resolving a destination (Linux's own limit is 40).
 const MAX_LINKS: usize = 40;
 
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(bulk_upload))
-        .routes(routes!(upload_v2))
-        .routes(routes!(upload_legacy))
+// ------------------------------------------------------------------------ single uploads
+
+/// Why a single-file upload failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SingleError {
+    /// The request or the file was refused (no `file` field, a broken body, a file that could not
+    /// be created or written): the reference's text.
+    Refused(String),
+    /// Every byte was written but closing the file failed (on FUSE mounts, where data is
+    /// committed on close, the upload is lost): the reference's text.
+    CloseFailed(String),
 }
 
-// ------------------------------------------------------------------------------- handlers
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UploadQuery {
-    /// Destination file path; relative paths resolve against the daemon's working directory.
-    path: Option<String>,
-}
-
-/// One uploaded file in the bulk answer.
-#[derive(Serialize, ToSchema, Debug, Clone, PartialEq, Eq)]
-pub struct FileResult {
-    path: String,
-    bytes: u64,
-}
-
-/// The bulk-upload answer; `errors` is present (and the status 400) when anything failed.
-#[derive(Serialize, ToSchema, Debug, Default, PartialEq, Eq)]
-pub struct UploadFilesResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<Vec<String>>,
-    files: Vec<FileResult>,
-}
-
-/// The upload-v2 answer.
-#[derive(Serialize, ToSchema, Debug, PartialEq, Eq)]
-pub struct UploadedFile {
-    /// Last element of the path.
-    name: String,
-    /// The path exactly as given.
-    path: String,
-    /// Always `file`.
-    r#type: String,
-}
-
-/// Uploads many files in one streamed `multipart/form-data` body: for each file a part
-/// `files[i].path` (the destination) followed by a part `files[i].file` (the content).
-#[utoipa::path(post, path = "/files/bulk-upload", tag = "file-system",
-    request_body(content_type = "multipart/form-data", description = "parts `files[i].path` then `files[i].file`"),
-    responses((status = 200, body = UploadFilesResponse),
-        (status = 400, description = "some files failed (the others are listed)", body = UploadFilesResponse)))]
-async fn bulk_upload(headers: HeaderMap, body: Body) -> Response {
-    let body = SharedBody::new(body);
-    let answer = match multipart_boundary(&headers) {
-        Some(boundary) => {
-            let outcome = bulk(multer::Multipart::new(body.clone(), boundary)).await;
-            UploadFilesResponse {
-                errors: (!outcome.errors.is_empty()).then_some(outcome.errors),
-                files: outcome.files,
-            }
-        }
-        None => {
-            UploadFilesResponse { errors: Some(vec!["invalid multipart form".into()]), files: Vec::new() }
-        }
-    };
-    // Answering before the client finished sending makes it (or a proxy) see a reset.
-    body.drain().await;
-    let status = if answer.errors.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    (status, Json(answer)).into_response()
-}
-
-/// Uploads one file: multipart field `file`, or the raw request body for any other content type.
-#[utoipa::path(post, path = "/files/upload-v2", tag = "file-system", params(UploadQuery),
-    request_body(content_type = "application/octet-stream", description = "the file content, or multipart/form-data with field `file`"),
-    responses((status = 200, body = UploadedFile),
-        (status = 400, body = crate::openapi::ErrorResponse),
-        (status = 500, description = "the file could not be closed", body = crate::openapi::ErrorResponse)))]
-async fn upload_v2(
-    query: Result<Query<UploadQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<UploadedFile>, ApiError> {
-    let path = single_upload(query, &headers, body, DIR_MODE).await?;
-    Ok(Json(UploadedFile { name: go_base(&path), path, r#type: "file".into() }))
-}
-
-/// Legacy single-file upload, kept for old clients: like upload-v2, answers `{}`.
-#[utoipa::path(post, path = "/files/upload", tag = "file-system", params(UploadQuery),
-    request_body(content_type = "multipart/form-data", description = "field `file` (a raw body works too)"),
-    responses((status = 200, description = "an empty JSON object"),
-        (status = 400, body = crate::openapi::ErrorResponse)))]
-async fn upload_legacy(
-    query: Result<Query<UploadQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    single_upload(query, &headers, body, LEGACY_DIR_MODE).await?;
-    Ok(Json(serde_json::json!({})))
-}
-
-async fn single_upload(
-    query: Result<Query<UploadQuery>, QueryRejection>,
-    headers: &HeaderMap,
+/// Stores one uploaded file at `dest` (`shown` in messages), with parents made with `dir_mode`:
+/// the first multipart field `file` when `content_type` is `multipart/form-data`, the raw body
+/// otherwise. The rest of the body is always read before this returns, so the answer never
+/// races a client still sending.
+pub async fn single(
+    dest: PathBuf,
+    shown: &Path,
+    content_type: Option<&str>,
     body: Body,
     dir_mode: u32,
-) -> Result<String, ApiError> {
+) -> Result<u64, SingleError> {
     let body = SharedBody::new(body);
-    let result = async {
-        let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let path = super::required(&query.path, "path is required")?.to_owned();
-        let is_multipart = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
-        let result = if is_multipart {
-            let boundary =
-                multipart_boundary(headers).ok_or_else(|| ApiError::bad_request("invalid multipart form"))?;
-            single_multipart(multer::Multipart::new(body.clone(), boundary), &path, dir_mode).await
-        } else {
-            single_raw(body.clone(), &path, dir_mode).await
-        };
-        result.map(|_| path)
-    }
-    .await;
+    let is_multipart =
+        content_type.is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    let result = if is_multipart {
+        match content_type.and_then(|ct| multer::parse_boundary(ct).ok()) {
+            Some(boundary) => {
+                single_multipart(multer::Multipart::new(body.clone(), boundary), dest, shown, dir_mode).await
+            }
+            None => Err(SingleError::Refused("invalid multipart form".into())),
+        }
+    } else {
+        single_raw(body.clone(), dest, shown, dir_mode).await
+    };
     body.drain().await;
     result
 }
 
 /// The raw body is the file.
-async fn single_raw(mut body: SharedBody, path: &str, dir_mode: u32) -> Result<u64, ApiError> {
-    let mut sink = FileSink::start(PathBuf::from(path), dir_mode);
+async fn single_raw(
+    mut body: SharedBody,
+    dest: PathBuf,
+    shown: &Path,
+    dir_mode: u32,
+) -> Result<u64, SingleError> {
+    let mut sink = FileSink::start(dest, dir_mode);
     while let Some(chunk) = body.next().await {
         match chunk {
             Ok(bytes) => {
@@ -192,25 +104,30 @@ async fn single_raw(mut body: SharedBody, path: &str, dir_mode: u32) -> Result<u
             }
             Err(e) => {
                 sink.abort().await;
-                return Err(ApiError::bad_request(format!("{path}: write: {e}")));
+                return Err(SingleError::Refused(format!("{}: write: {e}", shown_path(shown))));
             }
         }
     }
-    sink.finish().await.map_err(|e| single_error(path, e))
+    sink.finish().await.map_err(|e| single_error(shown, e))
 }
 
 /// The first multipart field named `file` is the file; other fields are skipped.
-async fn single_multipart(mut mp: multer::Multipart<'_>, path: &str, dir_mode: u32) -> Result<u64, ApiError> {
+async fn single_multipart(
+    mut mp: multer::Multipart<'_>,
+    dest: PathBuf,
+    shown: &Path,
+    dir_mode: u32,
+) -> Result<u64, SingleError> {
     loop {
         let mut field = match mp.next_field().await {
             Ok(Some(field)) => field,
-            Ok(None) => return Err(ApiError::bad_request("multipart form has no file field 'file'")),
-            Err(e) => return Err(ApiError::bad_request(format!("reading part: {e}"))),
+            Ok(None) => return Err(SingleError::Refused("multipart form has no file field 'file'".into())),
+            Err(e) => return Err(SingleError::Refused(format!("reading part: {e}"))),
         };
         if field.name() != Some("file") {
             continue;
         }
-        let mut sink = FileSink::start(PathBuf::from(path), dir_mode);
+        let mut sink = FileSink::start(dest, dir_mode);
         loop {
             match field.chunk().await {
                 Ok(Some(bytes)) => {
@@ -221,35 +138,62 @@ async fn single_multipart(mut mp: multer::Multipart<'_>, path: &str, dir_mode: u
                 Ok(None) => break,
                 Err(e) => {
                     sink.abort().await;
-                    return Err(ApiError::bad_request(format!("{path}: write: {e}")));
+                    return Err(SingleError::Refused(format!("{}: write: {e}", shown_path(shown))));
                 }
             }
         }
-        return sink.finish().await.map_err(|e| single_error(path, e));
+        return sink.finish().await.map_err(|e| single_error(shown, e));
     }
 }
 
-fn single_error(path: &str, e: UploadError) -> ApiError {
-    let text = e.describe(Path::new(path));
+fn single_error(shown: &Path, e: UploadError) -> SingleError {
+    let text = e.describe(shown);
     match e {
-        UploadError::File(FileError { stage: Stage::Close, .. }) => ApiError::internal(text),
-        _ => ApiError::bad_request(text),
+        UploadError::File(FileError { stage: Stage::Close, .. }) => SingleError::CloseFailed(text),
+        _ => SingleError::Refused(text),
     }
 }
 
-/// The boundary of a `multipart/form-data` request, if it is one.
-fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
-    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    multer::parse_boundary(ct).ok()
+/// Reads a request body to its end and drops it: a refused upload is still read before the
+/// answer, so clients (and proxies) do not see a reset.
+pub async fn drain(body: Body) {
+    SharedBody::new(body).drain().await;
+}
+
+/// A path in a message, byte for byte (invalid UTF-8 as one U+FFFD per byte).
+fn shown_path(path: &Path) -> String {
+    fspath::display(path.as_os_str().as_bytes())
 }
 
 // --------------------------------------------------------------------------- bulk service
 
+/// One stored file of a bulk upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The destination as sent (invalid UTF-8 as one U+FFFD per byte).
+    pub path: String,
+    pub bytes: u64,
+}
+
 /// What a bulk upload did: files written in upload order, and per-file errors.
 #[derive(Debug, Default)]
 pub struct BulkOutcome {
-    pub files: Vec<FileResult>,
+    pub files: Vec<Stored>,
     pub errors: Vec<String>,
+}
+
+/// A bulk upload: the request body, a `multipart/form-data` stream with this `Content-Type`,
+/// processed part by part (see [`bulk`]); `None` when it is not multipart. The rest of the body
+/// is read before this returns, so the answer never races a client still sending.
+pub async fn bulk_upload(content_type: Option<&str>, body: Body) -> Option<BulkOutcome> {
+    let body = SharedBody::new(body);
+    let boundary = content_type.and_then(|ct| multer::parse_boundary(ct).ok());
+    let outcome = match boundary {
+        Some(boundary) => Some(bulk(multer::Multipart::new(body.clone(), boundary)).await),
+        None => None,
+    };
+    body.drain().await;
+    outcome
 }
 
 /// Processes a bulk-upload multipart stream part by part. Per-file problems are recorded and
@@ -272,9 +216,13 @@ pub async fn bulk(mut mp: multer::Multipart<'_>) -> BulkOutcome {
             let idx = extract_index(&name);
             match read_path_part(&mut field).await {
                 Ok(dest) if dest.is_empty() => out.errors.push(format!("path[{idx}]: empty path")),
-                Ok(dest) => {
-                    dests.insert(idx.to_owned(), dest);
-                }
+                // A NUL byte or an over-long name is refused before the file system sees it.
+                Ok(dest) => match fspath::check(dest.as_bytes()) {
+                    Ok(()) => {
+                        dests.insert(idx.to_owned(), dest);
+                    }
+                    Err(e) => out.errors.push(format!("path[{idx}]: {}", e.message)),
+                },
                 Err(e) => out.errors.push(format!("path[{idx}]: {e}")),
             }
         } else if name.ends_with(".file") {
@@ -284,7 +232,7 @@ pub async fn bulk(mut mp: multer::Multipart<'_>) -> BulkOutcome {
                 continue;
             };
             let dest = PathBuf::from(dest);
-            let shown = dest.to_string_lossy().into_owned();
+            let shown = shown_path(&dest);
             let mut sink = FileSink::start(dest.clone(), DIR_MODE);
             let mut read_error = None;
             loop {
@@ -307,7 +255,7 @@ pub async fn bulk(mut mp: multer::Multipart<'_>) -> BulkOutcome {
                 continue;
             }
             match sink.finish().await {
-                Ok(bytes) => out.files.push(FileResult { path: shown, bytes }),
+                Ok(bytes) => out.files.push(Stored { path: shown, bytes }),
                 Err(e) => out.errors.push(e.describe(&dest)),
             }
         }
@@ -412,10 +360,15 @@ impl UploadError {
     /// The reference's per-file error text, including the Go `PathError` it wrapped:
     /// `<dest>: create: open <dest>: permission denied`.
     pub fn describe(&self, dest: &Path) -> String {
-        let d = dest.display();
+        let d = shown_path(dest);
         match self {
             UploadError::Mkdir { dir, failing, err } => {
-                format!("{d}: mkdir {}: mkdir {}: {}", dir.display(), failing.display(), os_error_text(err))
+                format!(
+                    "{d}: mkdir {}: mkdir {}: {}",
+                    shown_path(dir),
+                    shown_path(failing),
+                    os_error_text(err)
+                )
             }
             UploadError::File(FileError { stage, err }) => {
                 let text = os_error_text(err);
@@ -509,7 +462,7 @@ fn write_file(
     mut rx: mpsc::Receiver<Msg>,
     free: std::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<u64, UploadError> {
-    let dir = go_dir(dest.as_os_str());
+    let dir = PathBuf::from(OsString::from_vec(fspath::dir(dest.as_os_str().as_bytes())));
     mkdir_all(&dir, dir_mode).map_err(|(failing, err)| UploadError::Mkdir {
         dir: dir.clone(),
         failing,
@@ -709,31 +662,6 @@ fn close_checked(file: File) -> io::Result<()> {
 
 // ------------------------------------------------------------------------------- paths
 
-/// Go's `filepath.Dir` for the parts that matter here: everything before the last `/`, without
-/// trailing slashes; `.` when there is no slash, `/` for the root.
-pub fn go_dir(path: &OsStr) -> PathBuf {
-    let b = path.as_bytes();
-    match b.iter().rposition(|&c| c == b'/') {
-        None => PathBuf::from("."),
-        Some(i) => {
-            let mut dir = &b[..i];
-            while dir.len() > 1 && dir.ends_with(b"/") {
-                dir = &dir[..dir.len() - 1];
-            }
-            if dir.is_empty() { PathBuf::from("/") } else { PathBuf::from(OsStr::from_bytes(dir)) }
-        }
-    }
-}
-
-/// Go's `filepath.Base`: the last element, trailing slashes ignored; `/` for the root.
-pub fn go_base(path: &str) -> String {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return if path.is_empty() { ".".into() } else { "/".into() };
-    }
-    trimmed.rsplit('/').next().unwrap_or(trimmed).to_owned()
-}
-
 /// `mkdir -p` with `mode` for every directory it makes. On failure returns the directory that
 /// could not be made (or that exists but is not a directory) and the error.
 pub fn mkdir_all(dir: &Path, mode: u32) -> Result<(), (PathBuf, io::Error)> {
@@ -925,19 +853,6 @@ mod tests {
     }
 
     #[test]
-    fn go_path_helpers() {
-        assert_eq!(go_dir(OsStr::new("/a/b/c")), Path::new("/a/b"));
-        assert_eq!(go_dir(OsStr::new("/a/b/")), Path::new("/a/b"));
-        assert_eq!(go_dir(OsStr::new("/a")), Path::new("/"));
-        assert_eq!(go_dir(OsStr::new("a")), Path::new("."));
-        assert_eq!(go_dir(OsStr::new("a//b")), Path::new("a"));
-        assert_eq!(go_base("/a/b.txt"), "b.txt");
-        assert_eq!(go_base("/a/b/"), "b");
-        assert_eq!(go_base("/"), "/");
-        assert_eq!(go_base("x"), "x");
-    }
-
-    #[test]
     fn mkdir_all_reports_the_failing_directory() {
         let d = tempfile::tempdir().unwrap();
         let deep = d.path().join("x/y/z");
@@ -1024,15 +939,37 @@ mod tests {
         assert_eq!(
             out.files,
             vec![
-                FileResult { path: a_s.into(), bytes: 5 },
-                FileResult { path: b_s.into(), bytes: big.len() as u64 },
-                FileResult { path: e_s.into(), bytes: 0 },
+                Stored { path: a_s.into(), bytes: 5 },
+                Stored { path: b_s.into(), bytes: big.len() as u64 },
+                Stored { path: e_s.into(), bytes: 0 },
             ]
         );
         assert_eq!(fs::read(&a).unwrap(), b"alpha");
         assert_eq!(fs::read(&b).unwrap(), big);
         assert_eq!(fs::read(&e).unwrap(), b"");
         assert_eq!(fs::metadata(d.path().join("new")).unwrap().mode() & 0o777, 0o755 & !umask());
+    }
+
+    #[test]
+    fn invalid_paths_are_refused_before_the_file_system() {
+        let d = tempfile::tempdir().unwrap();
+        let long = format!("{}/{}", d.path().display(), "n".repeat(256));
+        let raw = body(
+            &[
+                ("files[0].path", b"/tmp/a\0b"),
+                ("files[0].file", b"x"),
+                ("files[1].path", long.as_bytes()),
+                ("files[1].file", b"x"),
+            ],
+            true,
+        );
+        let out = run_bulk(raw);
+        assert!(out.files.is_empty());
+        assert_eq!(out.errors.len(), 4, "{:?}", out.errors);
+        assert!(out.errors[0].starts_with("path[0]: invalid file path: a path cannot contain a NUL byte"));
+        assert_eq!(out.errors[1], "file[0]: missing .path metadata");
+        assert!(out.errors[2].starts_with("path[1]: invalid file path: a file name is longer than 255"));
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
     }
 
     #[test]

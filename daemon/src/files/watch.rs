@@ -1,7 +1,8 @@
-//! `GET /files/watch`: a WebSocket that streams changes under a file or directory as JSON.
+//! The service behind `GET /files/watch`: a [`Session`] watches a file or directory and streams
+//! its changes over a WebSocket as JSON.
 //!
-//! Beyond the reference daemon; no official client calls it yet, so this module defines the
-//! contract (see [`watch`] and [`WatchEvent`]).
+//! Beyond the reference daemon; no official client calls it yet, so this module and the route's
+//! description in `api.rs` define the contract (see [`WatchEvent`]).
 //!
 //! Pipeline: notify's inotify thread → [`Feeder`] (translates to [`Raw`], never blocks: a full
 //! queue counts drops) → bounded queue → the connection task, which runs the pure [`Machine`]
@@ -14,25 +15,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{
-    CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
-};
-use axum::extract::{Query, State, rejection::QueryRejection};
-use axum::response::Response;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use notify::event::{CreateKind, EventKind, ModifyKind, RemoveKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::mpsc;
-use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use utoipa::ToSchema;
 
-use super::{fs_error, required};
-use crate::error::ApiError;
-use crate::openapi::ErrorResponse;
-use crate::state::AppState;
 use crate::text::lossy_per_byte;
 
 /// Events seen within this window are coalesced (repeated `modified` of one path become one)
@@ -49,22 +40,6 @@ pub const SCAN_LIMIT: usize = 10_000;
 const SYNTHESIZED_TTL: Duration = Duration::from_secs(2);
 /// Close code and reason when the inotify thread went away under a live connection.
 const WATCHER_STOPPED: (u16, &str) = (1011, "file watcher stopped");
-/// The sub-protocol prefix browsers' SDKs offer; it is echoed back (spec §8.6).
-const SDK_PROTOCOL_PREFIX: &str = "X-Daytona-SDK-Version~";
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(watch))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct WatchQuery {
-    /// File or directory to watch; relative paths resolve against the daemon's work dir.
-    path: Option<String>,
-    /// Also watch everything below a directory, including directories created later.
-    /// `true`/`false` (also `1`/`0`); default `false`.
-    recursive: Option<String>,
-}
 
 /// One change, sent as one JSON text frame.
 #[derive(Serialize, ToSchema, Debug, Clone, PartialEq, Eq)]
@@ -104,101 +79,6 @@ pub enum EventType {
     Renamed,
     Overflow,
     Error,
-}
-
-/// Streams changes under a file or directory over a WebSocket.
-///
-/// The path is checked and the watch installed before the upgrade, so a missing `path` is a
-/// 400, a non-existent one 404 `FILE_NOT_FOUND` and an unreadable one 403 — plain HTTP answers.
-/// After `101 Switching Protocols` the server sends one JSON text frame per event (schema
-/// `WatchEvent`):
-///
-/// * `created`, `modified`, `deleted`: the entry at `path`. Repeated `modified` of one path within
-///   50 ms, or right after its `created`, are sent once; a `modified` followed within 50 ms by
-///   `deleted` is dropped. Events of one path are never reordered; overall order is kept.
-/// * `renamed`: a move inside the watched tree (`oldPath` → `path`). A move out of the tree is
-///   `deleted`, a move into it `created`.
-/// * `overflow`: changes were lost, either dropped by the daemon while the client read too slowly
-///   (`dropped` = how many, sent once room returns) or lost by the kernel's queue (no `dropped`).
-///   Re-list the tree if you need an exact view.
-/// * `error`: the watch degraded (e.g. the inotify watch limit stopped a new directory being
-///   watched); the stream goes on.
-///
-/// With `recursive=true`, directories created later are watched too; entries already inside a
-/// new directory when its watch starts are reported as `created` (up to 10 000 per directory).
-/// Symbolic links inside the tree are not followed. When the watched file or directory itself
-/// is deleted or moved away, the server sends `deleted` for it and closes with code 1000.
-/// Client pings are answered; the server sends no pings. A sub-protocol offered as
-/// `X-Daytona-SDK-Version~…` is selected.
-#[utoipa::path(get, path = "/files/watch", tag = "files", params(WatchQuery),
-    responses(
-        (status = 101, description = "WebSocket; then one JSON text frame per event", body = WatchEvent),
-        (status = 400, description = "bad parameter, or not a WebSocket request", body = ErrorResponse),
-        (status = 403, description = "the path cannot be watched: permission denied", body = ErrorResponse),
-        (status = 404, description = "the path does not exist", body = ErrorResponse)))]
-async fn watch(
-    State(state): State<AppState>,
-    query: Result<Query<WatchQuery>, QueryRejection>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let requested = required(&query.path, "path is required")?.to_owned();
-    let recursive = parse_bool(query.recursive.as_deref())
-        .ok_or_else(|| ApiError::bad_request("recursive must be true or false"))?;
-    let root = state.work_dir.join(&requested);
-
-    let meta = {
-        let root = root.clone();
-        tokio::task::spawn_blocking(move || std::fs::metadata(&root)).await.map_err(ApiError::internal)?
-    };
-    let meta = meta.map_err(|e| fs_error(&e, Path::new(&requested)))?;
-    let ws = ws.map_err(|e| {
-        ApiError::bad_request(format!("this route needs a WebSocket upgrade: {}", e.body_text()))
-    })?;
-
-    let session = {
-        let root = root.clone();
-        let requested = requested.clone();
-        tokio::task::spawn_blocking(move || Session::start(&requested, root, meta.is_dir(), recursive))
-            .await
-            .map_err(ApiError::internal)??
-    };
-
-    let protocol =
-        select_protocol(ws.requested_protocols().filter_map(|v| v.to_str().ok())).map(str::to_owned);
-    let ws = match protocol {
-        Some(p) => ws.protocols([p]),
-        None => ws,
-    };
-    Ok(ws.on_upgrade(move |socket| session.run(socket)))
-}
-
-/// Go's `strconv.ParseBool` spellings; absent is `false`.
-fn parse_bool(v: Option<&str>) -> Option<bool> {
-    match v {
-        None | Some("") => Some(false),
-        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Some(true),
-        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Some(false),
-        Some(_) => None,
-    }
-}
-
-/// The offered sub-protocol to echo back, if any (spec §8.6).
-fn select_protocol<'a>(mut offered: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    offered.find(|p| p.trim().starts_with(SDK_PROTOCOL_PREFIX)).map(str::trim)
-}
-
-fn watch_error(err: notify::Error, requested: &str) -> ApiError {
-    let path = Path::new(requested);
-    match err.kind {
-        notify::ErrorKind::PathNotFound => fs_error(&std::io::Error::from_raw_os_error(libc::ENOENT), path),
-        notify::ErrorKind::Io(e) => fs_error(&e, path),
-        notify::ErrorKind::MaxFilesWatch => ApiError::bad_request(format!(
-            "{requested}: the inotify watch limit (fs.inotify.max_user_watches) is reached; \
-             watch a smaller tree or use recursive=false"
-        )),
-        other => ApiError::internal(format!("{requested}: cannot watch: {other:?}")),
-    }
 }
 
 // ---------------------------------------------------------------------------------- the feed
@@ -607,17 +487,19 @@ impl Machine {
     }
 }
 
-/// How a path is reported: the requested path joined with the part below the root.
-pub fn report_path(requested: &str, root: &Path, path: &Path) -> String {
+/// How a path is reported: the requested path (as the client spelled it) joined with the part
+/// below the root.
+pub fn report_path(requested: &[u8], root: &Path, path: &Path) -> String {
+    let requested = Path::new(std::ffi::OsStr::from_bytes(requested));
     let shown = match path.strip_prefix(root) {
-        Ok(rel) if rel.as_os_str().is_empty() => return requested.to_owned(),
-        Ok(rel) => Path::new(requested).join(rel),
+        Ok(rel) if rel.as_os_str().is_empty() => requested.to_path_buf(),
+        Ok(rel) => requested.join(rel),
         Err(_) => path.to_owned(),
     };
     lossy_per_byte(shown.as_os_str().as_bytes())
 }
 
-fn to_wire(out: &Out, requested: &str, root: &Path, tz: &TimeZone) -> WatchEvent {
+fn to_wire(out: &Out, requested: &[u8], root: &Path, tz: &TimeZone) -> WatchEvent {
     let has_path = !matches!(out.kind, EventType::Overflow | EventType::Error);
     WatchEvent {
         kind: out.kind,
@@ -657,38 +539,45 @@ pub fn scan_new_dir(dir: &Path, limit: usize) -> Vec<(PathBuf, bool)> {
 // ------------------------------------------------------------------------------ a session
 
 /// A watch installed for one connection; dropping it removes the watch and ends the thread.
-struct Session {
+pub struct Session {
     watcher: notify::RecommendedWatcher,
     rx: mpsc::Receiver<Raw>,
     dropped: Arc<AtomicU64>,
-    requested: String,
+    requested: Vec<u8>,
     root: PathBuf,
     machine: Machine,
 }
 
 impl Session {
-    /// Blocking: a recursive watch walks the whole tree.
-    fn start(requested: &str, root: PathBuf, is_dir: bool, recursive: bool) -> Result<Self, ApiError> {
+    /// Watches `root` (the path the client spelled `requested`, which the events repeat), a
+    /// directory when `is_dir`, with everything below it when `recursive`. Blocking: a
+    /// recursive watch walks the whole tree.
+    pub fn start(
+        requested: &[u8],
+        root: PathBuf,
+        is_dir: bool,
+        recursive: bool,
+    ) -> Result<Self, notify::Error> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let feeder = Feeder { tx, dropped: dropped.clone() };
         // Links inside the tree are not followed: a link to `/` would otherwise watch everything.
         let config = notify::Config::default().with_follow_symlinks(false);
-        let mut watcher =
-            notify::RecommendedWatcher::new(feeder, config).map_err(|e| watch_error(e, requested))?;
+        let mut watcher = notify::RecommendedWatcher::new(feeder, config)?;
         let mode = if recursive && is_dir { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
-        watcher.watch(&root, mode).map_err(|e| watch_error(e, requested))?;
+        watcher.watch(&root, mode)?;
         Ok(Session {
             watcher,
             rx,
             dropped,
-            requested: requested.to_owned(),
+            requested: requested.to_vec(),
             machine: Machine::new(root.clone(), is_dir, recursive && is_dir),
             root,
         })
     }
 
-    async fn run(mut self, mut socket: WebSocket) {
+    /// Streams the events over `socket` until the client leaves or the watched path is gone.
+    pub async fn run(mut self, mut socket: WebSocket) {
         let reason = self.pump(&mut socket).await;
         // Remove the watch before the (possibly slow) goodbye.
         drop(self.watcher);
@@ -787,8 +676,6 @@ async fn sleep_until(deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Code;
-    use axum::http::StatusCode;
     use notify::event::{DataChange, MetadataKind};
 
     fn ts() -> Timestamp {
@@ -1017,7 +904,7 @@ mod tests {
             vec![EventType::Modified, EventType::Overflow, EventType::Error]
         );
         assert_eq!(out[1].dropped, Some(15), "adjacent losses are one overflow");
-        let wire = to_wire(&out[1], "/r", Path::new("/r"), &TimeZone::UTC);
+        let wire = to_wire(&out[1], b"/r", Path::new("/r"), &TimeZone::UTC);
         assert_eq!(
             serde_json::to_string(&wire).unwrap(),
             r#"{"type":"overflow","dropped":15,"timestamp":"2025-01-15T10:30:45Z"}"#
@@ -1088,41 +975,19 @@ mod tests {
     #[test]
     fn wire_shape_and_paths_as_requested() {
         let root = Path::new("/work/proj");
-        assert_eq!(report_path("proj", root, Path::new("/work/proj/a/b")), "proj/a/b");
-        assert_eq!(report_path("proj/", root, Path::new("/work/proj")), "proj/");
-        assert_eq!(report_path("/work/proj", root, Path::new("/work/proj/x")), "/work/proj/x");
+        assert_eq!(report_path(b"proj", root, Path::new("/work/proj/a/b")), "proj/a/b");
+        assert_eq!(report_path(b"proj/", root, Path::new("/work/proj")), "proj/");
+        assert_eq!(report_path(b"/work/proj", root, Path::new("/work/proj/x")), "/work/proj/x");
         let mut out = Out::simple(EventType::Renamed, "/work/proj/b".into(), true, ts());
         out.old_path = Some("/work/proj/a".into());
-        let wire = to_wire(&out, "./proj", root, &TimeZone::UTC);
+        let wire = to_wire(&out, b"./proj", root, &TimeZone::UTC);
         assert_eq!(
             serde_json::to_value(&wire).unwrap(),
             serde_json::json!({"type": "renamed", "path": "./proj/b", "oldPath": "./proj/a",
                 "isDir": true, "timestamp": "2025-01-15T10:30:45Z"})
         );
         let bad = Path::new(std::ffi::OsStr::from_bytes(b"/work/proj/\xff"));
-        assert_eq!(report_path("p", root, bad), "p/\u{FFFD}");
-    }
-
-    #[test]
-    fn parameters_and_protocols() {
-        assert_eq!(parse_bool(None), Some(false));
-        assert_eq!(parse_bool(Some("true")), Some(true));
-        assert_eq!(parse_bool(Some("0")), Some(false));
-        assert_eq!(parse_bool(Some("yes")), None);
-        let offered = ["chat", " X-Daytona-SDK-Version~0.226.1"];
-        assert_eq!(select_protocol(offered.into_iter()), Some("X-Daytona-SDK-Version~0.226.1"));
-        assert_eq!(select_protocol(["chat"].into_iter()), None);
-    }
-
-    #[test]
-    fn watch_errors_map_to_statuses() {
-        let e = watch_error(notify::Error::path_not_found(), "/nope");
-        assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, Some(Code::FileNotFound)));
-        let e = watch_error(notify::Error::io(std::io::Error::from_raw_os_error(libc::EACCES)), "/x");
-        assert_eq!((e.status, e.code), (StatusCode::FORBIDDEN, Some(Code::FileAccessDenied)));
-        let e = watch_error(notify::Error::new(notify::ErrorKind::MaxFilesWatch), "/x");
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(e.message.contains("max_user_watches"));
+        assert_eq!(report_path(b"p", root, bad), "p/\u{FFFD}");
     }
 
     /// The real thing: inotify, a new nested directory in a recursive watch, rename pairing.
@@ -1132,7 +997,10 @@ mod tests {
         let root = tmp.path().to_path_buf();
         let mut s = {
             let root = root.clone();
-            tokio::task::spawn_blocking(move || Session::start("w", root, true, true)).await.unwrap().unwrap()
+            tokio::task::spawn_blocking(move || Session::start(b"w", root, true, true))
+                .await
+                .unwrap()
+                .unwrap()
         };
         let collect = |s: &mut Session, want: usize, wait: Duration| {
             let mut got = Vec::new();
@@ -1142,11 +1010,11 @@ mod tests {
                     s.machine.push(raw, Instant::now());
                 }
                 while let Some(out) = s.machine.pop_due(Instant::now()) {
-                    got.push(to_wire(&out, "w", &root, &TimeZone::UTC));
+                    got.push(to_wire(&out, b"w", &root, &TimeZone::UTC));
                     if out.scan {
                         for (p, d) in scan_new_dir(&out.path, SCAN_LIMIT) {
                             if let Some(o) = s.machine.synthesize(p, d, Instant::now()) {
-                                got.push(to_wire(&o, "w", &root, &TimeZone::UTC));
+                                got.push(to_wire(&o, b"w", &root, &TimeZone::UTC));
                             }
                         }
                     }
