@@ -156,11 +156,14 @@ def test_empty_command_is_bad_request(sandbox, command):
         (b'{"command": 5}', "INVALID_REQUEST_BODY"),
         (b'{"command": "true", "timeout": -1}', "INVALID_REQUEST_BODY"),
         (b'{"command": "true", "envs": ["A"]}', "INVALID_REQUEST_BODY"),
+        (b"[]", "INVALID_REQUEST_BODY"),
+        (b"[null]", "INVALID_REQUEST_BODY"),
+        (b'"true"', "INVALID_REQUEST_BODY"),
         (b"{}", "BAD_REQUEST"),
         (b'{"command": ""}', "BAD_REQUEST"),
     ],
     ids=["empty", "garbage", "command-not-string", "negative-timeout", "envs-not-object",
-         "no-command", "empty-command"],
+         "array", "array-of-null", "string", "no-command", "empty-command"],
 )
 def test_execute_bad_body(daemon, body, code):
     r = raw.request(

@@ -54,6 +54,32 @@ def test_init_without_token_is_accepted(daemon):
     assert r.json() == {"message": "Auth token set and telemetry initialized successfully"}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"[null]", b"[]", b"null", b'"token"', b'{"token": 1}', b'{"token": ["t"]}'],
+    ids=["array-of-null", "array", "null", "string", "token-not-string", "token-list"],
+)
+def test_init_refuses_what_the_schema_does_not_allow(daemon, body):
+    # InitializeRequest is an object whose optional token is a string; anything else used to
+    # answer 200.
+    r = raw.request(daemon.url, "POST", "/init", body=body, headers={"Content-Type": "application/json"})
+    assert r.status == 400, r.describe()
+    assert r.json()["code"] == "INVALID_REQUEST_BODY", r.describe()
+    assert r.json()["path"] == "/init", r.describe()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[null]", b"[]", b'"A=1"', b'{"set": ["A"]}', b'{"set": {"A": null}}', b'{"unset": [1]}',
+     b'{"unsetValuePrefix": 5}'],
+    ids=["array-of-null", "array", "string", "set-list", "set-null-value", "unset-number", "prefix-number"],
+)
+def test_env_refuses_what_the_schema_does_not_allow(daemon, body):
+    r = raw.request(daemon.url, "POST", "/env", body=body, headers={"Content-Type": "application/json"})
+    assert r.status == 400, r.describe()
+    assert r.json()["code"] == "INVALID_REQUEST_BODY", r.describe()
+
+
 def test_init_twice_replaces_token(toolbox):
     api = ServerApi(toolbox)
     for token in ("first", "second"):

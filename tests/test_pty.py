@@ -6,14 +6,17 @@ generated client."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
 
 import pytest
-from daytona import DaytonaConflictError, DaytonaError, PtySize
+from daytona import DaytonaBadRequestError, DaytonaConflictError, DaytonaError, DaytonaNotFoundError, PtySize
 from daytona_toolbox_api_client import ProcessApi, PtyCreateRequest, PtyResizeRequest
 from daytona_toolbox_api_client.exceptions import ApiException
+
+from harness import http as raw
 
 
 def pid_name(prefix: str = "pty") -> str:
@@ -270,6 +273,69 @@ def test_generated_client_validation(toolbox):
         api.delete_pty_session(name)
 
 
+BAD_IDS = ["a/b", "..", "a\x00b", "x" * 300, "y" * (1 << 20)]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS, ids=["slash", "dotdot", "nul", "300-chars", "1MiB"])
+def test_invalid_ids_are_refused_and_create_nothing(toolbox, bad):
+    # Session ids follow the same rules; a 1 MiB id used to give 201, and no URL could ever
+    # reach that terminal again to delete it.
+    api = ProcessApi(toolbox)
+    before = {s.id for s in api.list_pty_sessions().sessions}
+    for lazy in (True, False):
+        with pytest.raises(ApiException) as e:
+            api.create_pty_session(PtyCreateRequest(id=bad, lazy_start=lazy))
+        assert e.value.status == 400
+        assert json.loads(e.value.body)["code"] == "INVALID_REQUEST_BODY"
+    assert {s.id for s in api.list_pty_sessions().sessions} == before
+
+
+def test_invalid_id_via_sdk_is_a_bad_request(sandbox):
+    with pytest.raises(DaytonaBadRequestError):
+        sandbox.process.create_pty_session(id="a/b")
+
+
+def test_invalid_create_connect_ids_are_refused_before_the_upgrade(daemon, toolbox):
+    before = {s.id for s in ProcessApi(toolbox).list_pty_sessions().sessions}
+    for q in ["a%2Fb", "..", "a%00b", "x" * 300]:
+        r = raw.get(daemon.url, f"/process/pty/create-connect?id={q}")
+        assert r.status == 400, r.describe()
+        assert r.json()["message"].startswith("invalid PTY ID"), r.describe()
+    assert {s.id for s in ProcessApi(toolbox).list_pty_sessions().sessions} == before
+
+
+def test_resize_of_a_session_that_never_existed_is_404(toolbox, sandbox):
+    api = ProcessApi(toolbox)
+    with pytest.raises(ApiException) as e:
+        api.resize_pty_session(pid_name("never"), PtyResizeRequest(cols=100, rows=30))
+    assert e.value.status == 404
+    assert json.loads(e.value.body)["code"] == "PROCESS_NOT_FOUND"
+    with pytest.raises(DaytonaNotFoundError):
+        sandbox.process.resize_pty_session(pid_name("never"), PtySize(cols=100, rows=30))
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/process/pty/%FF%FE"),
+        ("DELETE", "/process/pty/%FF%FE"),
+        ("POST", "/process/pty/%FF%FE/resize"),
+        ("GET", "/process/pty/%FF%FE/connect"),
+    ],
+)
+def test_undecodable_ids_are_400_envelopes(daemon, method, path):
+    r = raw.request(daemon.url, method, path, body=b'{"cols": 10, "rows": 10}')
+    assert r.status == 400, r.describe()
+    body = r.json()
+    assert (body["code"], body["path"], body["method"]) == ("BAD_REQUEST", path, method), body
+
+
+def test_connect_without_an_upgrade_is_a_400_envelope(daemon):
+    r = raw.get(daemon.url, "/process/pty/anything/connect")
+    assert r.status == 400, r.describe()
+    assert "WebSocket upgrade" in r.json()["message"], r.describe()
+
+
 def test_connect_to_unknown_session_fails(sandbox):
     with pytest.raises(DaytonaError) as e:
         sandbox.process.connect_pty_session(pid_name("missing"))
@@ -335,8 +401,6 @@ def test_wire_no_exited_frame_without_the_token(daemon):
 
 def test_wire_errors(daemon, toolbox):
     import asyncio
-
-    from harness import http as raw
 
     # Checked before the upgrade: plain HTTP errors.
     assert raw.get(daemon.url, "/process/pty/create-connect").status == 400

@@ -385,6 +385,33 @@ def test_unknown_session_exec_and_bad_bodies(daemon):
     assert r.status == 400
 
 
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/process/session/%FF%FE"),
+        ("DELETE", "/process/session/%FF%FE"),
+        ("POST", "/process/session/%FF%FE/exec"),
+        ("GET", "/process/session/x/command/%FF%FE"),
+        ("GET", "/process/session/x/command/%FF%FE/logs"),
+        ("POST", "/process/session/x/command/%FF%FE/input"),
+    ],
+)
+def test_undecodable_ids_are_400_envelopes(daemon, method, path):
+    r = raw.request(daemon.url, method, path, body=b'{"command": "true", "data": "x"}')
+    assert r.status == 400, r.describe()
+    body = r.json()
+    assert (body["code"], body["path"], body["method"]) == ("BAD_REQUEST", path, method), body
+
+
+def test_repeated_query_keys_are_400_envelopes(sandbox, daemon, session):
+    r = run(sandbox, session, "echo o")
+    path = f"/process/session/{session}/command/{r.cmd_id}/logs?follow=1&follow=1"
+    resp = raw.get(daemon.url, path)
+    assert resp.status == 400, resp.describe()
+    assert resp.json()["code"] == "BAD_REQUEST", resp.describe()
+    assert "follow" in resp.json()["message"], resp.describe()
+
+
 def test_no_zombies_after_many_commands(sandbox, daemon):
     s = sid()
     sandbox.process.create_session(s)

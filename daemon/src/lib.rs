@@ -18,6 +18,7 @@ pub mod files;
 pub mod fspath;
 pub mod git;
 pub mod extract;
+pub mod id;
 pub mod logfile;
 pub mod logging;
 pub mod openapi;
@@ -29,6 +30,8 @@ pub mod state;
 pub mod system;
 pub mod terminal;
 pub mod text;
+#[cfg(test)]
+pub mod testing;
 pub use toolbox_envelope::timefmt;
 
 /// Start-up failures exit with this code, as the reference does.
@@ -100,7 +103,7 @@ pub fn main_entry() -> ExitCode {
         if !args.is_empty() {
             let argv: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
             if let Err(e) = state.sessions.start_entrypoint(&argv, &state.work_dir).await {
-                tracing::error!(error = %e.message, "cannot start the entrypoint command");
+                tracing::error!(error = %e, "cannot start the entrypoint command");
                 return ExitCode::from(EXIT_CONFIG);
             }
         }
@@ -125,7 +128,7 @@ async fn stop_entrypoint(state: &state::AppState) {
                 tracing::warn!("the entrypoint did not stop within the grace period");
             }
         }
-        Err(e) => tracing::debug!(error = %e.message, "no entrypoint session to stop"),
+        Err(e) => tracing::debug!(error = %e, "no entrypoint session to stop"),
     }
 }
 

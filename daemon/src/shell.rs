@@ -1,4 +1,5 @@
-//! Which shell runs user commands (execute, code-run, sessions, PTYs, terminals).
+//! Which shell runs user commands (execute, code-run, sessions, PTYs, terminals), and how text
+//! is quoted for it.
 //!
 //! The contract fixes the choice because it is visible to users (quoting, `read`, traps): the
 //! first of zsh and bash found in `/etc/shells` (zsh preferred, by substring, without checking
@@ -35,9 +36,22 @@ pub fn choose(etc_shells: Option<&str>, shell_var: Option<&str>) -> String {
     shell_var.map_or_else(|| "sh".to_string(), str::to_string)
 }
 
+/// Quotes `s` as one shell word with exactly its text: single quotes, with `'` written as
+/// `'\''`. Valid in every POSIX shell, zsh included.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::choose;
+    use super::{choose, quote};
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote("$HOME `x` \\"), r"'$HOME `x` \'");
+        assert_eq!(quote(""), "''");
+    }
 
     #[test]
     fn preference_order() {

@@ -47,7 +47,12 @@ impl AppState {
             config.termination_grace_period,
             config.termination_check_interval,
         );
-        let ptys = Arc::new(PtyRegistry::new(config.pty_replay_bytes));
+        let ptys = Arc::new(PtyRegistry::new(
+            config.pty_replay_bytes,
+            env.clone(),
+            Reaper::global(),
+            work_dir.clone(),
+        ));
         let computer_use = Arc::new(ComputerUse::new(env.clone(), Reaper::global(), home.join(".daytona")));
         let interpreters = Arc::new(Interpreters::new(env.clone(), Reaper::global(), work_dir.clone()));
         AppState {

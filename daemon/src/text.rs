@@ -1,4 +1,5 @@
-//! Turning process output into JSON strings the way the clients expect.
+//! Text the daemon hands to clients: process output as JSON strings, and OS errors in the words
+//! users know from the reference.
 
 /// Decodes `bytes` as UTF-8, replacing **each** byte of an invalid sequence with U+FFFD, as Go's
 /// JSON encoder does. (`String::from_utf8_lossy` replaces a whole invalid sequence with a single
@@ -23,9 +24,68 @@ pub fn lossy_per_byte(mut bytes: &[u8]) -> String {
     }
 }
 
+/// The OS error in the words users know from the reference (`no such file or directory`):
+/// lower-case first letter, without Rust's `(os error N)` suffix.
+pub fn os_error_text(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text.to_string(),
+    }
+}
+
+/// Decodes base64 in either alphabet (standard `+/` or URL-safe `-_`), with or without `=`
+/// padding; `None` when it is not base64.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.as_bytes().chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::lossy_per_byte;
+    use super::{base64_decode, lossy_per_byte, os_error_text};
+
+    #[test]
+    fn base64_in_both_alphabets() {
+        assert_eq!(base64_decode("aGk_Pz8-").unwrap(), b"hi???>");
+        assert_eq!(base64_decode("aGk/Pz8+").unwrap(), b"hi???>");
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert_eq!(base64_decode("YQ").unwrap(), b"a");
+        assert_eq!(base64_decode("").unwrap(), b"");
+        assert_eq!(base64_decode("Y"), None);
+        assert_eq!(base64_decode("a!b="), None);
+    }
+
+    #[test]
+    fn os_error_words() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(os_error_text(&e), "no such file or directory");
+        assert_eq!(os_error_text(&std::io::Error::other("Custom")), "custom");
+    }
 
     #[test]
     fn each_invalid_byte_is_replaced() {

@@ -14,7 +14,7 @@ pub mod tree;
 pub mod version;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    execute::routes()
+    execute::api::routes()
         .merge(code_run::routes())
         .merge(session::api::routes())
         .merge(pty::api::routes())

@@ -11,14 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket};
-use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use crate::error::envelope_layer;
+use crate::extract::Ws;
 use crate::process::pty::{Launch, Pty};
 use crate::state::AppState;
 
@@ -47,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/xterm-addon-fit.js", get(file(assets::FIT_JS, "text/javascript; charset=utf-8")))
         .route("/ws", get(ws))
         .with_state(state)
+        // A plain request to /ws is refused in the same JSON envelope as on the API port.
+        .layer(axum::middleware::from_fn(envelope_layer))
 }
 
 /// Serves the web terminal for the daemon's lifetime. A port that cannot be bound is logged and
@@ -64,8 +68,7 @@ pub async fn run(state: AppState) {
     crate::server::serve(listener, router(state), std::future::pending()).await;
 }
 
-async fn ws(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    let mut ws = ws;
+async fn ws(State(state): State<AppState>, headers: HeaderMap, Ws(mut ws): Ws) -> Response {
     if let Some(t) =
         crate::process::version::protocol_token(&headers).and_then(|t| HeaderValue::from_str(&t).ok())
     {
@@ -184,6 +187,21 @@ async fn hang_up(pty: Arc<Pty>) {
 #[cfg(test)]
 mod tests {
     use super::Utf8Stream;
+
+    #[tokio::test]
+    async fn a_plain_request_to_the_websocket_is_a_400_envelope() {
+        use axum::http::{Request, StatusCode};
+        use tower::ServiceExt;
+        let app = crate::testing::TestApp::new(utoipa_axum::router::OpenApiRouter::new());
+        let res = super::router(app.state.clone())
+            .oneshot(Request::get("/ws").body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!((v["code"].as_str(), v["path"].as_str()), (Some("BAD_REQUEST"), Some("/ws")));
+    }
 
     #[test]
     fn utf8_is_never_split() {

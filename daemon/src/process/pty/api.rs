@@ -1,21 +1,19 @@
 //! HTTP edge of PTY sessions: thin handlers over [`super::PtyRegistry`] and [`super::Pty`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
-use axum::extract::{FromRequestParts, Path, Query, Request, State, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::session::ResizeError;
-use super::{Launch, Pty, ws};
+use super::{NewPty, Pty, PtyError, ws};
 use crate::error::{ApiError, Code};
-use crate::extract::decode;
+use crate::extract::{Json, Path, Query, Ws};
+use crate::openapi::ErrorResponse;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -35,16 +33,26 @@ const ENVS_PROTOCOL_PREFIX: &str = "X-Daytona-Pty-Envs~";
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PtyCreateRequest {
+    /// One path component of at most 255 bytes: not `.` or `..`, no `/` or NUL.
+    // Absent is a validation failure like empty, not a decoding one.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     id: String,
+    /// The shell's working directory; the daemon's work dir when absent or empty.
     #[serde(default)]
     cwd: Option<String>,
+    /// Variables added to the shell's environment; `TERM` defaults to `xterm-256color`.
     #[serde(default)]
     envs: Option<BTreeMap<String, String>>,
+    /// 80 when absent.
     #[serde(default)]
+    #[schema(maximum = 1000)]
     cols: Option<u16>,
+    /// 24 when absent.
     #[serde(default)]
+    #[schema(maximum = 1000)]
     rows: Option<u16>,
+    /// Start the shell only when the first client connects.
     #[serde(default)]
     lazy_start: bool,
 }
@@ -91,7 +99,9 @@ pub struct PtyListResponse {
 
 #[derive(Deserialize, ToSchema)]
 pub struct PtyResizeRequest {
+    #[schema(maximum = 1000)]
     cols: u16,
+    #[schema(maximum = 1000)]
     rows: u16,
 }
 
@@ -100,37 +110,42 @@ pub struct MessageResponse {
     message: String,
 }
 
-fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, Code::ProcessNotFound, "PTY session not found")
-}
-
-/// The terminal record with the contract's defaults (process.md §5.1 step 4).
-fn new_pty(
-    state: &AppState,
+/// `create-connect`'s query. The sizes stay text: a value that is not a 16-bit unsigned number
+/// means the default, silently (a quirk of the reference kept for compatibility).
+#[derive(Deserialize)]
+pub struct CreateConnectQuery {
+    #[serde(default)]
     id: String,
+    cols: Option<String>,
+    rows: Option<String>,
     cwd: Option<String>,
-    mut envs: BTreeMap<String, String>,
-    cols: u16,
-    rows: u16,
-    lazy: bool,
-) -> Arc<Pty> {
-    if envs.get("TERM").is_none_or(String::is_empty) {
-        envs.insert("TERM".into(), "xterm-256color".into());
-    }
-    let cwd = cwd.filter(|c| !c.is_empty()).unwrap_or_else(|| state.work_dir.to_string_lossy().into_owned());
-    Pty::new(id, cwd, envs, cols, rows, lazy, state.ptys.replay_bytes)
 }
 
-/// Starts a registered terminal's login shell; it leaves the registry when it ends.
-pub fn start(state: &AppState, pty: &Arc<Pty>) -> std::io::Result<()> {
-    let launch = Launch {
-        program: crate::shell::select(&state.env),
-        args: vec!["-i".into(), "-l".into()],
-        cwd: pty.cwd.clone().into(),
-        env: state.env.snapshot_with(pty.envs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-    };
-    let (registry, me) = (state.ptys.clone(), pty.clone());
-    pty.start(state.reaper, launch, move || registry.remove(&me))
+/// The error of a route that names the terminal in its path: unknown and ended terminals are
+/// both "not found" there (only resize tells them apart).
+fn lookup_error(e: PtyError) -> ApiError {
+    match e {
+        PtyError::NotFound(_) | PtyError::Ended(_) => {
+            ApiError::new(StatusCode::NOT_FOUND, Code::ProcessNotFound, "PTY session not found")
+        }
+        other => other.into(),
+    }
+}
+
+impl From<PtyError> for ApiError {
+    fn from(e: PtyError) -> Self {
+        let message = e.to_string();
+        match e {
+            // Ids in paths and queries; an id in a body is mapped by `create_pty`.
+            PtyError::InvalidId(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BadRequest, message),
+            PtyError::Exists(_) => ApiError::conflict(message),
+            PtyError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, Code::ProcessNotFound, message),
+            PtyError::Ended(_) => ApiError::new(StatusCode::GONE, Code::SessionEnded, message),
+            // The reference answers 500 here, and the clients' tests expect it.
+            PtyError::NotStarted(_) => ApiError::internal("cannot resize inactive PTY session"),
+            PtyError::Start(_) | PtyError::Resize(_) | PtyError::Internal(_) => ApiError::internal(message),
+        }
+    }
 }
 
 fn check_dims(cols: u16, rows: u16, what: impl Fn(&str) -> String) -> Result<(), ApiError> {
@@ -145,85 +160,96 @@ fn check_dims(cols: u16, rows: u16, what: impl Fn(&str) -> String) -> Result<(),
 
 /// Create a PTY session.
 #[utoipa::path(post, path = "/process/pty", tag = "process", request_body = PtyCreateRequest,
-    responses((status = 201, body = PtyCreateResponse), (status = 400), (status = 409), (status = 500)))]
+    responses((status = 201, body = PtyCreateResponse),
+        (status = 400, description = "no id, an invalid id, or a size over 1000", body = ErrorResponse),
+        (status = 409, description = "a PTY session with this id exists", body = ErrorResponse),
+        (status = 413, description = "the body is larger than the JSON limit", body = ErrorResponse),
+        (status = 500, description = "the shell could not be started", body = ErrorResponse)))]
 async fn create_pty(
     State(state): State<AppState>,
-    body: Bytes,
-) -> Result<(StatusCode, axum::Json<PtyCreateResponse>), ApiError> {
-    let req: PtyCreateRequest = decode(&body)?;
+    Json(req): Json<PtyCreateRequest>,
+) -> Result<(StatusCode, Json<PtyCreateResponse>), ApiError> {
     if req.id.is_empty() {
         return Err(ApiError::bad_request("session ID is required"));
     }
     let (cols, rows) = (req.cols.unwrap_or(80), req.rows.unwrap_or(24));
     check_dims(cols, rows, |w| format!("invalid value for {w} - must be less than 1000"))?;
-    let pty =
-        new_pty(&state, req.id.clone(), req.cwd, req.envs.unwrap_or_default(), cols, rows, req.lazy_start);
-    if !state.ptys.insert_if_absent(pty.clone()) {
-        return Err(ApiError::conflict(format!("PTY session with ID '{}' already exists", req.id)));
+    let new = NewPty {
+        id: req.id.clone(),
+        cwd: req.cwd,
+        envs: req.envs.unwrap_or_default(),
+        cols,
+        rows,
+        lazy_start: req.lazy_start,
+    };
+    match state.ptys.create(new) {
+        Ok(_) => Ok((StatusCode::CREATED, Json(PtyCreateResponse { session_id: req.id }))),
+        Err(e @ PtyError::InvalidId(_)) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidRequestBody, e.to_string()))
+        }
+        Err(PtyError::Start(e)) => {
+            tracing::warn!(error = %e, id = %req.id, "failed to start PTY session");
+            Err(ApiError::internal("failed to start PTY session"))
+        }
+        Err(e) => Err(e.into()),
     }
-    if !req.lazy_start
-        && let Err(e) = start(&state, &pty)
-    {
-        tracing::warn!(error = %e, id = %req.id, "failed to start PTY session");
-        state.ptys.remove(&pty);
-        return Err(ApiError::internal("failed to start PTY session"));
-    }
-    Ok((StatusCode::CREATED, axum::Json(PtyCreateResponse { session_id: req.id })))
 }
 
 /// List PTY sessions.
 #[utoipa::path(get, path = "/process/pty", tag = "process", responses((status = 200, body = PtyListResponse)))]
-async fn list_ptys(State(state): State<AppState>) -> axum::Json<PtyListResponse> {
-    axum::Json(PtyListResponse {
-        sessions: state.ptys.list().iter().map(|p| PtySessionInfo::of(p)).collect(),
-    })
+async fn list_ptys(State(state): State<AppState>) -> Json<PtyListResponse> {
+    Json(PtyListResponse { sessions: state.ptys.list().iter().map(|p| PtySessionInfo::of(p)).collect() })
 }
 
 /// Get a PTY session.
 #[utoipa::path(get, path = "/process/pty/{sessionId}", tag = "process", params(("sessionId" = String, Path)),
-    responses((status = 200, body = PtySessionInfo), (status = 404)))]
+    responses((status = 200, body = PtySessionInfo),
+        (status = 400, description = "an invalid or undecodable id", body = ErrorResponse),
+        (status = 404, description = "no such PTY session", body = ErrorResponse)))]
 async fn get_pty(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<axum::Json<PtySessionInfo>, ApiError> {
-    let pty = state.ptys.get(&id).ok_or_else(not_found)?;
-    Ok(axum::Json(PtySessionInfo::of(&pty)))
+) -> Result<Json<PtySessionInfo>, ApiError> {
+    let pty = state.ptys.get(&id).map_err(lookup_error)?;
+    Ok(Json(PtySessionInfo::of(&pty)))
 }
 
 /// Kill a PTY session and its whole process tree.
 #[utoipa::path(delete, path = "/process/pty/{sessionId}", tag = "process", params(("sessionId" = String, Path)),
-    responses((status = 200, body = MessageResponse), (status = 404)))]
+    responses((status = 200, body = MessageResponse),
+        (status = 400, description = "an invalid or undecodable id", body = ErrorResponse),
+        (status = 404, description = "no such PTY session", body = ErrorResponse)))]
 async fn delete_pty(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<axum::Json<MessageResponse>, ApiError> {
-    let pty = state.ptys.get(&id).ok_or_else(not_found)?;
-    state.ptys.remove(&pty);
-    let p = pty.clone();
-    tokio::task::spawn_blocking(move || p.kill_blocking()).await.map_err(ApiError::internal)?;
-    Ok(axum::Json(MessageResponse { message: "PTY session deleted".into() }))
+) -> Result<Json<MessageResponse>, ApiError> {
+    state.ptys.delete(&id).await.map_err(lookup_error)?;
+    Ok(Json(MessageResponse { message: "PTY session deleted".into() }))
 }
 
 /// Resize a PTY session.
 #[utoipa::path(post, path = "/process/pty/{sessionId}/resize", tag = "process", params(("sessionId" = String, Path)),
     request_body = PtyResizeRequest,
-    responses((status = 200, body = PtySessionInfo), (status = 400), (status = 410), (status = 500)))]
+    responses((status = 200, body = PtySessionInfo),
+        (status = 400, description = "an invalid or undecodable id, or a size over 1000", body = ErrorResponse),
+        (status = 404, description = "no such PTY session", body = ErrorResponse),
+        (status = 410, description = "the PTY session has ended", body = ErrorResponse),
+        (status = 413, description = "the body is larger than the JSON limit", body = ErrorResponse),
+        (status = 500, description = "a lazy session not started yet, or the terminal refused the size", body = ErrorResponse)))]
 async fn resize_pty(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<axum::Json<PtySessionInfo>, ApiError> {
-    let req: PtyResizeRequest = decode(&body)?;
+    Json(req): Json<PtyResizeRequest>,
+) -> Result<Json<PtySessionInfo>, ApiError> {
     check_dims(req.cols, req.rows, |w| format!("{w} must be less than 1000"))?;
-    let gone = |m: String| ApiError::new(StatusCode::GONE, Code::SessionEnded, m);
-    let pty = state.ptys.get(&id).ok_or_else(|| gone(format!("PTY session {id} not found")))?;
-    match pty.resize(req.cols, req.rows) {
-        Ok(()) => Ok(axum::Json(PtySessionInfo::of(&pty))),
-        Err(ResizeError::Ended) => {
-            Err(gone(format!("PTY session '{id}' has terminated and cannot be resized")))
-        }
-        Err(ResizeError::NotStarted) => Err(ApiError::internal("cannot resize inactive PTY session")),
-        Err(ResizeError::Io(e)) => Err(ApiError::internal(format!("failed to resize PTY session: {e}"))),
+    match state.ptys.resize(&id, req.cols, req.rows) {
+        Ok(pty) => Ok(Json(PtySessionInfo::of(&pty))),
+        Err(PtyError::Ended(id)) => Err(ApiError::new(
+            StatusCode::GONE,
+            Code::SessionEnded,
+            format!("PTY session '{id}' has terminated and cannot be resized"),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -250,126 +276,114 @@ fn selected(tokens: &[String]) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// Decodes base64url, with or without `=` padding.
-fn base64url_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.as_bytes().chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
-}
-
 /// The envs map of an `X-Daytona-Pty-Envs~<base64url JSON>` token, if one was offered.
 fn envs_from(tokens: &[String]) -> Result<BTreeMap<String, String>, ApiError> {
     let Some(tok) = tokens.iter().find_map(|t| t.strip_prefix(ENVS_PROTOCOL_PREFIX)) else {
         return Ok(BTreeMap::new());
     };
-    let raw = base64url_decode(tok)
+    let raw = crate::text::base64_decode(tok)
         .ok_or_else(|| ApiError::bad_request("invalid envs subprotocol: bad base64url"))?;
     serde_json::from_slice(&raw).map_err(|e| ApiError::bad_request(format!("invalid envs subprotocol: {e}")))
 }
 
-async fn upgrade(req: Request, state: &AppState, tokens: &[String]) -> Result<WebSocketUpgrade, ApiError> {
-    let (mut parts, _) = req.into_parts();
-    let ws = WebSocketUpgrade::from_request_parts(&mut parts, state)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("websocket upgrade failed: {e}")))?;
+/// Takes the upgrade (a plain request is refused with 400) with the PTY's frame limit and the
+/// sub-protocol to select.
+async fn upgrade(
+    parts: &mut axum::http::request::Parts,
+    state: &AppState,
+    tokens: &[String],
+) -> Result<Ws, ApiError> {
+    let Ws(ws) = Ws::from_request_parts(parts, state).await?;
+    Ok(Ws(configure(ws, tokens)))
+}
+
+fn configure(
+    ws: axum::extract::ws::WebSocketUpgrade,
+    tokens: &[String],
+) -> axum::extract::ws::WebSocketUpgrade {
     // Larger input messages break the connection (process.md §5.7 item 5).
     let mut ws = ws.max_message_size(64 * 1024).max_frame_size(64 * 1024);
     if let Some(t) = selected(tokens).and_then(|t| HeaderValue::from_str(t).ok()) {
         ws.set_selected_protocol(t);
     }
-    Ok(ws)
+    ws
 }
 
 /// Create a PTY session and attach to it in one websocket.
 #[utoipa::path(get, path = "/process/pty/create-connect", tag = "process",
-    params(("id" = String, Query), ("cols" = Option<String>, Query), ("rows" = Option<String>, Query), ("cwd" = Option<String>, Query)),
-    responses((status = 101), (status = 400), (status = 409)))]
+    params(("id" = String, Query, description = "the new session's id, as in `POST /process/pty`"),
+        ("cols" = Option<String>, Query, description = "80 unless a number up to 1000"),
+        ("rows" = Option<String>, Query, description = "24 unless a number up to 1000"),
+        ("cwd" = Option<String>, Query)),
+    responses((status = 101, description = "Upgraded: the terminal streams as websocket frames"),
+        (status = 400, description = "not a websocket upgrade, no id or an invalid one, a size over 1000, a repeated parameter, or a bad envs token", body = ErrorResponse),
+        (status = 409, description = "a PTY session with this id exists", body = ErrorResponse)))]
 async fn create_connect(
     State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<CreateConnectQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let id = q.get("id").cloned().unwrap_or_default();
+    let id = q.id;
     if id.is_empty() {
         return Err(ApiError::bad_request("session ID is required"));
     }
-    if state.ptys.contains(&id) {
-        return Err(ApiError::conflict(format!("PTY session with ID '{id}' already exists")));
-    }
-    // Not an unsigned 16-bit decimal: the default, silently (Go quirk kept for compatibility).
-    let dim = |k: &str, d: u16| q.get(k).and_then(|v| v.parse::<u16>().ok()).unwrap_or(d);
-    let (cols, rows) = (dim("cols", 80), dim("rows", 24));
+    state.ptys.check_new(&id)?;
+    let dim = |v: Option<String>, d: u16| v.and_then(|v| v.parse::<u16>().ok()).unwrap_or(d);
+    let (cols, rows) = (dim(q.cols, 80), dim(q.rows, 24));
     if cols > MAX_DIM || rows > MAX_DIM {
         return Err(ApiError::bad_request("cols and rows must be less than 1000"));
     }
     let tokens = offered(req.headers());
     let envs = envs_from(&tokens)?;
     let exit_control = tokens.iter().any(|t| t == EXIT_CONTROL_PROTOCOL);
-    let ws = upgrade(req, &state, &tokens).await?;
-    let pty = new_pty(&state, id.clone(), q.get("cwd").cloned(), envs, cols, rows, false);
+    // The upgrade is taken last, so a plain request learns about the problems above first.
+    let (mut parts, _) = req.into_parts();
+    let Ws(ws) = upgrade(&mut parts, &state, &tokens).await?;
+    let new = NewPty { id, cwd: q.cwd, envs, cols, rows, lazy_start: false };
     Ok(ws.on_upgrade(move |mut socket| async move {
-        if !state.ptys.insert_if_absent(pty.clone()) {
-            let msg = format!("PTY session with ID '{id}' already exists");
-            return ws::fail(&mut socket, &format!("Failed to start PTY session: {msg}")).await;
+        match state.ptys.create(new) {
+            Ok(pty) => ws::serve(socket, pty, exit_control).await,
+            Err(e) => {
+                let reason = match e {
+                    PtyError::Start(e) => e.to_string(),
+                    other => other.to_string(),
+                };
+                ws::fail(&mut socket, &format!("Failed to start PTY session: {reason}")).await
+            }
         }
-        if let Err(e) = start(&state, &pty) {
-            state.ptys.remove(&pty);
-            return ws::fail(&mut socket, &format!("Failed to start PTY session: {e}")).await;
-        }
-        ws::serve(socket, pty, exit_control).await
     }))
 }
 
-/// Attach to a PTY session (starting a lazy one).
+/// Attach to a PTY session (starting a lazy one). The upgrade is taken for any id; a session
+/// that cannot be attached is reported in an error frame.
 #[utoipa::path(get, path = "/process/pty/{sessionId}/connect", tag = "process", params(("sessionId" = String, Path)),
-    responses((status = 101)))]
+    responses((status = 101, description = "Upgraded: the terminal streams as websocket frames"),
+        (status = 400, description = "not a websocket upgrade, or an undecodable id", body = ErrorResponse)))]
 async fn connect_pty(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    let tokens = offered(req.headers());
+    headers: HeaderMap,
+    Ws(ws): Ws,
+) -> Response {
+    let tokens = offered(&headers);
     let exit_control = tokens.iter().any(|t| t == EXIT_CONTROL_PROTOCOL);
-    let ws = upgrade(req, &state, &tokens).await?;
-    Ok(ws.on_upgrade(move |mut socket| async move {
+    configure(ws, &tokens).on_upgrade(move |mut socket| async move {
         let fail = |reason: String| format!("Failed to connect to PTY session: {reason}");
-        let Some(pty) = state.ptys.get(&id) else {
-            return ws::fail(&mut socket, &fail(format!("PTY session {id} not found"))).await;
-        };
-        if !pty.is_started() {
-            if let Err(e) = start(&state, &pty) {
-                return ws::fail(&mut socket, &fail(format!("failed to start PTY session: {e}"))).await;
+        let started = state.ptys.get(&id).and_then(|pty| {
+            if !pty.is_started() {
+                state.ptys.start(&pty)?;
             }
-        } else if pty.is_ended() {
-            return ws::fail(
-                &mut socket,
-                &fail(format!("PTY session '{id}' has terminated and is no longer available")),
-            )
-            .await;
+            Ok(pty)
+        });
+        match started {
+            Ok(pty) => ws::serve(socket, pty, exit_control).await,
+            Err(PtyError::Ended(id)) => {
+                let reason = format!("PTY session '{id}' has terminated and is no longer available");
+                ws::fail(&mut socket, &fail(reason)).await
+            }
+            Err(e) => ws::fail(&mut socket, &fail(e.to_string())).await,
         }
-        ws::serve(socket, pty, exit_control).await
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -420,5 +434,184 @@ mod tests {
             Some("X-Daytona-SDK-Version~0.226.1")
         );
         assert_eq!(selected(&t(&["X-Daytona-Pty-Envs~e30", "chat"])), None);
+    }
+
+    mod router {
+        use axum::http::StatusCode;
+
+        use super::super::routes;
+        use crate::testing::TestApp;
+
+        fn bad_ids() -> Vec<String> {
+            vec![
+                "a/b".into(),
+                "..".into(),
+                ".".into(),
+                "a\u{0}b".into(),
+                "x".repeat(300),
+                "y".repeat(1 << 20),
+            ]
+        }
+
+        async fn assert_no_ptys(app: &TestApp) {
+            let a = app.get("/process/pty").await;
+            assert_eq!(a.json(), serde_json::json!({ "sessions": [] }));
+        }
+
+        #[tokio::test]
+        async fn invalid_ids_are_400_and_create_nothing() {
+            let app = TestApp::new(routes());
+            for bad in bad_ids() {
+                let body = serde_json::json!({ "id": bad, "lazyStart": true }).to_string();
+                let msg = app
+                    .send("POST", "/process/pty", body)
+                    .await
+                    .envelope(StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY");
+                assert!(msg.starts_with("invalid PTY ID") && msg.len() < 200, "{msg:.200}");
+                // Not lazy: no shell may start either.
+                let body = serde_json::json!({ "id": bad }).to_string();
+                app.send("POST", "/process/pty", body)
+                    .await
+                    .envelope(StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY");
+            }
+            for query in ["a%2Fb", "..", "a%00b", &"x".repeat(300)] {
+                let a = app.get(&format!("/process/pty/create-connect?id={query}")).await;
+                assert!(
+                    a.envelope(StatusCode::BAD_REQUEST, "BAD_REQUEST").starts_with("invalid PTY ID"),
+                    "{query:.20}"
+                );
+            }
+            for uri in ["/process/pty/..", "/process/pty/a%00b", "/process/pty/a%2Fb"] {
+                app.get(uri).await.envelope(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+                app.send("DELETE", uri, "").await.envelope(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+            }
+            assert_no_ptys(&app).await;
+        }
+
+        #[tokio::test]
+        async fn undecodable_ids_repeated_keys_and_plain_websocket_requests_are_400() {
+            let app = TestApp::new(routes());
+            for (method, uri) in [
+                ("GET", "/process/pty/%FF%FE"),
+                ("DELETE", "/process/pty/%FF%FE"),
+                ("POST", "/process/pty/%FF%FE/resize"),
+                ("GET", "/process/pty/%FF%FE/connect"),
+            ] {
+                let msg = app
+                    .send(method, uri, r#"{"cols":10,"rows":10}"#)
+                    .await
+                    .envelope(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+                assert!(msg.contains("invalid path parameter"), "{method} {uri}: {msg}");
+            }
+            let a = app.get("/process/pty/create-connect?id=a&id=b").await;
+            assert!(a.envelope(StatusCode::BAD_REQUEST, "BAD_REQUEST").contains("duplicate field"));
+            // Valid requests that only lack the upgrade.
+            let a = app.get("/process/pty/create-connect?id=fresh").await;
+            assert!(a.envelope(StatusCode::BAD_REQUEST, "BAD_REQUEST").contains("WebSocket upgrade"));
+            let a = app.get("/process/pty/any/connect").await;
+            assert!(a.envelope(StatusCode::BAD_REQUEST, "BAD_REQUEST").contains("WebSocket upgrade"));
+            assert_no_ptys(&app).await;
+        }
+
+        #[tokio::test]
+        async fn bodies_must_be_objects_of_the_schema() {
+            let app = TestApp::new(routes());
+            for body in [
+                "",
+                "[]",
+                "[null]",
+                r#"{"id": 1}"#,
+                r#"{"id":"p","cols":-1}"#,
+                r#"{"id":"p","envs":{"A":1}}"#,
+            ] {
+                app.send("POST", "/process/pty", body)
+                    .await
+                    .envelope(StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY");
+            }
+            for body in ["[]", "{}", r#"{"cols": 10}"#, r#"{"cols":"10","rows":10}"#] {
+                app.send("POST", "/process/pty/p/resize", body)
+                    .await
+                    .envelope(StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY");
+            }
+            let req = axum::http::Request::post("/process/pty")
+                .header("content-length", (crate::extract::MAX_JSON_BODY + 1).to_string())
+                .body(axum::body::Body::empty())
+                .unwrap();
+            app.request(req).await.envelope(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+            assert_no_ptys(&app).await;
+        }
+
+        #[tokio::test]
+        async fn unknown_ids_are_404_and_ended_ones_410() {
+            let app = TestApp::new(routes());
+            let resize = |id: &str| format!("/process/pty/{id}/resize");
+            let size = r#"{"cols":100,"rows":30}"#;
+            let a = app.send("POST", &resize("nosuch"), size).await;
+            assert_eq!(
+                a.envelope(StatusCode::NOT_FOUND, "PROCESS_NOT_FOUND"),
+                "PTY session nosuch not found"
+            );
+            app.get("/process/pty/nosuch").await.envelope(StatusCode::NOT_FOUND, "PROCESS_NOT_FOUND");
+
+            let a = app.send("POST", "/process/pty", r#"{"id":"p","lazyStart":true}"#).await;
+            assert_eq!((a.status, a.json()), (StatusCode::CREATED, serde_json::json!({ "sessionId": "p" })));
+            let a = app.send("POST", "/process/pty", r#"{"id":"p","lazyStart":true}"#).await;
+            assert_eq!(
+                a.envelope(StatusCode::CONFLICT, "CONFLICT"),
+                "conflict: PTY session with ID 'p' already exists"
+            );
+            app.get("/process/pty/create-connect?id=p").await.envelope(StatusCode::CONFLICT, "CONFLICT");
+            // Not started yet: the reference's 500, which the clients expect.
+            app.send("POST", &resize("p"), size)
+                .await
+                .envelope(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR");
+            let a = app.send("POST", &resize("p"), r#"{"cols":1001,"rows":30}"#).await;
+            assert_eq!(
+                a.envelope(StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+                "bad request: cols must be less than 1000"
+            );
+
+            let a = app.send("DELETE", "/process/pty/p", "").await;
+            assert_eq!(
+                (a.status, a.json()),
+                (StatusCode::OK, serde_json::json!({ "message": "PTY session deleted" }))
+            );
+            let a = app.send("POST", &resize("p"), size).await;
+            assert_eq!(
+                a.envelope(StatusCode::GONE, "SESSION_ENDED"),
+                "PTY session 'p' has terminated and cannot be resized"
+            );
+            app.get("/process/pty/p").await.envelope(StatusCode::NOT_FOUND, "PROCESS_NOT_FOUND");
+            app.send("DELETE", "/process/pty/p", "")
+                .await
+                .envelope(StatusCode::NOT_FOUND, "PROCESS_NOT_FOUND");
+            assert_no_ptys(&app).await;
+        }
+
+        #[test]
+        fn the_document_tells_the_statuses() {
+            let doc = serde_json::to_value(routes().split_for_parts().1).unwrap();
+            let expect = [
+                ("/process/pty", "post", &["201", "400", "409", "413", "500"][..]),
+                ("/process/pty/{sessionId}", "get", &["200", "400", "404"]),
+                ("/process/pty/{sessionId}", "delete", &["200", "400", "404"]),
+                ("/process/pty/{sessionId}/resize", "post", &["200", "400", "404", "410", "413", "500"]),
+                ("/process/pty/{sessionId}/connect", "get", &["101", "400"]),
+                ("/process/pty/create-connect", "get", &["101", "400", "409"]),
+            ];
+            for (path, method, codes) in expect {
+                let responses = &doc["paths"][path][method]["responses"];
+                let listed: Vec<&String> = responses.as_object().unwrap().keys().collect();
+                assert_eq!(listed, codes.iter().collect::<Vec<_>>(), "{method} {path}");
+            }
+            assert_eq!(
+                doc["components"]["schemas"]["PtyCreateRequest"]["required"],
+                serde_json::json!(["id"])
+            );
+            assert_eq!(
+                doc["components"]["schemas"]["PtyResizeRequest"]["required"],
+                serde_json::json!(["cols", "rows"])
+            );
+        }
     }
 }

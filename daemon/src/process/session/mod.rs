@@ -23,15 +23,15 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
-use super::tree;
+use super::{signal, tree};
 use crate::env::ChildEnv;
-use crate::error::{ApiError, Code};
+use crate::id::{self, InvalidId};
 use crate::reaper::{ExitStatus, ExitWait, Reaper};
+use crate::text::os_error_text;
 
 pub const ENTRYPOINT_SESSION: &str = "entrypoint";
 pub const ENTRYPOINT_COMMAND: &str = "entrypoint_command";
@@ -91,16 +91,56 @@ pub enum End {
     Deleted,
 }
 
-impl End {
-    fn error(self) -> ApiError {
-        let msg = match self {
-            End::ShellExited(c) => format!(
-                "session ended: its shell exited with status {c} (a command ran `exit`, or the shell was killed)"
-            ),
-            End::Deleted => "session ended: the session was deleted".to_string(),
-        };
-        ApiError::new(StatusCode::GONE, Code::SessionEnded, msg)
+/// Why a session operation failed. The routes (`api.rs`) choose the HTTP status of each.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session not found")]
+    NotFound,
+    #[error("command not found")]
+    CommandNotFound,
+    #[error("session already exists")]
+    Exists,
+    #[error("command already exists")]
+    CommandExists,
+    /// The session's shell is gone; why, when known.
+    #[error("{}", ended_text(*.0))]
+    Ended(Option<End>),
+    #[error("command has already completed with exit code {0}")]
+    CommandCompleted(i32),
+    #[error("the command's input is closed (it has ended, or it runs synchronously and reads EOF)")]
+    InputClosed,
+    #[error(transparent)]
+    InvalidId(#[from] InvalidId),
+    /// A command's log cannot be opened or read.
+    #[error("open {}: {}", .path.display(), os_error_text(.source))]
+    Log { path: PathBuf, source: std::io::Error },
+    /// The system failed the daemon (files, pipes, processes); the text says what was tried.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl SessionError {
+    fn io(what: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
+        SessionError::Io(format!("{what}: {e}"))
     }
+}
+
+fn ended_text(end: Option<End>) -> String {
+    match end {
+        Some(End::ShellExited(c)) => format!(
+            "session ended: its shell exited with status {c} (a command ran `exit`, or the shell was killed)"
+        ),
+        Some(End::Deleted) => "session ended: the session was deleted".to_string(),
+        None => "session ended: its shell is no longer running".to_string(),
+    }
+}
+
+/// Off the async workers: a blocking filesystem step, with a panic in it reported as a failure.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SessionError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| SessionError::io(what, e))
 }
 
 pub struct Command {
@@ -168,14 +208,25 @@ impl Command {
         });
     }
 
+    /// The whole log as it is now.
+    pub async fn read_log(&self) -> Result<Vec<u8>, SessionError> {
+        let path = self.log_path();
+        let p2 = path.clone();
+        blocking("cannot read the log", move || std::fs::read(p2))
+            .await?
+            .map_err(|source| SessionError::Log { path, source })
+    }
+
+    /// The log opened for streaming from its start.
+    pub async fn open_log(&self) -> Result<tokio::fs::File, SessionError> {
+        let path = self.log_path();
+        tokio::fs::File::open(&path).await.map_err(|source| SessionError::Log { path, source })
+    }
+
     /// Sends `data` to the command's stdin and echoes it into the log unless suppressed.
-    pub async fn send_input(&self, data: &str) -> Result<(), ApiError> {
+    pub async fn send_input(&self, data: &str) -> Result<(), SessionError> {
         if let Some(code) = self.state().exit_code() {
-            return Err(ApiError::new(
-                StatusCode::GONE,
-                Code::CommandAlreadyCompleted,
-                format!("command has already completed with exit code {code}"),
-            ));
+            return Err(SessionError::CommandCompleted(code));
         }
         let mut data = data.to_string();
         if !data.ends_with('\n') {
@@ -184,11 +235,7 @@ impl Command {
         {
             let mut input = self.input.lock().await;
             let Some(tx) = input.as_mut() else {
-                return Err(ApiError::new(
-                    StatusCode::GONE,
-                    Code::Gone,
-                    "gone: the command's input is closed (it has ended, or it runs synchronously and reads EOF)",
-                ));
+                return Err(SessionError::InputClosed);
             };
             // The echo goes into the log before the command can read the input, so it always
             // precedes the output the input causes.
@@ -197,18 +244,17 @@ impl Command {
                 rec.extend_from_slice(data.as_bytes());
                 let path = self.log_path();
                 let n = rec.len() as u64;
-                tokio::task::spawn_blocking(move || {
+                blocking("failed to echo the input into the log", move || {
                     use std::io::Write;
                     std::fs::OpenOptions::new().append(true).open(path)?.write_all(&rec)
                 })
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(|e| ApiError::internal(format!("failed to echo the input into the log: {e}")))?;
+                .await?
+                .map_err(|e| SessionError::io("failed to echo the input into the log", e))?;
                 self.grew(n);
             }
             tx.write_all(data.as_bytes())
                 .await
-                .map_err(|e| ApiError::internal(format!("failed to write to the command's input: {e}")))?;
+                .map_err(|e| SessionError::io("failed to write to the command's input", e))?;
         }
         Ok(())
     }
@@ -249,6 +295,12 @@ impl Session {
         self.commands.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|c| c.id == id).cloned()
     }
 
+    /// A command asked for by a client: its id is checked before it is looked up.
+    pub fn find_command(&self, id: &str) -> Result<Arc<Command>, SessionError> {
+        id::check("command", id)?;
+        self.command(id).ok_or(SessionError::CommandNotFound)
+    }
+
     pub fn end(&self) -> Option<End> {
         *self.end.borrow()
     }
@@ -258,15 +310,8 @@ impl Session {
     }
 
     /// Why an operation on this ended session fails.
-    pub fn end_error(&self) -> ApiError {
-        match self.end() {
-            Some(end) => end.error(),
-            None => ApiError::new(
-                StatusCode::GONE,
-                Code::SessionEnded,
-                "session ended: its shell is no longer running",
-            ),
-        }
+    pub fn end_error(&self) -> SessionError {
+        SessionError::Ended(self.end())
     }
 
     /// Prepares and submits a command. Commands run in submission order: the stdin lock is held
@@ -277,27 +322,31 @@ impl Session {
         text: String,
         is_async: bool,
         suppress_echo: bool,
-    ) -> Result<Arc<Command>, ApiError> {
+    ) -> Result<Arc<Command>, SessionError> {
         let mut stdin = self.stdin.lock().await;
         if stdin.is_none() || self.end().is_some() {
             return Err(self.end_error());
         }
         if self.command(&id).is_some() {
-            return Err(ApiError::conflict("command already exists"));
+            return Err(SessionError::CommandExists);
         }
         let dir = self.dir.join(&id);
         let text2 = text.clone();
         let dir2 = dir.clone();
-        let files = tokio::task::spawn_blocking(move || prepare_command_dir(&dir2, &text2))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| {
-                ApiError::internal(format!("cannot prepare the command directory {}: {e}", dir.display()))
-            })?;
-        let (wake_r, wake_w) = std::io::pipe().map_err(ApiError::internal)?;
+        let files =
+            blocking("cannot prepare the command directory", move || prepare_command_dir(&dir2, &text2))
+                .await?
+                .map_err(|e| {
+                    SessionError::io(
+                        format_args!("cannot prepare the command directory {}", dir.display()),
+                        e,
+                    )
+                })?;
+        let (wake_r, wake_w) = std::io::pipe().map_err(|e| SessionError::io("cannot create a pipe", e))?;
         set_nonblocking(&wake_r);
         set_nonblocking(&wake_w);
-        let input = pipe::Sender::from_file(files.input).map_err(ApiError::internal)?;
+        let input = pipe::Sender::from_file(files.input)
+            .map_err(|e| SessionError::io("cannot register the command's input", e))?;
         let cmd = Arc::new(Command {
             id: id.clone(),
             text,
@@ -321,7 +370,7 @@ impl Session {
                 exit_code: dir.join("exit_code"),
             },
         )
-        .map_err(ApiError::internal)?;
+        .map_err(|e| SessionError::io("cannot start the output pump", e))?;
         self.commands.lock().unwrap_or_else(|e| e.into_inner()).push(cmd.clone());
         let block = wrapper::block(&id, &dir, &self.control);
         let tx = stdin.as_mut().expect("checked above");
@@ -492,8 +541,10 @@ impl SessionService {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn get(&self, id: &str) -> Result<Arc<Session>, ApiError> {
-        self.map().get(id).cloned().ok_or_else(|| not_found("session not found"))
+    /// A session by id; the id is checked first, so a client's `../x` is refused, not looked up.
+    pub fn get(&self, id: &str) -> Result<Arc<Session>, SessionError> {
+        id::check("session", id)?;
+        self.map().get(id).cloned().ok_or(SessionError::NotFound)
     }
 
     pub fn list(&self) -> Vec<Arc<Session>> {
@@ -501,31 +552,37 @@ impl SessionService {
     }
 
     /// Starts a session shell in `cwd`.
-    pub async fn create(&self, id: &str, cwd: &Path) -> Result<Arc<Session>, ApiError> {
-        wrapper::validate_id("session", id)?;
+    pub async fn create(&self, id: &str, cwd: &Path) -> Result<Arc<Session>, SessionError> {
+        id::check("session", id)?;
         let _one_at_a_time = self.creating.lock().await;
         if self.map().contains_key(id) {
-            return Err(ApiError::conflict("session already exists"));
+            return Err(SessionError::Exists);
         }
         let dir = self.root.join(id);
         let control = dir.join(CONTROL_FIFO);
         let (dir2, control2) = (dir.clone(), control.clone());
-        let ctl_file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(&dir2)?;
-            mkfifo(&control2)?;
-            // Read-write: the shell's opens never block and the reader never sees EOF.
-            std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NONBLOCK).open(&control2)
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| {
-            ApiError::internal(format!("cannot create the session directory {}: {e}", dir.display()))
-        })?;
-        let ctl = pipe::Receiver::from_file(ctl_file).map_err(ApiError::internal)?;
+        let ctl_file =
+            blocking("cannot create the session directory", move || -> std::io::Result<std::fs::File> {
+                std::fs::DirBuilder::new().recursive(true).mode(0o755).create(&dir2)?;
+                mkfifo(&control2)?;
+                // Read-write: the shell's opens never block and the reader never sees EOF.
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&control2)
+            })
+            .await?
+            .map_err(|e| {
+                SessionError::io(format_args!("cannot create the session directory {}", dir.display()), e)
+            })?;
+        let ctl = pipe::Receiver::from_file(ctl_file)
+            .map_err(|e| SessionError::io("cannot register the control FIFO", e))?;
 
         let shell = crate::shell::select(&self.env);
-        let (out_r, out_w) = std::io::pipe().map_err(ApiError::internal)?;
-        let out_w2 = out_w.try_clone().map_err(ApiError::internal)?;
+        let pipe_err = |e| SessionError::io("cannot create the shell's output pipe", e);
+        let (out_r, out_w) = std::io::pipe().map_err(pipe_err)?;
+        let out_w2 = out_w.try_clone().map_err(pipe_err)?;
         let mut cmd = std::process::Command::new(&shell);
         cmd.stdin(Stdio::piped())
             .stdout(out_w)
@@ -537,14 +594,14 @@ impl SessionService {
         let spawned = self.reaper.spawn(&mut cmd);
         drop(cmd);
         let (mut child, exit) = spawned.map_err(|e| {
-            ApiError::internal(format!(
-                "cannot start the session shell {shell} in {}: {}",
-                cwd.display(),
-                super::execute::os_error_text(&e)
-            ))
+            SessionError::io(
+                format_args!("cannot start the session shell {shell} in {}", cwd.display()),
+                os_error_text(&e),
+            )
         })?;
         let stdin = child.stdin.take().expect("stdin is piped");
-        let stdin = pipe::Sender::from_owned_fd(OwnedFd::from(stdin)).map_err(ApiError::internal)?;
+        let stdin = pipe::Sender::from_owned_fd(OwnedFd::from(stdin))
+            .map_err(|e| SessionError::io("cannot register the shell's stdin", e))?;
         let session = Arc::new(Session {
             id: id.to_string(),
             dir,
@@ -567,14 +624,14 @@ impl SessionService {
         text: String,
         is_async: bool,
         suppress_echo: bool,
-    ) -> Result<(Arc<Session>, Arc<Command>), ApiError> {
+    ) -> Result<(Arc<Session>, Arc<Command>), SessionError> {
         let session = self.get(id)?;
-        let cmd = session.start_command(wrapper::uuid_v4(), text, is_async, suppress_echo).await?;
+        let cmd = session.start_command(id::uuid_v4(), text, is_async, suppress_echo).await?;
         Ok((session, cmd))
     }
 
     /// The entrypoint: `argv` as the single async command of the reserved session.
-    pub async fn start_entrypoint(&self, argv: &[String], cwd: &Path) -> Result<(), ApiError> {
+    pub async fn start_entrypoint(&self, argv: &[String], cwd: &Path) -> Result<(), SessionError> {
         let session = self.create(ENTRYPOINT_SESSION, cwd).await?;
         session.start_command(ENTRYPOINT_COMMAND.into(), wrapper::quote_argv(argv), true, true).await?;
         Ok(())
@@ -583,34 +640,33 @@ impl SessionService {
     /// Deletes a session: signals its processes and forgets it at once; what does not stop
     /// within the grace period is killed in the background. The returned handle resolves when
     /// the termination is complete.
-    pub async fn delete(&self, id: &str) -> Result<tokio::task::JoinHandle<()>, ApiError> {
-        let session = self.map().remove(id).ok_or_else(|| not_found("session not found"))?;
+    pub async fn delete(&self, id: &str) -> Result<tokio::task::JoinHandle<()>, SessionError> {
+        id::check("session", id)?;
+        let session = self.map().remove(id).ok_or(SessionError::NotFound)?;
         session.cancel().await;
         let pid = session.shell_pid;
         // Found before anything is signalled: once the shell dies its descendants are
         // re-parented and can no longer be found by parentage (pitfalls 4).
-        let (shell, found) = tokio::task::spawn_blocking(move || {
+        let (shell, found) = blocking("cannot signal the session's processes", move || {
             let shell = tree::identify(pid);
             let found = tree::descendants(pid);
-            super::signal::kill_group(pid, libc::SIGTERM);
+            signal::kill_group(pid, libc::SIGTERM);
             for p in &found {
                 tree::signal(*p, libc::SIGTERM);
             }
             (shell, found)
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         let (grace, interval) = (self.grace, self.interval);
         let finisher =
             tokio::task::spawn_blocking(move || finish_termination(pid, shell, found, grace, interval));
         let dir = session.dir.clone();
-        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+        blocking("cannot remove the session directory", move || match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::bad_request(format!("cannot remove the session directory: {e}")))?;
+        .await?
+        .map_err(|e| SessionError::io("cannot remove the session directory", os_error_text(&e)))?;
         Ok(finisher)
     }
 }
@@ -631,7 +687,7 @@ fn finish_termination(
             let mut late =
                 shell.filter(|s| tree::is_alive(*s)).map(|_| tree::descendants(pid)).unwrap_or_default();
             late.extend(found.iter().copied());
-            super::signal::kill_group(pid, libc::SIGKILL);
+            signal::kill_group(pid, libc::SIGKILL);
             for p in late {
                 tree::signal(p, libc::SIGKILL);
             }
@@ -642,10 +698,6 @@ fn finish_termination(
         }
         std::thread::sleep(interval);
     }
-}
-
-fn not_found(what: &str) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, Code::ProcessNotFound, what)
 }
 
 /// Reads the session's control FIFO and dispatches "started"/"ended" to commands; when the
@@ -763,12 +815,14 @@ mod tests {
         }
         let (o, _) = log::demux_all(&std::fs::read(&log).unwrap());
         assert_eq!(o, b"hello\nx=hello\nbg\n");
-        assert_eq!(cmd.send_input("late").await.unwrap_err().code, Some(Code::CommandAlreadyCompleted));
+        assert!(matches!(cmd.send_input("late").await, Err(SessionError::CommandCompleted(0))));
 
         let finisher = svc.delete("s").await.unwrap();
         finisher.await.unwrap();
         assert!(!tmp.path().join("sessions/s").exists());
-        assert_eq!(svc.get("s").err().unwrap().status, StatusCode::NOT_FOUND);
+        assert!(matches!(svc.get("s"), Err(SessionError::NotFound)));
+        assert!(matches!(svc.get(".."), Err(SessionError::InvalidId(_))));
+        assert!(matches!(svc.delete("s").await, Err(SessionError::NotFound)));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -785,7 +839,7 @@ mod tests {
         assert_eq!(done(&queued).await, State::Ended(None));
         assert_eq!(session.end(), Some(End::ShellExited(5)));
         let e = svc.exec("s", "true".into(), false, false).await.err().unwrap();
-        assert_eq!(e.code, Some(Code::SessionEnded));
+        assert!(matches!(e, SessionError::Ended(Some(End::ShellExited(5)))), "{e:?}");
         drop(svc.delete("s").await.unwrap());
     }
 }

@@ -1,5 +1,4 @@
-//! What the daemon writes to a session shell's stdin to run one command, and the ids that
-//! become path components.
+//! What the daemon writes to a session shell's stdin to run one command.
 //!
 //! The block runs in the session shell itself (so `cd`, variables and functions persist) and
 //! sources the command from `cmd.sh` (so here-docs and any syntax work). It uses only POSIX
@@ -15,12 +14,7 @@
 
 use std::path::Path;
 
-use crate::error::ApiError;
-
-/// Quotes `s` as one shell word: single quotes, with `'` written as `'\''`.
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+use crate::shell::quote as sh_quote;
 
 /// The entrypoint command string: every argument quoted, joined by spaces.
 pub fn quote_argv<S: AsRef<str>>(argv: &[S]) -> String {
@@ -59,54 +53,8 @@ pub fn parse_event(line: &str) -> Option<Event<'_>> {
     }
 }
 
-/// Session and command ids name directories under the sessions folder, so they must be one
-/// plain path component (pitfalls 17: an id of `..` once made a delete remove the config dir).
-pub fn validate_id(what: &str, id: &str) -> Result<(), ApiError> {
-    let problem = if id.is_empty() {
-        "must not be empty"
-    } else if id == "." || id == ".." {
-        "must not be '.' or '..'"
-    } else if id.contains('/') {
-        "must not contain '/'"
-    } else if id.contains('\0') {
-        "must not contain NUL"
-    } else if id.len() > 255 {
-        "must be at most 255 bytes"
-    } else {
-        return Ok(());
-    };
-    Err(ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        crate::error::Code::InvalidRequestBody,
-        format!("invalid {what} ID {id:?}: it {problem}"),
-    ))
-}
-
-/// A random (version 4) UUID.
-pub fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    let mut filled = 0;
-    while filled < b.len() {
-        // SAFETY: writes at most the remaining length into the buffer.
-        let n = unsafe { libc::getrandom(b[filled..].as_mut_ptr().cast(), b.len() - filled, 0) };
-        if n > 0 {
-            filled += n as usize;
-        } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            // No getrandom: time and a counter still give unique (if guessable) ids.
-            static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            b[..8].copy_from_slice(&(t.as_nanos() as u64).to_le_bytes());
-            let c =
-                COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ u64::from(std::process::id());
-            b[8..].copy_from_slice(&c.to_le_bytes());
-            break;
-        }
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
+/// Interpreter contexts take their ids from here until they use [`crate::id`] directly.
+pub use crate::id::uuid_v4;
 
 #[cfg(test)]
 mod tests {
@@ -115,7 +63,6 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(sh_quote("it's"), r"'it'\''s'");
         assert_eq!(quote_argv(&["sleep", "infinity"]), "'sleep' 'infinity'");
         assert_eq!(quote_argv(&["a b", "$HOME"]), "'a b' '$HOME'");
     }
@@ -126,20 +73,6 @@ mod tests {
         assert_eq!(parse_event("E abc 130\n"), Some(Event::Ended("abc", 130)));
         assert_eq!(parse_event("E abc x"), None);
         assert_eq!(parse_event("junk"), None);
-    }
-
-    #[test]
-    fn ids() {
-        for bad in ["", ".", "..", "a/b", "../x", "a\0b", &"x".repeat(256)] {
-            assert_eq!(validate_id("session", bad).unwrap_err().status, 400, "{bad:?}");
-        }
-        for ok in ["s1", "my session", "..a", "entrypoint_command"] {
-            assert!(validate_id("session", ok).is_ok());
-        }
-        let u = uuid_v4();
-        assert_eq!(u.len(), 36);
-        assert_eq!(&u[14..15], "4");
-        assert_ne!(u, uuid_v4());
     }
 
     /// Runs the block in each available shell, with this test playing the daemon: FIFOs, the

@@ -1,4 +1,7 @@
-//! `POST /process/execute`: run one command in a fresh shell and return its combined output.
+//! Running one script in a fresh shell and collecting its combined output: the service behind
+//! `POST /process/execute` ([`api`]) and `/process/code-run`.
+
+pub mod api;
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -7,24 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
-use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::signal::{GroupGuard, kill_group};
-use crate::env::{ChildEnv, is_portable_name};
-use crate::error::{ApiError, Code};
-use crate::extract::Json as JsonBody;
+use crate::env::ChildEnv;
 use crate::reaper::{ExitStatus, Reaper};
 use crate::shell;
-use crate::state::AppState;
+/// Other areas still import it from here; it lives in [`crate::text`].
+pub use crate::text::os_error_text;
 
 /// How long to keep reading after the shell exited, for background jobs that inherited the
 /// output pipe (`server &`): their output so far is returned instead of waiting for them.
@@ -32,31 +27,6 @@ pub const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(30);
 /// Most output kept per command. Beyond it output is still drained (so the command never blocks
 /// on a full pipe) but dropped, and a note says how much.
 pub const MAX_OUTPUT: usize = 64 * 1024 * 1024;
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(execute))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct ExecuteRequest {
-    /// Shell command text; written to the shell's stdin, so it may be any length.
-    // Absent is a validation failure like empty, not a decoding one.
-    #[serde(default)]
-    command: String,
-    /// Working directory; the daemon's work dir when absent.
-    cwd: Option<String>,
-    /// Seconds before the whole process group is killed; absent or 0 means no limit.
-    timeout: Option<u32>,
-    /// Extra environment variables; they win over inherited ones.
-    envs: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Serialize, ToSchema, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecuteResponse {
-    exit_code: i32,
-    result: String,
-}
 
 /// A script to run in a fresh shell: a validated `/process/execute` request, or the script
 /// `/process/code-run` builds around a program.
@@ -69,47 +39,35 @@ pub struct ExecSpec {
     pub envs: BTreeMap<String, String>,
 }
 
-/// Runs a command in a new shell and returns its exit code and combined output.
-#[utoipa::path(post, path = "/process/execute", tag = "process", request_body = ExecuteRequest,
-    responses((status = 200, body = ExecuteResponse),
-        (status = 400, body = crate::openapi::ErrorResponse),
-        (status = 408, description = "the command ran past its timeout and was killed", body = crate::openapi::ErrorResponse)))]
-async fn execute(
-    State(state): State<AppState>,
-    JsonBody(req): JsonBody<ExecuteRequest>,
-) -> Result<Json<ExecuteResponse>, ApiError> {
-    let spec = validate(req, &state.work_dir)?;
-    let (exit_code, result) = run(state.reaper, &state.env, spec).await?;
-    Ok(Json(ExecuteResponse { exit_code, result }))
+/// Why a script has no result. A process that cannot be started is a result, not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// It ran past its timeout; its whole process group was killed.
+    #[error("command execution timeout")]
+    Timeout,
+    /// The daemon could not set up the pipes to talk to it.
+    #[error("cannot set up the command's pipes: {0}")]
+    Io(#[from] std::io::Error),
 }
 
-pub fn validate(req: ExecuteRequest, work_dir: &Path) -> Result<ExecSpec, ApiError> {
-    if req.command.is_empty() {
-        return Err(ApiError::bad_request("invalid request body: command is required"));
-    }
-    if req.command.trim().is_empty() {
-        return Err(ApiError::bad_request("command cannot be empty or whitespace-only"));
-    }
-    let envs = req.envs.unwrap_or_default();
-    if let Some(bad) = envs.keys().find(|k| !is_portable_name(k)) {
-        return Err(ApiError::bad_request(format!("invalid environment variable name: '{bad}'")));
-    }
-    Ok(ExecSpec {
-        command: req.command,
-        cwd: req.cwd.filter(|c| !c.is_empty()).map_or_else(|| work_dir.to_path_buf(), PathBuf::from),
-        timeout: req.timeout.filter(|t| *t > 0).map(|t| Duration::from_secs(t.into())),
-        envs,
-    })
+/// [`run_script`] for callers that answer HTTP themselves: the error as the API reports it.
+// Kept until code-run maps `ExecError` in its own api.rs.
+pub async fn run(
+    reaper: &Reaper,
+    env: &ChildEnv,
+    spec: ExecSpec,
+) -> Result<(i32, String), crate::error::ApiError> {
+    Ok(run_script(reaper, env, spec).await?)
 }
 
 /// Runs `spec` to completion: the shell (own process group, environment = `env` plus
 /// `spec.envs`) reads the script from stdin; stdout and stderr are collected together. A
-/// process that cannot be started is a result (exit code -1 and the OS error), not an error, as
-/// the clients expect; running past `spec.timeout` kills the group and is a 408.
-pub async fn run(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Result<(i32, String), ApiError> {
+/// process that cannot be started is a result (exit code -1 and the OS error), as the clients
+/// expect; running past `spec.timeout` kills the group and is [`ExecError::Timeout`].
+pub async fn run_script(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Result<(i32, String), ExecError> {
     let shell = shell::select(env);
-    let (reader, writer) = std::io::pipe().map_err(ApiError::internal)?;
-    let writer2 = writer.try_clone().map_err(ApiError::internal)?;
+    let (reader, writer) = std::io::pipe()?;
+    let writer2 = writer.try_clone()?;
     let mut cmd = Command::new(&shell);
     cmd.stdin(Stdio::piped())
         .stdout(writer)
@@ -137,7 +95,7 @@ pub async fn run(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Result<(i32
         }
     });
 
-    let mut rx = pipe::Receiver::from_owned_fd(OwnedFd::from(reader)).map_err(ApiError::internal)?;
+    let mut rx = pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut output = Output::default();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -166,11 +124,7 @@ pub async fn run(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Result<(i32
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     kill_group(pgid, libc::SIGKILL);
                     guard.disarm();
-                    return Err(ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        Code::ProcessExecutionTimeout,
-                        "command execution timeout",
-                    ));
+                    return Err(ExecError::Timeout);
                 }
                 // Drain window over: answer with what background jobs wrote so far.
                 break;
@@ -224,16 +178,6 @@ fn spawn_error_text(err: &std::io::Error, shell: &str, cwd: &Path) -> String {
     }
 }
 
-pub fn os_error_text(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,9 +194,9 @@ mod tests {
         ])
     }
 
-    fn run_blocking(s: ExecSpec) -> Result<(i32, String), ApiError> {
+    fn run_blocking(s: ExecSpec) -> Result<(i32, String), ExecError> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run(Reaper::global(), &env(), s))
+        rt.block_on(run_script(Reaper::global(), &env(), s))
     }
 
     #[test]
@@ -277,9 +221,7 @@ mod tests {
         let marker = dir.path().join("late");
         let mut s = spec(&format!("(sleep 2; touch {}) & sleep 30", marker.display()));
         s.timeout = Some(Duration::from_secs(1));
-        let e = run_blocking(s).unwrap_err();
-        assert_eq!(e.status, StatusCode::REQUEST_TIMEOUT);
-        assert_eq!(e.code, Some(Code::ProcessExecutionTimeout));
+        assert!(matches!(run_blocking(s), Err(ExecError::Timeout)));
         std::thread::sleep(Duration::from_millis(1500));
         assert!(!marker.exists(), "a process of the group survived the timeout");
     }
@@ -314,33 +256,5 @@ mod tests {
         assert_eq!(o.buf.len(), MAX_OUTPUT);
         assert_eq!(o.dropped, 2);
         assert!(o.into_string().ends_with("[output truncated: 2 bytes dropped]"));
-    }
-
-    #[test]
-    fn validation() {
-        let req = |command: &str, envs: &[(&str, &str)]| ExecuteRequest {
-            command: command.into(),
-            cwd: None,
-            timeout: Some(0),
-            envs: Some(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
-        };
-        let wd = Path::new("/w");
-        assert_eq!(validate(req("", &[]), wd).unwrap_err().code, Some(Code::BadRequest));
-        assert_eq!(
-            validate(req(" \n\t", &[]), wd).unwrap_err().message,
-            "bad request: command cannot be empty or whitespace-only"
-        );
-        assert_eq!(
-            validate(req("ls", &[("1BAD", "x")]), wd).unwrap_err().message,
-            "bad request: invalid environment variable name: '1BAD'"
-        );
-        let s = validate(req("ls", &[("OK", "x")]), wd).unwrap();
-        assert_eq!((s.cwd.as_path(), s.timeout), (wd, None));
-    }
-
-    #[test]
-    fn os_error_words() {
-        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
-        assert_eq!(os_error_text(&e), "no such file or directory");
     }
 }
