@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod computeruse;
+pub mod client;
 pub mod config;
 pub mod conn;
 pub mod entrypoint;

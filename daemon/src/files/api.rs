@@ -43,7 +43,7 @@ use crate::error::{ApiError, Code};
 use crate::extract::{Json, Rejection, Ws};
 use crate::fspath::{self, FilePath, RawQuery};
 use crate::openapi::ErrorResponse;
-use crate::process::execute::os_error_text;
+use crate::text::os_error_text;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -197,7 +197,7 @@ async fn list_files(query: RawQuery, headers: HeaderMap) -> Result<Json<Vec<File
         }
         None => b".".to_vec(),
     };
-    let strict = crate::process::version::is_strict_go_client(&headers);
+    let strict = crate::client::is_strict_go_client(&headers);
     let entries = blocking(move || {
         let root = Path::new(OsStr::from_bytes(&requested));
         info::list_dir(root, &requested, depth).map_err(|e| os_error(&e, root))

@@ -8,7 +8,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::error::FsError;
-use crate::process::execute::os_error_text;
+use crate::text::os_error_text;
 
 /// An octal mode as Go's `strconv.ParseUint(s, 8, 32)` takes it (`755`, `0755`; no sign, no
 /// `0o`).

@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::fspath;
-use crate::process::execute::os_error_text;
+use crate::text::os_error_text;
 
 /// Parent directories made by bulk-upload and upload-v2 (before umask).
 pub const DIR_MODE: u32 = 0o755;

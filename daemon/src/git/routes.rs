@@ -18,7 +18,7 @@ use super::error::{GitError, Kind};
 use super::{remote, repo, run};
 use crate::error::ApiError;
 use crate::extract::Json as JsonBody;
-use crate::process::version::is_strict_go_client as strict_go_client;
+use crate::client::is_strict_go_client as strict_go_client;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -11,7 +11,6 @@ pub mod pty;
 pub mod session;
 pub mod signal;
 pub mod tree;
-pub mod version;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     execute::api::routes()

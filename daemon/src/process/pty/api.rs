@@ -271,7 +271,7 @@ fn offered(headers: &HeaderMap) -> Vec<String> {
 fn selected(tokens: &[String]) -> Option<&str> {
     tokens
         .iter()
-        .find(|t| t.starts_with(crate::process::version::VERSION_PROTOCOL_PREFIX))
+        .find(|t| t.starts_with(crate::client::VERSION_PROTOCOL_PREFIX))
         .or_else(|| tokens.iter().find(|t| *t == EXIT_CONTROL_PROTOCOL))
         .map(String::as_str)
 }

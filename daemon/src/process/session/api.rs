@@ -19,7 +19,7 @@ use super::{
 use crate::error::{ApiError, Code};
 use crate::extract::{Json, Path, Query, Ws};
 use crate::openapi::ErrorResponse;
-use crate::process::version::{ClientVersion, OutputMode, protocol_token};
+use crate::client::{ClientVersion, OutputMode, protocol_token};
 use crate::state::AppState;
 use crate::text::lossy_per_byte;
 
