@@ -505,6 +505,7 @@ def test_wire_plain_http_is_a_400_envelope(daemon):
     [
         ("not json", 1002, "invalid JSON payload"),
         ('{"code": 5}', 1002, "invalid JSON payload"),
+        ('["print(1)"]', 1002, "invalid JSON payload"),
         ("{}", 1008, "code is required"),
         ('{"code": ""}', 1008, "code is required"),
         ('{"code": "x", "timeout": -1}', 1008, "timeout must be greater than or equal to 0"),

@@ -221,7 +221,9 @@ async fn first_message(socket: &mut WebSocket) -> Option<bytes::Bytes> {
 fn parse_request(raw: Option<&[u8]>) -> Result<(ExecuteRequest, Option<Duration>), (u16, &'static str)> {
     const PROTOCOL: u16 = 1002;
     let raw = raw.ok_or((PROTOCOL, "failed to read first message"))?;
-    let req: ExecuteRequest = serde_json::from_slice(raw).map_err(|_| (PROTOCOL, "invalid JSON payload"))?;
+    // An object, as every request body: serde alone would fill the struct from an array too
+    // (`["print(1)"]` would run).
+    let req: ExecuteRequest = crate::extract::decode(raw).map_err(|_| (PROTOCOL, "invalid JSON payload"))?;
     if req.code.as_deref().is_none_or(str::is_empty) {
         return Err((CLOSE_POLICY, "code is required"));
     }
@@ -317,6 +319,9 @@ mod tests {
         assert_eq!(parse_request(None).unwrap_err(), (1002, "failed to read first message"));
         assert_eq!(parse("nope").unwrap_err(), (1002, "invalid JSON payload"));
         assert_eq!(parse(r#"{"code": 5}"#).unwrap_err(), (1002, "invalid JSON payload"));
+        for not_an_object in [r#"["print(1)"]"#, "[]", "null", r#""print(1)""#, ""] {
+            assert_eq!(parse(not_an_object).unwrap_err(), (1002, "invalid JSON payload"), "{not_an_object}");
+        }
         assert_eq!(parse(r#"{"timeout": 1.5, "code": "x"}"#).unwrap_err(), (1002, "invalid JSON payload"));
         assert_eq!(parse("{}").unwrap_err(), (1008, "code is required"));
         assert_eq!(parse(r#"{"code": ""}"#).unwrap_err(), (1008, "code is required"));
