@@ -368,7 +368,33 @@ def test_box_and_whisker_chart(gallery):
     assert a.outliers == [40]
     assert b.label == "B"
     assert (b.min, b.first_quartile, b.median, b.third_quartile, b.max) == (10, 15, 20, 25, 30)
-    assert b.outliers in (None, [])
+    # A box without outliers says so with an empty list, not by leaving the field out.
+    assert b.outliers == []
+
+
+def test_pie_with_shadows_is_a_pie(sandbox):
+    # matplotlib adds a Shadow patch per wedge; shadows are decoration, not elements.
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        "plt.pie([1, 1, 2], labels=['x', 'y', 'z'], shadow=True)\n"
+        "plt.title('Shaded')\n"
+        "plt.show()\n"
+    )
+    chart = one_chart(sandbox.process.code_run(code))
+    assert isinstance(chart, PieChart)
+    assert chart.title == "Shaded"
+    assert [e.label for e in chart.elements] == ["x", "y", "z"]
+    assert [round(e.angle, 6) for e in chart.elements] == [90, 90, 180]
+    assert_png(chart)
+
+
+def test_box_outliers_on_the_wire(daemon):
+    code = "import matplotlib.pyplot as plt\nplt.boxplot([[1, 2, 3, 4, 5, 40], [10, 20, 30]])\nplt.show()\n"
+    r = code_run_raw(daemon, {"code": code, "language": "python"})
+    assert r.status == 200, r.describe()
+    (chart,) = r.json()["artifacts"]["charts"]
+    assert chart["type"] == "box_and_whisker"
+    assert [e["outliers"] for e in chart["elements"]] == [[40], []]
 
 
 def test_composite_chart(sandbox):

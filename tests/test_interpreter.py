@@ -13,7 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from daytona import DaytonaError, DaytonaNotFoundError, DaytonaTimeoutError
+from daytona import (
+    DaytonaBadRequestError,
+    DaytonaError,
+    DaytonaFileNotFoundError,
+    DaytonaNotFoundError,
+    DaytonaRateLimitError,
+    DaytonaTimeoutError,
+)
 from daytona_toolbox_api_client import CreateContextRequest, InterpreterApi
 from daytona_toolbox_api_client.exceptions import ApiException
 
@@ -315,9 +322,6 @@ def test_create_errors(interp, toolbox, tmp_path):
     body = json.loads(e.value.body)
     assert e.value.status == 400 and body["code"] == "BAD_REQUEST"
     assert "unsupported language: ruby" in body["message"]
-    with pytest.raises(DaytonaError) as e:
-        interp.create_context(cwd=str(tmp_path / "missing"))
-    assert getattr(e.value, "status_code", None) == 500
     r = raw.post_json(toolbox.configuration.host, "/process/interpreter/context", [1])
     assert r.status == 400 and r.json()["code"] == "INVALID_REQUEST_BODY"
     # An explicit python language is fine, and so is an empty body object.
@@ -326,6 +330,66 @@ def test_create_errors(interp, toolbox, tmp_path):
     assert raw.request(toolbox.configuration.host, "DELETE", f"/process/interpreter/context/{r.json()['id']}").json() == {
         "message": "Context deleted successfully"
     }
+
+
+def test_a_missing_cwd_is_404_naming_it(interp, tmp_path):
+    missing = tmp_path / "missing"
+    with pytest.raises(DaytonaFileNotFoundError) as e:
+        interp.create_context(cwd=str(missing))
+    assert e.value.status_code == 404 and e.value.code == "FILE_NOT_FOUND"
+    assert f"cwd {missing}: no such file or directory" in str(e.value)
+    with pytest.raises(DaytonaFileNotFoundError) as e:
+        interp.create_context(cwd="/nonexistent")
+    assert "cwd /nonexistent" in str(e.value)
+    assert not missing.exists()
+
+
+def test_a_file_as_cwd_is_400_naming_it(interp, tmp_path):
+    f = tmp_path / "plain"
+    f.write_text("")
+    with pytest.raises(DaytonaBadRequestError) as e:
+        interp.create_context(cwd=str(f))
+    assert e.value.status_code == 400
+    assert f"cwd {f}: not a directory" in str(e.value)
+
+
+def test_bodies_that_are_not_objects_create_no_context(interp, toolbox):
+    before = {c.id for c in interp.list_contexts()}
+    for body in ([None, None], [], None, "cwd"):
+        r = raw.post_json(toolbox.configuration.host, "/process/interpreter/context", body)
+        assert r.status == 400, (body, r.describe())
+        assert r.json()["code"] == "INVALID_REQUEST_BODY"
+    assert {c.id for c in interp.list_contexts()} == before
+
+
+@pytest.mark.deadline(120)
+def test_contexts_are_capped_with_a_429(fresh_daemon, sdk_for):
+    """The daemon's default limit (32 user contexts; the default context is not one of them)."""
+    interp = sdk_for(fresh_daemon).sandbox.code_interpreter
+    assert interp.run_code("print('default')").stdout == "default\n"
+    made = []
+    try:
+        for _ in range(32):
+            made.append(interp.create_context())
+        with pytest.raises(DaytonaRateLimitError) as e:
+            interp.create_context()
+        assert e.value.status_code == 429 and e.value.code == "TOO_MANY_REQUESTS"
+        assert "limit of 32 interpreter contexts" in str(e.value)
+        assert "delete contexts you no longer need" in str(e.value)
+        assert len(interp.list_contexts()) == 32
+        # The refused request left no worker behind, and a delete frees a place.
+        ids = [c.id for c in made] + ["default"]
+        assert sum(len(worker_pids(i, parent=fresh_daemon.proc.pid)) for i in ids) == 33
+        interp.delete_context(made.pop())
+        made.append(interp.create_context())
+        assert interp.run_code("print('still')", context=made[-1]).stdout == "still\n"
+        with pytest.raises(DaytonaRateLimitError):
+            interp.create_context()
+    finally:
+        for c in made:
+            interp.delete_context(c)
+    assert interp.list_contexts() == []
+    interp.delete_context(interp.create_context())
 
 
 # ------------------------------------------------------------------------ raw websocket
@@ -380,12 +444,60 @@ def test_wire_huge_timeout_is_no_limit(daemon):
     assert code == 1000 and json.loads(frames[0][1])["text"] == "ok\n"
 
 
+def control_frames(frames) -> list[str]:
+    return [f["text"] for f in (json.loads(d) for _, d in frames) if f["type"] == "control"]
+
+
 @pytest.mark.deadline(60)
-def test_wire_timeout_is_4008_after_interrupted(daemon):
-    msg = json.dumps({"code": "import time\ntime.sleep(20)", "timeout": 1})
+def test_wire_timeout_is_4008_without_a_control_frame(daemon, interp, ctx):
+    # The daemon interrupted the code: a control frame would make the TypeScript SDK resolve
+    # successfully instead of raising its timeout error, so only the close 4008 tells.
+    msg = json.dumps({"code": "import time\nprint('started')\ntime.sleep(20)", "timeout": 1, "contextId": ctx.id})
     frames, code, reason = asyncio.run(_exchange(ws_url(daemon), msg))
-    assert code == 4008 and reason == ""
-    assert json.loads(frames[-1][1])["text"] == "interrupted"
+    assert (code, reason) == (4008, "")
+    assert control_frames(frames) == []
+    assert [json.loads(d)["text"] for _, d in frames] == ["started\n"]
+    # Code that catches the interrupt and ends normally still timed out.
+    code_text = "import time\ntry:\n    time.sleep(20)\nexcept KeyboardInterrupt:\n    print('caught')"
+    msg = json.dumps({"code": code_text, "timeout": 1, "contextId": ctx.id})
+    frames, code, reason = asyncio.run(_exchange(ws_url(daemon), msg))
+    assert (code, reason) == (4008, "")
+    assert control_frames(frames) == []
+    assert [json.loads(d)["text"] for _, d in frames] == ["caught\n"]
+    # The context goes on; a normal run ends with its control frame and 1000.
+    frames, code, _ = asyncio.run(_exchange(ws_url(daemon), json.dumps({"code": "print(1)", "contextId": ctx.id})))
+    assert code == 1000 and control_frames(frames) == ["completed"]
+
+
+@pytest.mark.deadline(60)
+def test_wire_timeout_of_code_that_ignores_sigint_is_4008_only(daemon, interp, ctx):
+    code_text = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(30)"
+    msg = json.dumps({"code": code_text, "timeout": 1, "contextId": ctx.id})
+    frames, code, reason = asyncio.run(_exchange(ws_url(daemon), msg))
+    assert (frames, code, reason) == ([], 4008, "")
+
+
+@pytest.mark.parametrize(
+    "code_text",
+    [
+        "print('before')\nraise KeyboardInterrupt",
+        "import os, signal, time\nprint('before')\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)",
+    ],
+)
+def test_wire_an_interrupt_of_the_code_itself_is_a_normal_end(daemon, code_text):
+    # Not the daemon's doing: the worker's `interrupted` frame is forwarded, last, then 1000.
+    frames, code, reason = asyncio.run(_exchange(ws_url(daemon), json.dumps({"code": code_text, "timeout": 30})))
+    assert (code, reason) == (1000, "")
+    parsed = [json.loads(d) for _, d in frames]
+    assert parsed[0]["text"] == "before\n"
+    assert parsed[-1] == {"type": "control", "text": "interrupted", "name": "", "value": "", "traceback": ""}
+    assert control_frames(frames) == ["interrupted"]
+
+
+def test_wire_plain_http_is_a_400_envelope(daemon):
+    r = raw.get(daemon.url, "/process/interpreter/execute")
+    assert r.status == 400
+    assert r.json()["code"] == "BAD_REQUEST" and "WebSocket upgrade" in r.json()["message"]
 
 
 @pytest.mark.parametrize(
@@ -393,6 +505,7 @@ def test_wire_timeout_is_4008_after_interrupted(daemon):
     [
         ("not json", 1002, "invalid JSON payload"),
         ('{"code": 5}', 1002, "invalid JSON payload"),
+        ('["print(1)"]', 1002, "invalid JSON payload"),
         ("{}", 1008, "code is required"),
         ('{"code": ""}', 1008, "code is required"),
         ('{"code": "x", "timeout": -1}', 1008, "timeout must be greater than or equal to 0"),
@@ -402,11 +515,6 @@ def test_wire_timeout_is_4008_after_interrupted(daemon):
 def test_wire_rejections(daemon, first, code, reason):
     frames, got_code, got_reason = asyncio.run(_exchange(ws_url(daemon), first))
     assert (frames, got_code, got_reason) == ([], code, reason)
-
-
-def test_wire_plain_http_is_400(daemon):
-    r = raw.get(daemon.url, "/process/interpreter/execute")
-    assert r.status == 400
 
 
 def test_wire_client_pings_and_extra_frames_are_tolerated(daemon):

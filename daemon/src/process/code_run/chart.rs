@@ -17,7 +17,7 @@ pub const MARKER: &str = "dtn_artifact_k39fd2:";
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct Chart {
     #[serde(rename = "type", default, serialize_with = "string_or_empty")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = true)]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "blank")]
     pub title: Option<String>,
@@ -42,6 +42,7 @@ pub struct Chart {
     pub y_scale: Option<String>,
     /// `null` when the chart has none (e.g. type `unknown`).
     #[serde(default)]
+    #[schema(required = true)]
     pub elements: Option<Vec<ChartElement>>,
 }
 
@@ -83,7 +84,8 @@ pub struct ChartElement {
     pub third_quartile: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-    #[serde(default, skip_serializing_if = "none_or_empty")]
+    /// A box's outliers: `[]` when it has none (absent for other elements).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outliers: Option<Vec<f64>>,
 }
 
@@ -247,6 +249,22 @@ mod tests {
             let payload = json!({"type": "chart", "value": bad}).to_string();
             assert!(parse_artifact(&payload).is_none(), "{payload}");
         }
+    }
+
+    #[test]
+    fn a_box_without_outliers_has_an_empty_list() {
+        let chart = parse_artifact(
+            &json!({"type": "chart", "value": {"type": "box_and_whisker", "elements": [
+                {"label": "A", "min": 1, "median": 2, "max": 3, "outliers": []},
+                {"label": "B", "min": 1, "median": 2, "max": 9, "outliers": [9.5]},
+                {"label": "C", "min": 1, "median": 2, "max": 3}]}})
+            .to_string(),
+        )
+        .unwrap();
+        let v = serde_json::to_value(&chart).unwrap();
+        assert_eq!(v["elements"][0]["outliers"], json!([]));
+        assert_eq!(v["elements"][1]["outliers"], json!([9.5]));
+        assert!(v["elements"][2].get("outliers").is_none(), "{v}");
     }
 
     #[test]

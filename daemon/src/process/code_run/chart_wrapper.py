@@ -227,7 +227,7 @@ def _elements(ax):
     """(type, elements, whether x/y labels swap so x_label names the category axis)."""
     from matplotlib.collections import PathCollection
     from matplotlib.container import BarContainer
-    from matplotlib.patches import Wedge
+    from matplotlib.patches import Shadow, Wedge
 
     boxes = _boxes(ax)
     if boxes:
@@ -235,7 +235,8 @@ def _elements(ax):
         return "box_and_whisker", [_box_element(ax, box) for box in boxes], horizontal
 
     lines = list(ax.lines)
-    patches = list(ax.patches)
+    # A drop shadow (`pie(shadow=True)` adds one per wedge) is decoration, not data.
+    patches = [p for p in ax.patches if not isinstance(p, Shadow)]
     collections = list(ax.collections)
     data_lines = [line for line in lines if not _is_reference_line(ax, line)]
 

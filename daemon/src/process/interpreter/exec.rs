@@ -1,5 +1,12 @@
 //! The executor of one context: runs its jobs one at a time, restarts a dead worker, enforces
 //! time-outs (SIGINT, then SIGKILL), and ends every job with exactly one close.
+//!
+//! The `control` frame that ends an execution is sent from here, not by the worker's reader,
+//! because only the executor knows whether the daemon itself interrupted the code. When it did
+//! (the job's time-out), the client gets no control frame, only the close 4008: the TypeScript
+//! SDK resolves successfully on a `control` frame, so sending `interrupted` first would hide the
+//! time-out from its users. An interrupt the code brought on itself (`raise KeyboardInterrupt`,
+//! a SIGINT it sent) is a normal ending: `control: interrupted`, then 1000.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,8 +17,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::worker::{Event, Out, Worker};
-use super::{Context, DEFAULT_CONTEXT, Interpreters};
+use super::context::{Context, DEFAULT_CONTEXT, Job};
+use super::launcher::Launcher;
+use super::worker::{Event, Out, Worker, output_frame};
 use crate::process::signal::kill_group;
 
 /// After SIGINT, how long the code has to stop before the worker is killed (process.md §6.5).
@@ -24,16 +32,6 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_INTERNAL: u16 = 1011;
 pub const CLOSE_TIMEOUT: u16 = 4008;
-
-/// One execution request, queued on its context.
-pub struct Job {
-    pub code: String,
-    pub envs: Option<BTreeMap<String, Option<String>>>,
-    /// `None`: no limit.
-    pub timeout: Option<Duration>,
-    /// Frames and the final close for the client.
-    pub out: mpsc::Sender<Out>,
-}
 
 /// The line written to the worker.
 #[derive(Serialize)]
@@ -63,7 +61,7 @@ pub fn env_delta(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>)
 }
 
 pub async fn executor(
-    svc: Arc<Interpreters>,
+    launcher: Arc<Launcher>,
     ctx: Arc<Context>,
     mut worker: Option<Worker>,
     mut jobs: mpsc::Receiver<Job>,
@@ -73,7 +71,7 @@ pub async fn executor(
             let _ = job.out.send(Out::Close(CLOSE_GOING_AWAY, "context shutdown".into())).await;
             continue;
         }
-        let (code, reason) = run(&svc, &ctx, &mut worker, &job).await;
+        let (code, reason) = run(&launcher, &ctx, &mut worker, &job).await;
         let _ = job.out.send(Out::Close(code, reason)).await;
     }
     // The context was deleted (or the daemon stops): the worker and its group go.
@@ -82,7 +80,7 @@ pub async fn executor(
 
 /// Makes sure a live worker serves the context.
 async fn ensure_worker<'a>(
-    svc: &Interpreters,
+    launcher: &Launcher,
     ctx: &Context,
     slot: &'a mut Option<Worker>,
 ) -> Result<&'a mut Worker, (u16, String)> {
@@ -90,11 +88,9 @@ async fn ensure_worker<'a>(
         *slot = None;
     }
     if slot.is_none() {
-        match svc.start_worker(&ctx.id, &ctx.cwd, ctx.language).await {
+        match launcher.start(&ctx.id, &ctx.cwd, ctx.language).await {
             Ok(w) => {
-                let mut cur = ctx.current();
-                cur.pid = w.pid;
-                cur.alive = Some(w.alive.clone());
+                ctx.set_worker(w.pid, w.alive.clone());
                 *slot = Some(w);
             }
             Err(e) if ctx.id == DEFAULT_CONTEXT => {
@@ -110,8 +106,8 @@ async fn ensure_worker<'a>(
 }
 
 /// Runs one job; returns the close code and reason for its client.
-async fn run(svc: &Interpreters, ctx: &Context, slot: &mut Option<Worker>, job: &Job) -> (u16, String) {
-    let w = match ensure_worker(svc, ctx, slot).await {
+async fn run(launcher: &Launcher, ctx: &Context, slot: &mut Option<Worker>, job: &Job) -> (u16, String) {
+    let w = match ensure_worker(launcher, ctx, slot).await {
         Ok(w) => w,
         Err(close) => return close,
     };
@@ -119,12 +115,12 @@ async fn run(svc: &Interpreters, ctx: &Context, slot: &mut Option<Worker>, job: 
     while let Ok(ev) = w.events.try_recv() {
         if ev == Event::Eof {
             *slot = None;
-            return Box::pin(run(svc, ctx, slot, job)).await;
+            return Box::pin(run(launcher, ctx, slot, job)).await;
         }
     }
 
     let id = crate::process::session::wrapper::uuid_v4();
-    let now_env = svc.env_strings();
+    let now_env = launcher.env_strings();
     let line = {
         let cmd = Command { id: &id, code: &job.code, envs: &job.envs, env: env_delta(&w.env, &now_env) };
         let mut s = serde_json::to_string(&cmd).expect("commands serialise");
@@ -167,16 +163,20 @@ async fn run(svc: &Interpreters, ctx: &Context, slot: &mut Option<Worker>, job: 
                 }
                 w.sink.detach();
                 *slot = None;
-                return (super::exec::CLOSE_TIMEOUT, String::new());
+                return (CLOSE_TIMEOUT, String::new());
             }
         };
         match ev {
-            Some(Event::Done { id: done, .. }) if done == id => {
-                return if timed_out {
-                    (CLOSE_TIMEOUT, String::new())
-                } else {
-                    (CLOSE_NORMAL, String::new())
-                };
+            Some(Event::Done { id: done, interrupted }) if done == id => {
+                if timed_out {
+                    // Whatever the worker reported (`interrupted`, or `completed` when the code
+                    // caught the interrupt or finished just then): the daemon cut it short.
+                    return (CLOSE_TIMEOUT, String::new());
+                }
+                let text = if interrupted { "interrupted" } else { "completed" };
+                // After every output frame: the reader queued those before reporting Done.
+                let _ = job.out.send(Out::Frame(output_frame("control", text))).await;
+                return (CLOSE_NORMAL, String::new());
             }
             Some(Event::Done { .. } | Event::Ready) => {}
             Some(Event::Eof) | None => {
@@ -198,17 +198,6 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-impl Interpreters {
-    /// The current child environment, as the worker can take it (UTF-8 names and values).
-    fn env_strings(&self) -> BTreeMap<String, String> {
-        self.env
-            .snapshot_with([])
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect()
     }
 }
 

@@ -12,277 +12,148 @@
 //! good. The request's `envs` then apply on top for that one execution only. So a context sees
 //! later `POST /env` changes, such as the desktop variables set when a desktop starts.
 //!
-//! The worker programs are ours (`worker.py`, `worker.js`), written at first use into a private
-//! 0700 temporary directory with a random name, so a stale copy of another daemon version is
-//! never picked up (pitfalls §32) and no other user can replace them.
+//! Modules: [`Interpreters`] here is the service (contexts, their limit, their lifecycle); the
+//! HTTP edge is `api`; underneath are `context` (one context and its queue), `exec` (its
+//! executor), `launcher` (starting workers) and `worker` (one worker process and its reader).
 
 pub mod api;
-mod exec;
+pub mod context;
+pub mod exec;
+pub mod language;
+pub mod launcher;
 pub mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::env::ChildEnv;
 use crate::reaper::Reaper;
-pub use exec::Job;
-use worker::{Event, Launch, Worker};
+use context::{Context, DEFAULT_CONTEXT};
+use language::Language;
+use launcher::{Launcher, StartError};
 
-pub const DEFAULT_CONTEXT: &str = "default";
 /// Jobs waiting per context.
 pub const QUEUE_CAPACITY: usize = 128;
-/// How long a new worker may take to report that it is ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Delete: SIGTERM, then SIGKILL after this long (process.md §6.4).
 const DELETE_GRACE: Duration = Duration::from_secs(2);
 /// Daemon shutdown: the same, but shorter, all workers at once.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-const PYTHON_WORKER: &str = include_str!("worker.py");
-const JS_WORKER: &str = include_str!("worker.js");
+/// How many contexts clients may create when the daemon is not told otherwise.
+///
+/// Every context is a live interpreter process (a bare Python worker is about 10 MB resident,
+/// and user code typically loads far more), and nothing ever ends one but a delete: a client
+/// that forgets to delete (fuzzing left 92 behind) would otherwise fill the sandbox's memory
+/// and process table. The SDKs' usage is a handful of contexts per sandbox, one per concurrent
+/// notebook or agent; 32 leaves ample room for that while bounding idle workers to a few hundred
+/// MB. The `default` context does not count: the daemon creates it, one exists at most, and
+/// clients cannot delete it, so counting it would only take one slot away that no client could
+/// ever free.
+pub const DEFAULT_MAX_CONTEXTS: usize = 32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    Python,
-    Javascript,
-}
-
-impl Language {
-    /// `None`, empty and `python` are Python; `javascript` is JavaScript.
-    pub fn parse(s: Option<&str>) -> Result<Self, String> {
-        match s.unwrap_or("") {
-            "" | "python" => Ok(Language::Python),
-            "javascript" => Ok(Language::Javascript),
-            other => Err(format!(
-                "unsupported language: {other} (only 'python' and 'javascript' are supported currently)"
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Python => "python",
-            Language::Javascript => "javascript",
-        }
-    }
-
-    fn programs(self) -> &'static [&'static str] {
-        match self {
-            Language::Python => &["python3", "python"],
-            Language::Javascript => &["node", "nodejs"],
-        }
-    }
-
-    fn script_name(self) -> &'static str {
-        match self {
-            Language::Python => "daytona_repl_worker.py",
-            Language::Javascript => "daytona_repl_worker.js",
-        }
-    }
-
-    fn script(self) -> &'static str {
-        match self {
-            Language::Python => PYTHON_WORKER,
-            Language::Javascript => JS_WORKER,
-        }
-    }
-}
-
-/// Why a job or a context could not get a worker.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("no {0} interpreter found on PATH")]
-    NoProgram(&'static str),
-    #[error("cannot write the worker program: {0}")]
-    Script(String),
-    #[error("failed to start the worker: {0}")]
-    Spawn(std::io::Error),
-    #[error("the worker did not become ready: {0}")]
-    NotReady(&'static str),
-}
-
-/// What the clients see of a context.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct InterpreterContext {
-    pub id: String,
-    pub cwd: String,
-    pub created_at: String,
-    pub active: bool,
-    pub language: String,
-}
-
-/// The worker currently serving a context, as far as others need to know.
-#[derive(Default)]
-struct WorkerRef {
-    pid: u32,
-    alive: Option<Arc<AtomicBool>>,
-}
-
-pub struct Context {
+/// A context as the service reports it.
+#[derive(Debug, Clone)]
+pub struct ContextInfo {
     pub id: String,
     pub cwd: PathBuf,
     pub created_at: String,
+    pub active: bool,
     pub language: Language,
-    queue: Mutex<Option<mpsc::Sender<Job>>>,
-    deleting: AtomicBool,
-    current: Mutex<WorkerRef>,
 }
 
-impl Context {
-    pub fn info(&self) -> InterpreterContext {
-        InterpreterContext {
-            id: self.id.clone(),
-            cwd: self.cwd.to_string_lossy().into_owned(),
-            created_at: self.created_at.clone(),
-            active: self.is_active(),
-            language: self.language.as_str().to_string(),
-        }
-    }
-
-    /// Accepting jobs and its worker running.
-    pub fn is_active(&self) -> bool {
-        !self.is_deleting() && self.current().alive.as_ref().is_some_and(|a| a.load(Ordering::SeqCst))
-    }
-
-    pub fn is_deleting(&self) -> bool {
-        self.deleting.load(Ordering::SeqCst)
-    }
-
-    fn current(&self) -> std::sync::MutexGuard<'_, WorkerRef> {
-        self.current.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Queues a job. Err gives the job back when the context no longer takes jobs or its queue
-    /// is full.
-    pub fn submit(&self, job: Job) -> Result<(), (Job, SubmitError)> {
-        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(tx) = queue.as_ref() else { return Err((job, SubmitError::Inactive)) };
-        tx.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(j) => (j, SubmitError::Full),
-            mpsc::error::TrySendError::Closed(j) => (j, SubmitError::Inactive),
-        })
-    }
-
-    /// Stops taking jobs and terminates the worker: SIGTERM, then SIGKILL of its process group
-    /// after `grace`. Jobs already queued end with `1001 context shutdown`.
-    async fn stop(&self, grace: Duration) {
-        self.deleting.store(true, Ordering::SeqCst);
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let (pid, alive) = {
-            let w = self.current();
-            (w.pid, w.alive.clone())
-        };
-        let Some(alive) = alive.filter(|a| a.load(Ordering::SeqCst)) else { return };
-        // SAFETY: plain syscall.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-        let deadline = tokio::time::Instant::now() + grace;
-        while alive.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        // The group too: subprocesses of the worker must not outlive the context.
-        crate::process::signal::kill_group(pid, libc::SIGKILL);
-    }
+/// Why a context could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The working directory cannot be used: `error` says why (`ENOENT`, `ENOTDIR` for a file,
+    /// `EACCES`, …).
+    #[error("cwd {}: {error}", cwd.display())]
+    Cwd { cwd: PathBuf, error: io::Error },
+    /// `max` contexts exist already.
+    #[error("the limit of {max} interpreter contexts is reached")]
+    Limit { max: usize },
+    #[error(transparent)]
+    Start(#[from] StartError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubmitError {
-    Inactive,
-    Full,
+/// Why a context could not be deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DeleteError {
+    #[error("context id is required")]
+    MissingId,
+    #[error("cannot delete default context")]
+    Default,
+    #[error("context not found")]
+    NotFound,
 }
 
 /// Every context of the daemon.
 pub struct Interpreters {
-    env: Arc<ChildEnv>,
-    reaper: &'static Reaper,
+    launcher: Arc<Launcher>,
     work_dir: PathBuf,
     contexts: Mutex<HashMap<String, Arc<Context>>>,
     default: tokio::sync::Mutex<Option<Arc<Context>>>,
-    scripts: OnceLock<Result<tempfile::TempDir, String>>,
+    max_contexts: usize,
+    /// User contexts that exist or are being created; never above `max_contexts`.
+    taken: AtomicUsize,
+}
+
+/// A place under the limit, held while a context is created; given back when dropped unless
+/// the context was kept (a failed or cancelled creation frees its place).
+struct Place<'a> {
+    taken: &'a AtomicUsize,
+    kept: bool,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.taken.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Interpreters {
+    /// The service with the default limit, [`DEFAULT_MAX_CONTEXTS`].
     pub fn new(env: Arc<ChildEnv>, reaper: &'static Reaper, work_dir: PathBuf) -> Self {
+        Self::with_max_contexts(env, reaper, work_dir, DEFAULT_MAX_CONTEXTS)
+    }
+
+    /// The service allowing at most `max_contexts` user contexts at a time (0: none).
+    pub fn with_max_contexts(
+        env: Arc<ChildEnv>,
+        reaper: &'static Reaper,
+        work_dir: PathBuf,
+        max_contexts: usize,
+    ) -> Self {
         Interpreters {
-            env,
-            reaper,
+            launcher: Arc::new(Launcher::new(env, reaper)),
             work_dir,
             contexts: Mutex::new(HashMap::new()),
             default: tokio::sync::Mutex::new(None),
-            scripts: OnceLock::new(),
+            max_contexts,
+            taken: AtomicUsize::new(0),
         }
+    }
+
+    pub fn max_contexts(&self) -> usize {
+        self.max_contexts
     }
 
     fn contexts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Context>>> {
         self.contexts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The private directory holding the worker programs, created on first use.
-    fn script_path(&self, language: Language) -> Result<PathBuf, StartError> {
-        let dir = self
-            .scripts
-            .get_or_init(|| write_scripts().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| StartError::Script(e.clone()))?;
-        Ok(dir.path().join(language.script_name()))
-    }
-
-    /// Starts a worker for a context (blocking parts on the blocking pool) and waits until it
-    /// is ready.
-    async fn start_worker(&self, id: &str, cwd: &Path, language: Language) -> Result<Worker, StartError> {
-        let env = self.env.snapshot_with([]);
-        let program = worker::find_program(
-            language.programs(),
-            env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str()),
-        )
-        .ok_or(StartError::NoProgram(language.as_str()))?;
-        let script = self.script_path(language)?;
-        let given: BTreeMap<String, String> = env
-            .iter()
-            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
-            .collect();
-        let (reaper, id2, cwd2) = (self.reaper, id.to_string(), cwd.to_path_buf());
-        let spawned = tokio::task::spawn_blocking(move || {
-            worker::spawn(
-                reaper,
-                Launch { program: &program, script: &script, context_id: &id2, cwd: &cwd2, env },
-            )
-        })
-        .await
-        .map_err(|e| StartError::Spawn(std::io::Error::other(e.to_string())))?
-        .map_err(StartError::Spawn)?;
-        let alive = spawned.alive.clone();
-        let exit = spawned.exit;
-        tokio::spawn(async move {
-            let status = exit.wait().await;
-            alive.store(false, Ordering::SeqCst);
-            tracing::debug!(?status, "interpreter worker ended");
-        });
-        let commands = match tokio::net::unix::pipe::Sender::from_owned_fd(spawned.commands) {
-            Ok(c) => c,
-            Err(e) => {
-                crate::process::signal::kill_group(spawned.pid, libc::SIGKILL);
-                return Err(StartError::Spawn(e));
-            }
-        };
-        let mut w = Worker {
-            pid: spawned.pid,
-            commands,
-            events: spawned.events,
-            sink: spawned.sink,
-            alive: spawned.alive,
-            env: given,
-        };
-        match tokio::time::timeout(READY_TIMEOUT, w.events.recv()).await {
-            Ok(Some(Event::Ready)) => Ok(w),
-            Ok(_) => Err(StartError::NotReady("it exited during start-up")),
-            Err(_) => Err(StartError::NotReady("timed out")),
-        }
+    fn take_place(&self) -> Option<Place<'_>> {
+        self.taken
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < self.max_contexts).then_some(n + 1))
+            .ok()
+            .map(|_| Place { taken: &self.taken, kept: false })
     }
 
     /// Creates a context and starts its worker.
@@ -292,40 +163,40 @@ impl Interpreters {
         cwd: PathBuf,
         language: Language,
     ) -> Result<Arc<Context>, StartError> {
-        let w = self.start_worker(&id, &cwd, language).await?;
+        let w = self.launcher.start(&id, &cwd, language).await?;
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let ctx = Arc::new(Context {
-            id,
-            cwd,
-            created_at: crate::timefmt::now_rfc3339(),
-            language,
-            queue: Mutex::new(Some(tx)),
-            deleting: AtomicBool::new(false),
-            current: Mutex::new(WorkerRef { pid: w.pid, alive: Some(w.alive.clone()) }),
-        });
-        tokio::spawn(exec::executor(self.clone(), ctx.clone(), Some(w), rx));
+        let ctx = Arc::new(Context::new(id, cwd, language, tx, w.pid, w.alive.clone()));
+        tokio::spawn(exec::executor(self.launcher.clone(), ctx.clone(), Some(w), rx));
         Ok(ctx)
     }
 
-    /// `POST /process/interpreter/context`.
+    /// `POST /process/interpreter/context`: a context working in `cwd` (absolute, already
+    /// checked for form), or in the daemon's working directory when `None`.
     pub async fn create(
         self: &Arc<Self>,
-        cwd: Option<&str>,
+        cwd: Option<PathBuf>,
         language: Language,
-    ) -> Result<InterpreterContext, StartError> {
-        let cwd = match cwd.filter(|c| !c.is_empty()) {
-            Some(c) => self.work_dir.join(c),
-            None => self.work_dir.clone(),
-        };
+    ) -> Result<ContextInfo, CreateError> {
+        let cwd = cwd.unwrap_or_else(|| self.work_dir.clone());
+        // Checked here, where the problem can be named, rather than left to the worker's
+        // chdir, whose failure only says that the spawn failed.
+        let checked = cwd.clone();
+        match tokio::task::spawn_blocking(move || usable_dir(&checked)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(CreateError::Cwd { cwd, error }),
+            Err(e) => return Err(StartError::Spawn(io::Error::other(e.to_string())).into()),
+        }
+        let mut place = self.take_place().ok_or(CreateError::Limit { max: self.max_contexts })?;
         let id = crate::process::session::wrapper::uuid_v4();
         let ctx = self.create_context(id.clone(), cwd, language).await?;
         self.contexts().insert(id, ctx.clone());
-        Ok(ctx.info())
+        place.kept = true;
+        Ok(info(&ctx))
     }
 
     /// User contexts, oldest first (the default one is never listed).
-    pub fn list(&self) -> Vec<InterpreterContext> {
-        let mut all: Vec<_> = self.contexts().values().map(|c| c.info()).collect();
+    pub fn list(&self) -> Vec<ContextInfo> {
+        let mut all: Vec<_> = self.contexts().values().map(|c| info(c)).collect();
         all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         all
     }
@@ -356,11 +227,18 @@ impl Interpreters {
         });
     }
 
-    /// `DELETE /process/interpreter/context/{id}`: false when there is no such context.
-    pub async fn delete(&self, id: &str) -> bool {
-        let Some(ctx) = self.contexts().remove(id) else { return false };
+    /// `DELETE /process/interpreter/context/{id}`: stops the worker and frees its place.
+    pub async fn delete(&self, id: &str) -> Result<(), DeleteError> {
+        if id.is_empty() {
+            return Err(DeleteError::MissingId);
+        }
+        if id == DEFAULT_CONTEXT {
+            return Err(DeleteError::Default);
+        }
+        let Some(ctx) = self.contexts().remove(id) else { return Err(DeleteError::NotFound) };
+        self.taken.fetch_sub(1, Ordering::SeqCst);
         ctx.stop(DELETE_GRACE).await;
-        true
+        Ok(())
     }
 
     /// Daemon shutdown: every worker is terminated.
@@ -370,27 +248,33 @@ impl Interpreters {
             all.push(d);
         }
         futures_util::future::join_all(all.iter().map(|c| c.stop(SHUTDOWN_GRACE))).await;
-        if let Some(Ok(dir)) = self.scripts.get() {
-            let _ = std::fs::remove_dir_all(dir.path());
-        }
+        self.launcher.remove_scripts();
     }
 }
 
-fn write_scripts() -> std::io::Result<tempfile::TempDir> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    // tempfile creates the directory with mode 0700 and a random name.
-    let dir = tempfile::Builder::new().prefix("daytona-interpreter-").tempdir()?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
-    for lang in [Language::Python, Language::Javascript] {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.path().join(lang.script_name()))?;
-        f.write_all(lang.script().as_bytes())?;
+fn info(ctx: &Context) -> ContextInfo {
+    ContextInfo {
+        id: ctx.id.clone(),
+        cwd: ctx.cwd.clone(),
+        created_at: ctx.created_at.clone(),
+        active: ctx.is_active(),
+        language: ctx.language,
     }
-    Ok(dir)
+}
+
+/// Whether a worker can start in `dir`: it exists, is a directory, and may be entered.
+fn usable_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if !std::fs::metadata(dir)?.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: a NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -398,23 +282,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn languages() {
-        assert_eq!(Language::parse(None), Ok(Language::Python));
-        assert_eq!(Language::parse(Some("")), Ok(Language::Python));
-        assert_eq!(Language::parse(Some("python")), Ok(Language::Python));
-        assert_eq!(Language::parse(Some("javascript")), Ok(Language::Javascript));
-        assert_eq!(
-            Language::parse(Some("ruby")).unwrap_err(),
-            "unsupported language: ruby (only 'python' and 'javascript' are supported currently)"
-        );
+    fn usable_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(usable_dir(tmp.path()).is_ok());
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(usable_dir(&file).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
+        assert_eq!(usable_dir(&tmp.path().join("missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(usable_dir(&file.join("below")).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
     }
 
-    #[test]
-    fn scripts_are_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = write_scripts().unwrap();
-        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
-        let py = std::fs::read_to_string(dir.path().join("daytona_repl_worker.py")).unwrap();
-        assert_eq!(py, PYTHON_WORKER);
+    #[tokio::test]
+    async fn places_are_bounded_and_given_back() {
+        let svc = Interpreters::with_max_contexts(
+            Arc::new(ChildEnv::new([])),
+            Reaper::global(),
+            PathBuf::from("/"),
+            2,
+        );
+        let a = svc.take_place().unwrap();
+        let mut b = svc.take_place().unwrap();
+        assert!(svc.take_place().is_none());
+        drop(a);
+        let c = svc.take_place().unwrap();
+        b.kept = true;
+        drop(b);
+        drop(c);
+        assert_eq!(svc.taken.load(Ordering::SeqCst), 1);
+        let none = Interpreters::with_max_contexts(
+            Arc::new(ChildEnv::new([])),
+            Reaper::global(),
+            PathBuf::from("/"),
+            0,
+        );
+        assert!(none.take_place().is_none());
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! One thread per worker polls fds 1, 2 and 3. Before it acts on a protocol line it drains what
 //! is already in the output pipes: the worker wrote that output before the line, so frames keep
-//! the order in which the worker produced them and the control frame is always last. Output
+//! the order in which the worker produced them, and the control frame that the executor sends
+//! once it hears of the protocol line is always last. Output
 //! goes to the attached client through a bounded channel with a blocking send: a slow client
 //! slows the worker down (its writes block on a full pipe) instead of growing memory. Output
 //! that arrives while no client is attached is read and dropped, as the reference does.
@@ -52,7 +53,8 @@ pub enum Out {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Ready,
-    /// The control message of command `id`; its frame has already been queued to the client.
+    /// The control message of command `id`. Every output frame of the command has been queued
+    /// to its client before this event is sent; the control frame has not.
     Done {
         id: String,
         interrupted: bool,
@@ -457,8 +459,9 @@ impl Reader {
                 }
                 let interrupted = msg.text == "interrupted";
                 if ours {
-                    let text = if interrupted { "interrupted" } else { "completed" };
-                    self.sink.send(output_frame("control", text));
+                    // The execution's output ends here (later output of a background process
+                    // is not its). Its control frame is the executor's to send: only it knows
+                    // whether the daemon caused an interrupt.
                     self.sink.detach();
                 }
                 let _ = self.events.blocking_send(Event::Done { id: msg.id, interrupted });
