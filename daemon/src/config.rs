@@ -57,6 +57,8 @@ pub struct Config {
     /// Bytes of recent output each PTY replays to a connecting client
     /// (`DAYTONA_PTY_REPLAY_BYTES`, 64 KiB; 0 disables replay).
     pub pty_replay_bytes: usize,
+    /// Interpreter contexts clients may hold at once (the default context not counted).
+    pub interpreter_max_contexts: usize,
     pub log_level: tracing::Level,
     /// `ENVIRONMENT=production` hides the API documentation routes, as the reference does.
     pub production: bool,
@@ -111,9 +113,17 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
             err("DAYTONA_PTY_REPLAY_BYTES", format!("{v:?} is not a byte count (0-67108864)"))
         })?,
     };
+    let interpreter_max_contexts = match get("DAYTONA_INTERPRETER_MAX_CONTEXTS") {
+        // Each context is a live interpreter; see the interpreter service for why 32.
+        None => 32,
+        Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n <= 4096).ok_or_else(|| {
+            err("DAYTONA_INTERPRETER_MAX_CONTEXTS", format!("{v:?} is not a count (0-4096)"))
+        })?,
+    };
 
     Ok(Config {
         terminal_port,
+        interpreter_max_contexts,
         pty_replay_bytes,
         sandbox_id,
         log_file,
@@ -367,6 +377,14 @@ mod tests {
         let c = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("LOG_LEVEL", "Warning"), ("ENVIRONMENT", "production")]))
             .unwrap();
         assert_eq!(c.log_level, tracing::Level::WARN);
+        assert_eq!(c.interpreter_max_contexts, 32);
+        let three = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_INTERPRETER_MAX_CONTEXTS", "3")])).unwrap();
+        assert_eq!(three.interpreter_max_contexts, 3);
+        for bad in ["-1", "many", "5000", ""] {
+            let e = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_INTERPRETER_MAX_CONTEXTS", bad)]))
+                .unwrap_err();
+            assert_eq!(e.var, "DAYTONA_INTERPRETER_MAX_CONTEXTS");
+        }
         assert!(c.production);
     }
 }

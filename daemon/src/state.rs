@@ -54,7 +54,12 @@ impl AppState {
             work_dir.clone(),
         ));
         let computer_use = Arc::new(ComputerUse::new(env.clone(), Reaper::global(), home.join(".daytona")));
-        let interpreters = Arc::new(Interpreters::new(env.clone(), Reaper::global(), work_dir.clone()));
+        let interpreters = Arc::new(Interpreters::with_max_contexts(
+            env.clone(),
+            Reaper::global(),
+            work_dir.clone(),
+            config.interpreter_max_contexts,
+        ));
         AppState {
             ptys,
             interpreters,

@@ -36,38 +36,33 @@ pub fn os_error_text(err: &std::io::Error) -> String {
     }
 }
 
+/// Standard base64 with padding (what `base64 -d` and the clients read).
+pub fn base64_encode(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
 /// Decodes base64 in either alphabet (standard `+/` or URL-safe `-_`), with or without `=`
-/// padding; `None` when it is not base64.
+/// padding; `None` when it is not base64. Browsers send URL-safe tokens in sub-protocols,
+/// other clients the standard alphabet.
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let s = s.trim_end_matches('=');
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.as_bytes().chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
+    STANDARD_NO_PAD.decode(s).or_else(|_| URL_SAFE_NO_PAD.decode(s)).ok()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{base64_decode, lossy_per_byte, os_error_text};
+    use super::{base64_decode, base64_encode, lossy_per_byte, os_error_text};
+
+    #[test]
+    fn base64_encodes_per_rfc4648() {
+        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64_encode(plain.as_bytes()), encoded);
+        }
+        assert_eq!(base64_encode(&[0xfb, 0xff, 0xfe]), "+//+");
+    }
 
     #[test]
     fn base64_in_both_alphabets() {

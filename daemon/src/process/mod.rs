@@ -14,7 +14,7 @@ pub mod tree;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     execute::api::routes()
-        .merge(code_run::routes())
+        .merge(code_run::api::routes())
         .merge(session::api::routes())
         .merge(pty::api::routes())
         .merge(interpreter::api::routes())

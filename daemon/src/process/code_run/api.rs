@@ -71,7 +71,7 @@ async fn code_run(
 ) -> Result<Json<CodeRunResponse>, ApiError> {
     let run = validate(req)?;
     let out = service::run(state.reaper, &state.env, &state.work_dir, run).await.map_err(|e| match e {
-        CodeRunError::Exec(e) => e,
+        CodeRunError::Exec(e) => ApiError::from(e),
         CodeRunError::Internal(e) => ApiError::internal(e),
     })?;
     let artifacts = (!out.charts.is_empty()).then_some(CodeRunArtifacts { charts: out.charts });

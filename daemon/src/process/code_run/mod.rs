@@ -10,6 +10,3 @@ pub mod chart;
 pub mod detect;
 pub mod script;
 pub mod service;
-
-/// The area's routes, as the process router mounts them.
-pub use api::routes;

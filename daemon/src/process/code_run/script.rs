@@ -3,34 +3,13 @@
 
 use std::path::Path;
 
-/// Standard base64 with padding, as `base64 -d` reads it.
-pub fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        let sextet = |shift: u32| char::from(ALPHABET[((n >> shift) & 63) as usize]);
-        out.push(sextet(18));
-        out.push(sextet(12));
-        out.push(if chunk.len() > 1 { sextet(6) } else { '=' });
-        out.push(if chunk.len() > 2 { sextet(0) } else { '=' });
-    }
-    out
-}
-
-/// One shell word with exactly the text of `s`.
-pub fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 fn args(argv: &[String]) -> String {
-    argv.iter().map(|a| format!(" {}", quote(a))).collect()
+    argv.iter().map(|a| format!(" {}", crate::shell::quote(a))).collect()
 }
 
 /// Pipes `program` into `interpreter` (e.g. `python3 -u -`), followed by the arguments.
 pub fn piped(program: &str, interpreter: &str, argv: &[String]) -> String {
-    format!("printf '%s' '{}' | base64 -d | {interpreter}{}\n", base64(program.as_bytes()), args(argv))
+    format!("printf '%s' '{}' | base64 -d | {interpreter}{}\n", crate::text::base64_encode(program.as_bytes()), args(argv))
 }
 
 /// JavaScript and TypeScript programs see `process.argv` as `[node, arg1, …]`: the script entry
@@ -52,7 +31,7 @@ pub fn with_argv_fix(code: &str) -> String {
 pub fn ts_node(file: &Path, argv: &[String]) -> String {
     let tail = format!(
         "ts-node -T --ignore-diagnostics 5107 -O '{{\"module\":\"CommonJS\"}}' {}{}",
-        quote(&file.to_string_lossy()),
+        crate::shell::quote(&file.to_string_lossy()),
         args(argv)
     );
     format!("if command -v ts-node >/dev/null 2>&1; then {tail}; else npx {tail}; fi\n")
@@ -61,29 +40,6 @@ pub fn ts_node(file: &Path, argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-        assert_eq!(base64(&[0xfb, 0xff, 0xfe]), "+//+");
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote("it's $HOME"), r"'it'\''s $HOME'");
-        assert_eq!(quote(""), "''");
-    }
 
     #[test]
     fn piped_script() {

@@ -15,8 +15,7 @@ use super::chart::{self, Chart};
 use super::detect::uses_matplotlib;
 use super::script;
 use crate::env::ChildEnv;
-use crate::error::ApiError;
-use crate::process::execute::{self, ExecSpec};
+use crate::process::execute::{self, ExecError, ExecSpec};
 use crate::reaper::Reaper;
 
 /// The chart wrapper program; the user code is prepended to it as `_DTN_CODE = "<base64>"`.
@@ -64,10 +63,9 @@ pub struct Output {
 /// Why there is no [`Output`].
 #[derive(Debug, thiserror::Error)]
 pub enum CodeRunError {
-    /// The command runner's own answer (a time-out, a failure to start the shell), which it
-    /// already words as an HTTP error.
-    #[error("{}", .0.message)]
-    Exec(ApiError),
+    /// The command runner's failure: the time-out, or pipes it could not set up.
+    #[error(transparent)]
+    Exec(ExecError),
     /// A background task of ours failed.
     #[error("{0}")]
     Internal(String),
@@ -76,13 +74,13 @@ pub enum CodeRunError {
 /// The Python program to run: the user code itself, or the chart wrapper around it.
 pub fn python_program(code: &str) -> String {
     if uses_matplotlib(code) {
-        format!("_DTN_CODE = \"{}\"\n{CHART_WRAPPER}", script::base64(code.as_bytes()))
+        format!("_DTN_CODE = \"{}\"\n{CHART_WRAPPER}", crate::text::base64_encode(code.as_bytes()))
     } else {
         code.to_string()
     }
 }
 
-/// Runs the program in a fresh shell in `work_dir` (see `execute::run`) and extracts its charts.
+/// Runs the program in a fresh shell in `work_dir` (see `execute::run_script`) and extracts its charts.
 pub async fn run(
     reaper: &Reaper,
     env: &ChildEnv,
@@ -122,7 +120,7 @@ async fn run_program(
             let path = match written {
                 Ok(path) => path,
                 Err(e) => {
-                    let detail = execute::os_error_text(&e);
+                    let detail = crate::text::os_error_text(&e);
                     return Ok((-1, format!("cannot write the program to {}: {detail}", dir.display())));
                 }
             };
@@ -133,7 +131,7 @@ async fn run_program(
         }
     };
     let spec = ExecSpec { command, cwd: work_dir.to_path_buf(), timeout: run.timeout, envs };
-    let outcome = execute::run(reaper, env, spec).await;
+    let outcome = execute::run_script(reaper, env, spec).await;
     if let Some(path) = ts_file {
         // Unlinking is a filesystem call: keep it off the async workers, and do not wait for it.
         tokio::task::spawn_blocking(move || drop(path));

@@ -18,8 +18,8 @@ use super::signal::{GroupGuard, kill_group};
 use crate::env::ChildEnv;
 use crate::reaper::{ExitStatus, Reaper};
 use crate::shell;
+use crate::text::os_error_text;
 /// Other areas still import it from here; it lives in [`crate::text`].
-pub use crate::text::os_error_text;
 
 /// How long to keep reading after the shell exited, for background jobs that inherited the
 /// output pipe (`server &`): their output so far is returned instead of waiting for them.
@@ -48,16 +48,6 @@ pub enum ExecError {
     /// The daemon could not set up the pipes to talk to it.
     #[error("cannot set up the command's pipes: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// [`run_script`] for callers that answer HTTP themselves: the error as the API reports it.
-// Kept until code-run maps `ExecError` in its own api.rs.
-pub async fn run(
-    reaper: &Reaper,
-    env: &ChildEnv,
-    spec: ExecSpec,
-) -> Result<(i32, String), crate::error::ApiError> {
-    Ok(run_script(reaper, env, spec).await?)
 }
 
 /// Runs `spec` to completion: the shell (own process group, environment = `env` plus

@@ -96,7 +96,7 @@ fn create_error(e: CreateError) -> ApiError {
             let detail = format!(
                 "cwd {}: {}",
                 fspath::display(cwd.as_os_str().as_bytes()),
-                crate::process::execute::os_error_text(&error)
+                crate::text::os_error_text(&error)
             );
             match error.kind() {
                 io::ErrorKind::NotFound => ApiError::new(StatusCode::NOT_FOUND, Code::FileNotFound, detail),

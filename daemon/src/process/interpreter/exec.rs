@@ -119,7 +119,7 @@ async fn run(launcher: &Launcher, ctx: &Context, slot: &mut Option<Worker>, job:
         }
     }
 
-    let id = crate::process::session::wrapper::uuid_v4();
+    let id = crate::id::uuid_v4();
     let now_env = launcher.env_strings();
     let line = {
         let cmd = Command { id: &id, code: &job.code, envs: &job.envs, env: env_delta(&w.env, &now_env) };

@@ -187,7 +187,7 @@ impl Interpreters {
             Err(e) => return Err(StartError::Spawn(io::Error::other(e.to_string())).into()),
         }
         let mut place = self.take_place().ok_or(CreateError::Limit { max: self.max_contexts })?;
-        let id = crate::process::session::wrapper::uuid_v4();
+        let id = crate::id::uuid_v4();
         let ctx = self.create_context(id.clone(), cwd, language).await?;
         self.contexts().insert(id, ctx.clone());
         place.kept = true;

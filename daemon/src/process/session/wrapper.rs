@@ -54,7 +54,6 @@ pub fn parse_event(line: &str) -> Option<Event<'_>> {
 }
 
 /// Interpreter contexts take their ids from here until they use [`crate::id`] directly.
-pub use crate::id::uuid_v4;
 
 #[cfg(test)]
 mod tests {
