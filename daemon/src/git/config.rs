@@ -90,10 +90,17 @@ pub fn validate_key(key: &str) -> GitResult<()> {
         )
     };
     let (section, rest) = key.split_once('.').ok_or_else(bad)?;
-    let name = rest.rsplit_once('.').map_or(rest, |(_, n)| n);
+    let (subsection, name) = rest.rsplit_once('.').unwrap_or(("", rest));
     let ok_word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok_word(section) || !ok_word(name) || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(bad());
+    }
+    // A subsection may hold anything but a line break or NUL (git cannot write those).
+    if subsection.contains(['\n', '\0']) {
+        return Err(GitError::new(
+            Kind::BadRequest,
+            format!("invalid config key {key:?}: a subsection cannot contain a line break or NUL"),
+        ));
     }
     Ok(())
 }
@@ -156,7 +163,7 @@ mod tests {
         for ok in ["user.name", "url.https://x.y/.insteadOf", "branch.feat/a.b.remote", "core.hooks-path"] {
             validate_key(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for bad in ["user", ".name", "user.", "us er.name", "user.1name"] {
+        for bad in ["user", ".name", "user.", "us er.name", "user.1name", "a.x\ny.b", "a.x\0y.b"] {
             assert_eq!(validate_key(bad).unwrap_err().kind, Kind::BadRequest, "{bad}");
         }
     }

@@ -1,9 +1,11 @@
 //! The `/git` API, on libgit2 (vendored and linked statically; no `git` binary is needed).
 //!
-//! * [`routes`] — thin handlers: decode, validate, resolve the path, run the operation.
-//! * [`repo`] — local repository operations; [`remote`] — clone, pull, push.
+//! * [`api`] — handlers, DTOs and routes: decode and check the request, resolve its paths, run
+//!   the operation, and map [`error::GitError`] to HTTP (the only part that knows HTTP).
+//! * [`repo`] — local repository operations; [`remote`] — clone, pull, push; [`url`] — which
+//!   remote locations are accepted.
 //! * [`creds`] — per-operation credentials, the credential store, TLS settings.
-//! * [`config`] — `git config` scopes; [`error`] — classification into the clients' codes.
+//! * [`config`] — `git config` scopes; [`error`] — classification into the clients' kinds.
 //!
 //! libgit2 calls block, so each operation runs on a blocking thread, and operations on one
 //! repository path run one at a time ([`run`]): libgit2 objects are not meant to be shared
@@ -13,18 +15,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use crate::error::ApiError;
-
+mod api;
 pub mod config;
 pub mod creds;
 pub mod error;
 pub mod remote;
 pub mod repo;
-mod routes;
+pub mod url;
 
-pub use routes::routes;
+pub use api::routes;
 
-use error::GitResult;
+use error::{GitError, GitResult, Kind};
 
 /// Entries kept in the lock map before dead ones are swept.
 const SWEEP_AT: usize = 64;
@@ -66,7 +67,7 @@ fn locks() -> &'static PathLocks {
 
 /// Runs `op` on a blocking thread while holding the lock of `key`. The lock travels into the
 /// thread, so a client that disconnects does not release it before libgit2 is done.
-pub async fn run<T, F>(key: &Path, op: F) -> Result<T, ApiError>
+pub async fn run<T, F>(key: &Path, op: F) -> GitResult<T>
 where
     T: Send + 'static,
     F: FnOnce() -> GitResult<T> + Send + 'static,
@@ -78,8 +79,7 @@ where
         op()
     })
     .await
-    .map_err(|e| ApiError::internal(format!("git operation failed: {e}")))?
-    .map_err(ApiError::from)
+    .map_err(|e| GitError::new(Kind::Internal, format!("git operation failed: {e}")))?
 }
 
 #[cfg(test)]
