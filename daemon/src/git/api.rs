@@ -916,3 +916,460 @@ async fn restore(
     run(&key, move || repo::restore(&path, &files, req.staged, req.worktree, req.source.as_deref())).await?;
     Ok(StatusCode::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Method, Request};
+    use http_body_util::BodyExt;
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// The `/git` routes alone, over a throw-away work dir, behind the envelope layer as the
+    /// server mounts them.
+    struct Fixture {
+        dir: tempfile::TempDir,
+        app: Router,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let home = dir.path().join("home");
+            std::fs::create_dir(&home).unwrap();
+            let vars = HashMap::from([("DAYTONA_SANDBOX_ID".to_string(), "t".to_string())]);
+            let cfg = crate::config::from_env(&vars).unwrap();
+            let env = crate::env::ChildEnv::new([("HOME".into(), home.into_os_string())]);
+            let state = AppState::new(cfg, env, dir.path().to_path_buf());
+            let (router, _) = routes().split_for_parts();
+            let app = router.with_state(state).layer(axum::middleware::from_fn(crate::error::envelope_layer));
+            Fixture { dir, app }
+        }
+
+        fn path(&self, rel: &str) -> String {
+            self.dir.path().join(rel).to_str().unwrap().to_string()
+        }
+
+        /// A repository with one commit on `main`.
+        fn repo(&self, rel: &str) -> String {
+            let path = self.dir.path().join(rel);
+            let mut opts = git2::RepositoryInitOptions::new();
+            opts.initial_head("main");
+            let repo = git2::Repository::init_opts(&path, &opts).unwrap();
+            std::fs::write(path.join("f.txt"), "x\n").unwrap();
+            let mut index = repo.index().unwrap();
+            index.add_path(Path::new("f.txt")).unwrap();
+            let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+            let sig = git2::Signature::now("T", "t@x").unwrap();
+            repo.commit(Some("HEAD"), &sig, &sig, "first", &tree, &[]).unwrap();
+            path.to_str().unwrap().to_string()
+        }
+
+        async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+            let res = self.app.clone().oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            let value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+            };
+            (status, value)
+        }
+
+        async fn get(&self, uri: &str) -> (StatusCode, Value) {
+            self.send(Request::get(uri).body(Body::empty()).unwrap()).await
+        }
+
+        async fn json(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
+            let req = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            self.send(req).await
+        }
+    }
+
+    /// Percent-encodes a path for a query string.
+    fn q(path: &str) -> String {
+        path.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    /// Asserts an error envelope with this status and code whose message mentions `needle`.
+    #[track_caller]
+    fn expect(got: &(StatusCode, Value), status: StatusCode, code: &str, needle: &str) {
+        let (s, v) = got;
+        assert_eq!(*s, status, "{v}");
+        assert_eq!(v["code"], code, "{v}");
+        assert_eq!(v["statusCode"], status.as_u16(), "{v}");
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{needle:?} not in {message:?}");
+    }
+
+    const GETS: [&str; 4] = ["/git/status", "/git/branches", "/git/history", "/git/remotes"];
+
+    /// Every route taking a repository in its body, with its other required fields filled.
+    fn posts(path: &str) -> Vec<(Method, &'static str, Value)> {
+        vec![
+            (Method::POST, "/git/clone", json!({"url": "https://example.invalid/r.git", "path": path})),
+            (Method::POST, "/git/add", json!({"path": path, "files": ["."]})),
+            (
+                Method::POST,
+                "/git/commit",
+                json!({"path": path, "message": "m", "author": "A", "email": "a@x"}),
+            ),
+            (Method::POST, "/git/branches", json!({"path": path, "name": "b"})),
+            (Method::DELETE, "/git/branches", json!({"path": path, "name": "b"})),
+            (Method::POST, "/git/checkout", json!({"path": path, "branch": "main"})),
+            (Method::POST, "/git/pull", json!({"path": path})),
+            (Method::POST, "/git/push", json!({"path": path})),
+            (Method::POST, "/git/init", json!({"path": path})),
+            (
+                Method::POST,
+                "/git/remotes",
+                json!({"path": path, "name": "o", "url": "https://example.invalid/r"}),
+            ),
+            (Method::POST, "/git/reset", json!({"path": path})),
+            (Method::POST, "/git/restore", json!({"path": path, "files": ["f.txt"]})),
+            (
+                Method::POST,
+                "/git/config",
+                json!({"key": "a.b", "value": "v", "scope": "local", "path": path}),
+            ),
+            (
+                Method::POST,
+                "/git/config/user",
+                json!({"name": "n", "email": "e", "scope": "local", "path": path}),
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn bad_query_paths_are_400_on_every_get() {
+        let f = Fixture::new();
+        let long = "a".repeat(300);
+        for route in GETS {
+            let got = f.get(&format!("{route}?path=/tmp%00x")).await;
+            expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", "NUL byte");
+            let got = f.get(&format!("{route}?path=/tmp/{long}")).await;
+            expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", "longer than 255 bytes");
+            expect(&f.get(route).await, StatusCode::BAD_REQUEST, "BAD_REQUEST", "path is required");
+            let got = f.get(&format!("{route}?path=a&path=b")).await;
+            expect(&got, StatusCode::BAD_REQUEST, "BAD_REQUEST", "duplicate parameter");
+        }
+        let got = f.get("/git/config?key=a.b&scope=local&path=/tmp%00x").await;
+        expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", "NUL byte");
+    }
+
+    #[tokio::test]
+    async fn bad_body_paths_are_400_on_every_post() {
+        let f = Fixture::new();
+        let long = format!("/tmp/{}", "a".repeat(300));
+        for path in ["/tmp/x\u{0}y", long.as_str()] {
+            for (method, route, body) in posts(path) {
+                let got = f.json(method.clone(), route, body).await;
+                expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", "invalid file path");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_symlink_loop_is_400_everywhere() {
+        let f = Fixture::new();
+        let looped = f.path("loop");
+        std::os::unix::fs::symlink("loop", &looped).unwrap();
+        for route in GETS {
+            for path in [looped.as_str(), "loop"] {
+                let got = f.get(&format!("{route}?path={}", q(path))).await;
+                expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", &looped);
+            }
+        }
+        for path in [looped.clone(), format!("{looped}/sub")] {
+            for (method, route, body) in posts(&path) {
+                let got = f.json(method.clone(), route, body).await;
+                expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", &looped);
+            }
+        }
+        let got = f.get(&format!("/git/config?key=a.b&scope=local&path={}", q(&looped))).await;
+        expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", &looped);
+        // A failed clone cleans up after itself, but never removes what was there before.
+        assert!(std::fs::symlink_metadata(&looped).unwrap().file_type().is_symlink());
+    }
+
+    #[tokio::test]
+    async fn a_name_too_long_for_the_file_system_is_400() {
+        // Each name passes the request checks; the whole is longer than the kernel takes.
+        let f = Fixture::new();
+        let deep: String = (0..20).map(|_| format!("/{}", "d".repeat(250))).collect();
+        let path = format!("{}{deep}", f.path("x"));
+        let got = f.json(Method::POST, "/git/init", json!({"path": path})).await;
+        expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", "invalid file path");
+        let got =
+            f.get(&format!("/git/status?path={}", q(&format!("{}{}", f.path(""), &deep[..3000])))).await;
+        assert_eq!(got.0, StatusCode::NOT_FOUND, "short enough, and missing: {}", got.1);
+    }
+
+    #[tokio::test]
+    async fn a_missing_repository_stays_404_git_repo_not_found() {
+        let f = Fixture::new();
+        std::fs::write(f.path("file"), "x").unwrap();
+        std::fs::create_dir(f.path("plain")).unwrap();
+        for path in [f.path("missing"), f.path("plain"), f.path("file"), f.path("file/x")] {
+            for route in GETS {
+                let got = f.get(&format!("{route}?path={}", q(&path))).await;
+                expect(&got, StatusCode::NOT_FOUND, "GIT_REPO_NOT_FOUND", &path);
+            }
+            for (method, route, body) in posts(&path) {
+                if matches!(route, "/git/clone" | "/git/init") {
+                    continue;
+                }
+                let got = f.json(method.clone(), route, body).await;
+                expect(&got, StatusCode::NOT_FOUND, "GIT_REPO_NOT_FOUND", "");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn init_on_a_file_or_through_one() {
+        let f = Fixture::new();
+        std::fs::write(f.path("file"), "x").unwrap();
+        let got = f.json(Method::POST, "/git/init", json!({"path": f.path("file")})).await;
+        expect(&got, StatusCode::CONFLICT, "CONFLICT", "a file exists there");
+        let got = f.json(Method::POST, "/git/init", json!({"path": f.path("file/sub")})).await;
+        expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", "not a directory");
+        let got =
+            f.json(Method::POST, "/git/init", json!({"path": "new/repo", "initial_branch": "trunk"})).await;
+        assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
+        assert!(f.dir.path().join("new/repo/.git").is_dir(), "relative to the work dir");
+    }
+
+    #[tokio::test]
+    async fn unparsable_clone_urls_are_400_before_any_attempt() {
+        let f = Fixture::new();
+        for (url, why) in [
+            ("5·^\r?", "control character U+000D"),
+            ("5·^?", "no directory exists there"),
+            ("https://h/a b", "whitespace"),
+            ("ftp://example.com/r.git", "unsupported scheme"),
+            ("http://", "the host is missing"),
+            ("http://[::1/r", "IPv6"),
+            ("http://example.com:99999/r", "not a port number"),
+            ("git@example.com:r.git", "SSH remotes are not supported"),
+            ("ssh://example.com/r.git", "SSH remotes are not supported"),
+        ] {
+            let dest = f.path("dest");
+            let got = f.json(Method::POST, "/git/clone", json!({"url": url, "path": dest})).await;
+            expect(&got, StatusCode::BAD_REQUEST, "BAD_REQUEST", why);
+            assert!(!Path::new(&dest).exists(), "{url:?}: nothing is created");
+        }
+        let got = f.json(Method::POST, "/git/clone", json!({"path": f.path("d")})).await;
+        expect(&got, StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY", "url is required");
+        let got = f.json(Method::POST, "/git/clone", json!({"url": "https://h/r"})).await;
+        expect(&got, StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY", "path is required");
+    }
+
+    #[tokio::test]
+    async fn clone_from_local_paths_and_file_urls() {
+        let f = Fixture::new();
+        let src = f.repo("src");
+        for (url, dest) in [("src", "a"), (src.as_str(), "b"), (&format!("file://{src}"), "c")] {
+            let got = f.json(Method::POST, "/git/clone", json!({"url": url, "path": dest})).await;
+            assert_eq!(got.0, StatusCode::OK, "{url}: {}", got.1);
+            assert!(f.dir.path().join(dest).join("f.txt").exists(), "{url}");
+        }
+        // A missing file:// repository stays "not found", as the SDK tests expect.
+        let got = f
+            .json(
+                Method::POST,
+                "/git/clone",
+                json!({"url": format!("file://{}", f.path("none")), "path": "d"}),
+            )
+            .await;
+        expect(&got, StatusCode::NOT_FOUND, "GIT_REPO_NOT_FOUND", "");
+        // A local source that is a file, not a directory.
+        let got =
+            f.json(Method::POST, "/git/clone", json!({"url": format!("{src}/f.txt"), "path": "e"})).await;
+        expect(&got, StatusCode::BAD_REQUEST, "BAD_REQUEST", "names a file");
+    }
+
+    #[tokio::test]
+    async fn nul_bytes_and_invalid_names_in_other_fields_are_400() {
+        let f = Fixture::new();
+        let repo = f.repo("r");
+        let cases = [
+            ("/git/branches", json!({"path": repo, "name": "a\u{0}b"}), "invalid branch name"),
+            ("/git/checkout", json!({"path": repo, "branch": "a\u{0}b"}), "branch must not contain a NUL"),
+            ("/git/remotes", json!({"path": repo, "name": "a\u{0}b", "url": "https://h/r"}), "name must not"),
+            (
+                "/git/remotes",
+                json!({"path": repo, "name": "o", "url": "https://h/a\u{0}b"}),
+                "control character",
+            ),
+            (
+                "/git/remotes",
+                json!({"path": repo, "name": "a..b", "url": "https://h/r"}),
+                "invalid remote name",
+            ),
+            (
+                "/git/commit",
+                json!({"path": repo, "message": "a\u{0}b", "author": "A", "email": "e"}),
+                "message",
+            ),
+            ("/git/config", json!({"key": "a.b", "value": "a\u{0}b"}), "value must not contain a NUL"),
+            ("/git/config", json!({"key": "a.x\u{0}y.b", "value": "v"}), "key must not contain a NUL"),
+            ("/git/config", json!({"key": "a.x\ny.b", "value": "v"}), "line break"),
+            ("/git/reset", json!({"path": repo, "target": "a\u{0}b"}), "target must not"),
+            (
+                "/git/restore",
+                json!({"path": repo, "files": ["f.txt"], "source": "a\u{0}"}),
+                "source must not",
+            ),
+            ("/git/pull", json!({"path": repo, "remote": "a\u{0}b"}), "remote must not"),
+            ("/git/pull", json!({"path": repo, "branch": "a..b"}), "invalid branch name"),
+            ("/git/push", json!({"path": repo, "remote": "x y"}), "invalid remote name"),
+            ("/git/push", json!({"path": repo, "branch": "a b"}), "invalid branch name"),
+            ("/git/init", json!({"path": f.path("n"), "initial_branch": "a\u{0}b"}), "initial_branch must"),
+            ("/git/clone", json!({"url": repo, "path": "c", "branch": "a\u{0}b"}), "branch must not"),
+            ("/git/credentials", json!({"username": "u\u{0}", "password": "p"}), "newline or NUL"),
+        ];
+        for (route, body, needle) in cases {
+            let got = f.json(Method::POST, route, body.clone()).await;
+            expect(&got, StatusCode::BAD_REQUEST, "BAD_REQUEST", needle);
+        }
+        for files in [json!(["a\u{0}b"]), json!([format!("d/{}", "n".repeat(300))])] {
+            for route in ["/git/add", "/git/restore", "/git/reset"] {
+                let got = f.json(Method::POST, route, json!({"path": repo, "files": files})).await;
+                expect(&got, StatusCode::BAD_REQUEST, "INVALID_FILE_PATH", "invalid file path");
+            }
+        }
+        let got = f.get(&format!("/git/config?key=a.x%00y.b&path={}", q(&repo))).await;
+        expect(&got, StatusCode::BAD_REQUEST, "BAD_REQUEST", "line break or NUL");
+    }
+
+    #[tokio::test]
+    async fn libgit2_invalid_paths_are_400() {
+        let f = Fixture::new();
+        let repo = f.repo("r");
+        // libgit2 refuses to stage inside .git ("invalid path"), a class it does not code.
+        let got = f.json(Method::POST, "/git/add", json!({"path": repo, "files": [".git/config"]})).await;
+        expect(&got, StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid path");
+        let got = f.json(Method::POST, "/git/add", json!({"path": repo, "files": ["../outside"]})).await;
+        expect(&got, StatusCode::BAD_REQUEST, "BAD_REQUEST", "outside the repository");
+    }
+
+    #[tokio::test]
+    async fn bodies_are_objects_and_bounded() {
+        let f = Fixture::new();
+        let req = Request::post("/git/init")
+            .header("content-length", (crate::extract::MAX_JSON_BODY + 1).to_string())
+            .body(Body::empty())
+            .unwrap();
+        expect(&f.send(req).await, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "");
+        let req = Request::post("/git/init").body(Body::from("[null]")).unwrap();
+        expect(&f.send(req).await, StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY", "JSON object");
+        let got = f.json(Method::POST, "/git/commit", json!({"path": "r"})).await;
+        expect(&got, StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY", "message is required");
+    }
+
+    #[tokio::test]
+    async fn a_working_round_trip() {
+        // The checks above must not refuse what works.
+        let f = Fixture::new();
+        let repo = f.repo("r");
+        let (s, v) = f.get(&format!("/git/status?path={}", q(&repo))).await;
+        assert_eq!((s, v["currentBranch"].as_str()), (StatusCode::OK, Some("main")), "{v}");
+        let (s, v) = f.get("/git/branches?path=r").await;
+        assert_eq!((s, &v["branches"]), (StatusCode::OK, &json!(["main"])), "{v}");
+        let (s, v) = f.get("/git/history?path=r").await;
+        assert_eq!((s, v[0]["message"].as_str()), (StatusCode::OK, Some("first")), "{v}");
+        let got = f
+            .json(Method::POST, "/git/remotes", json!({"path": "r", "name": "up", "url": "git@h:x.git"}))
+            .await;
+        assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
+        let (s, v) = f.get("/git/remotes?path=r").await;
+        assert_eq!((s, &v["remotes"][0]["url"]), (StatusCode::OK, &json!("git@h:x.git")), "{v}");
+        let got = f
+            .json(
+                Method::POST,
+                "/git/config",
+                json!({"key": "a.b", "value": "v", "scope": "local", "path": "r"}),
+            )
+            .await;
+        assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+        let (s, v) = f.get("/git/config?key=a.b&scope=local&path=r").await;
+        assert_eq!((s, v), (StatusCode::OK, json!({"value": "v"})));
+    }
+
+    /// The request schemas require exactly what the official client models require.
+    #[test]
+    fn openapi_required_fields_and_statuses() {
+        let (_, doc) = routes().split_for_parts();
+        let doc = serde_json::to_value(&doc).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for (schema, want) in [
+            ("GitCloneRequest", vec!["path", "url"]),
+            ("GitAddRequest", vec!["files", "path"]),
+            ("GitCommitRequest", vec!["author", "email", "message", "path"]),
+            ("GitBranchRequest", vec!["name", "path"]),
+            ("GitDeleteBranchRequest", vec!["name", "path"]),
+            ("GitCheckoutRequest", vec!["branch", "path"]),
+            ("GitPullRequest", vec!["path"]),
+            ("GitPushRequest", vec!["path"]),
+            ("GitInitRequest", vec!["path"]),
+            ("GitAddRemoteRequest", vec!["name", "path", "url"]),
+            ("GitSetConfigRequest", vec!["key", "value"]),
+            ("GitConfigureUserRequest", vec!["email", "name"]),
+            ("GitAuthenticateRequest", vec!["password", "username"]),
+            ("GitResetRequest", vec!["path"]),
+            ("GitRestoreRequest", vec!["files", "path"]),
+        ] {
+            let s = &schemas[schema];
+            let mut got: Vec<&str> =
+                s["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            got.sort();
+            assert_eq!(got, want, "{schema}: {s}");
+            for field in want {
+                assert!(
+                    s["properties"][field]["type"] != json!(["string", "null"]),
+                    "{schema}.{field} nullable"
+                );
+            }
+        }
+        assert_eq!(schemas["GitCloneRequest"]["properties"]["depth"]["minimum"], 0);
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                let has = |s: &str| responses.contains_key(s);
+                assert!(has("400") && has("500"), "{method} {path}");
+                if method == "get" {
+                    assert!(path == "/git/config" || has("404"), "{method} {path}");
+                }
+                if op.get("requestBody").is_some() {
+                    assert!(has("413"), "{method} {path}: 413 for a body over the limit");
+                }
+                for (status, r) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let schema = &r["content"]["application/json"]["schema"]["$ref"];
+                        assert_eq!(schema, "#/components/schemas/ErrorResponse", "{method} {path} {status}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -65,6 +65,12 @@ pub fn scope_file(env: &ConfigEnv, scope: Option<&str>, repo: Option<&Path>) -> 
         "local" => {
             let repo =
                 repo.ok_or_else(|| GitError::new(Kind::BadRequest, "path is required when scope is local"))?;
+            // A path the file system refuses (a loop, a name too long) is not a missing repository.
+            if let Err(e) = std::fs::metadata(repo)
+                && !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+            {
+                return Err(GitError::io(&e, repo));
+            }
             let dotgit = repo.join(".git");
             if dotgit.is_dir() {
                 Ok(dotgit.join("config"))

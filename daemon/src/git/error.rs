@@ -319,6 +319,108 @@ mod tests {
         }
     }
 
+    /// What a user's path or input makes libgit2 say is a 4xx, whatever code it files it under.
+    #[test]
+    fn user_input_failures_are_not_internal() {
+        let os = |errno: i32| os_text(&std::io::Error::from_raw_os_error(errno));
+        let cases = [
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("failed to resolve path '/l': {}", os(libc::ELOOP)),
+                ),
+                Kind::InvalidPath,
+            ),
+            // mkdir on a loop: libgit2 says EEXISTS.
+            (
+                err(
+                    ErrorCode::Exists,
+                    ErrorClass::Os,
+                    &format!("failed to make directory '/l': {}", os(libc::ELOOP)),
+                ),
+                Kind::InvalidPath,
+            ),
+            (
+                err(
+                    ErrorCode::InvalidSpec,
+                    ErrorClass::Os,
+                    &format!("invalid path for filesystem '/a': {}", os(libc::ENAMETOOLONG)),
+                ),
+                Kind::InvalidPath,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("failed to stat '/f/x': {}", os(libc::ENOTDIR)),
+                ),
+                Kind::InvalidPath,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("could not open '/r/.git/index': {}", os(libc::EACCES)),
+                ),
+                Kind::Forbidden,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("failed to make directory '/ro': {}", os(libc::EROFS)),
+                ),
+                Kind::Forbidden,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::None,
+                    "data contained a nul byte that could not be represented as a string",
+                ),
+                Kind::BadRequest,
+            ),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Index, "invalid path: '.git/config'"),
+                Kind::BadRequest,
+            ),
+            (err(ErrorCode::GenericError, ErrorClass::Net, "unsupported URL protocol"), Kind::BadRequest),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Invalid, "invalid argument: 'url->host'"),
+                Kind::BadRequest,
+            ),
+            (
+                err(ErrorCode::InvalidSpec, ErrorClass::Net, "invalid url: malformed hostname"),
+                Kind::BadRequest,
+            ),
+            (
+                err(ErrorCode::InvalidSpec, ErrorClass::Config, "invalid config item name 'a.x'"),
+                Kind::BadRequest,
+            ),
+            // Not the user's doing: stays a 500.
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("failed to write '/r/x': {}", os(libc::ENOSPC)),
+                ),
+                Kind::Internal,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(classify(&e), want, "{e}");
+        }
+        let io = |errno| GitError::io(&std::io::Error::from_raw_os_error(errno), Path::new("/p"));
+        assert_eq!(io(libc::ELOOP).kind, Kind::InvalidPath);
+        assert_eq!(io(libc::ENAMETOOLONG).kind, Kind::InvalidPath);
+        assert_eq!(io(libc::EACCES).kind, Kind::Forbidden);
+        assert_eq!(io(libc::ENOENT).kind, Kind::NotFound);
+        assert_eq!(io(libc::EIO).kind, Kind::Internal);
+        let e = io(libc::ELOOP);
+        assert!(e.message.starts_with("/p: ") && !e.message.contains("os error"), "{}", e.message);
+    }
+
     #[test]
     fn redaction() {
         assert_eq!(
