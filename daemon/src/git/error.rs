@@ -117,10 +117,10 @@ fn os_error_texts() -> &'static [(String, Kind)] {
 /// network trouble.
 pub fn classify(e: &git2::Error) -> Kind {
     let msg = e.message().to_ascii_lowercase();
-    if e.class() == ErrorClass::Os || e.class() == ErrorClass::Filesystem {
-        if let Some((_, kind)) = os_error_texts().iter().find(|(text, _)| msg.ends_with(text.as_str())) {
-            return *kind;
-        }
+    if matches!(e.class(), ErrorClass::Os | ErrorClass::Filesystem)
+        && let Some((_, kind)) = os_error_texts().iter().find(|(text, _)| msg.ends_with(text.as_str()))
+    {
+        return *kind;
     }
     // git2 refuses a string with a NUL byte before libgit2 sees it; only request input gets here.
     if msg.contains("nul byte") {
