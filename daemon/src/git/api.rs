@@ -18,8 +18,9 @@ use utoipa_axum::routes;
 use super::config::{self as gitconfig, ConfigEnv};
 use super::creds::{Auth, Creds, StoredCred};
 use super::error::{GitError, Kind};
+use super::locks::run;
 use super::url::{self as giturl, Location};
-use super::{remote, repo, run};
+use super::{remote, repo};
 use crate::error::{ApiError, Code};
 use crate::extract::Json;
 use crate::fspath::{self, FilePath, RawQuery};
@@ -152,7 +153,7 @@ pub struct GitCloneRequest {
     password: Option<String>,
     insecure_skip_tls: Option<bool>,
     /// Shallow clone of this many commits; 0 or absent clones the full history.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 2147483647)]
     depth: Option<i64>,
 }
 
@@ -194,8 +195,10 @@ async fn clone(
     if depth < 0 {
         return Err(ApiError::invalid_body(format!("depth must be non-negative, got {depth}")));
     }
-    let depth =
-        u32::try_from(depth).map_err(|_| ApiError::invalid_body(format!("depth is too large: {depth}")))?;
+    // libgit2 takes the depth as a C int.
+    let depth = u32::try_from(depth).ok().filter(|d| *d <= i32::MAX as u32).ok_or_else(|| {
+        ApiError::invalid_body(format!("depth is too large: {depth} (at most {})", i32::MAX))
+    })?;
     let env = config_env(&state);
     let key = path.clone();
     run(&key, move || {
@@ -1180,6 +1183,11 @@ mod tests {
         }
         let got = f.json(Method::POST, "/git/clone", json!({"path": f.path("d")})).await;
         expect(&got, StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY", "url is required");
+        for (depth, why) in [(-1i64, "non-negative"), (1 << 31, "too large"), (1 << 40, "too large")] {
+            let body = json!({"url": "https://example.invalid/r", "path": "d", "depth": depth});
+            let got = f.json(Method::POST, "/git/clone", body).await;
+            expect(&got, StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY", why);
+        }
         let got = f.json(Method::POST, "/git/clone", json!({"url": "https://h/r"})).await;
         expect(&got, StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY", "path is required");
     }
@@ -1352,6 +1360,7 @@ mod tests {
             }
         }
         assert_eq!(schemas["GitCloneRequest"]["properties"]["depth"]["minimum"], 0);
+        assert_eq!(schemas["GitCloneRequest"]["properties"]["depth"]["maximum"], i32::MAX);
         for (path, ops) in doc["paths"].as_object().unwrap() {
             for (method, op) in ops.as_object().unwrap() {
                 let responses = op["responses"].as_object().unwrap();

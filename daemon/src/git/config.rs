@@ -111,11 +111,22 @@ pub fn validate_key(key: &str) -> GitResult<()> {
     Ok(())
 }
 
+/// Whether a config file exists. The file's place comes from the environment (`HOME`,
+/// `GIT_CONFIG_GLOBAL`) or the request; a loop or a file in the middle of that path is named
+/// as such, where libgit2 would only say "failed to stat".
+fn present(file: &Path) -> GitResult<bool> {
+    match std::fs::metadata(file) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(GitError::io(&e, file)),
+    }
+}
+
 /// The value of `key` in `file`; the last one for a multi-valued key; None when unset or when
 /// the file does not exist.
 pub fn get(file: &Path, key: &str) -> GitResult<Option<String>> {
     validate_key(key)?;
-    if !file.exists() {
+    if !present(file)? {
         return Ok(None);
     }
     let cfg = git2::Config::open(file)?;
@@ -145,9 +156,18 @@ fn key_eq(a: &str, b: &str) -> bool {
 pub fn set(file: &Path, key: &str, value: &str) -> GitResult<()> {
     validate_key(key)?;
     if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| GitError::new(Kind::Internal, format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            // mkdir answers EEXIST for a loop or a file in the way; stat tells them apart.
+            match std::fs::metadata(dir) {
+                Err(stat) => GitError::io(&stat, dir),
+                Ok(m) if !m.is_dir() => {
+                    GitError::new(Kind::InvalidPath, format!("{}: not a directory", dir.display()))
+                }
+                Ok(_) => GitError::io(&e, dir),
+            }
+        })?;
     }
+    present(file)?;
     let mut cfg = git2::Config::open(file)?;
     // A multi-valued key would make set_str fail; replace all its values like `git config --replace-all`.
     match cfg.set_str(key, value) {
@@ -216,5 +236,11 @@ mod tests {
         assert_eq!(get(&f, "a.v").unwrap().as_deref(), Some("2"));
         set(&f, "a.v", "3").unwrap();
         assert_eq!(get(&f, "a.v").unwrap().as_deref(), Some("3"));
+        // A config path that loops is the path's fault, not an internal error.
+        let looped = dir.path().join("loop");
+        std::os::unix::fs::symlink("loop", &looped).unwrap();
+        assert_eq!(get(&looped, "a.v").unwrap_err().kind, Kind::InvalidPath);
+        assert_eq!(set(&looped, "a.v", "1").unwrap_err().kind, Kind::InvalidPath);
+        assert_eq!(set(&looped.join("config"), "a.v", "1").unwrap_err().kind, Kind::InvalidPath);
     }
 }

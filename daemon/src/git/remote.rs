@@ -22,7 +22,8 @@ fn fetch_options(auth: &Auth, depth: u32) -> FetchOptions<'static> {
     proxy.auto();
     fo.proxy_options(proxy);
     if depth > 0 {
-        fo.depth(depth as i32);
+        // The API caps the depth at i32::MAX; saturate rather than wrap if a caller did not.
+        fo.depth(i32::try_from(depth).unwrap_or(i32::MAX));
     }
     fo
 }
