@@ -948,7 +948,11 @@ mod tests {
             std::fs::create_dir(&home).unwrap();
             let vars = HashMap::from([("DAYTONA_SANDBOX_ID".to_string(), "t".to_string())]);
             let cfg = crate::config::from_env(&vars).unwrap();
-            let env = crate::env::ChildEnv::new([("HOME".into(), home.into_os_string())]);
+            // No test may reach the machine's own config files.
+            let env = crate::env::ChildEnv::new([
+                ("HOME".into(), home.clone().into_os_string()),
+                ("GIT_CONFIG_SYSTEM".into(), home.join("system-gitconfig").into_os_string()),
+            ]);
             let state = AppState::new(cfg, env, dir.path().to_path_buf());
             let (router, _) = routes().split_for_parts();
             let app = router.with_state(state).layer(axum::middleware::from_fn(crate::error::envelope_layer));
@@ -1380,5 +1384,117 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Odd values in every text field of every body route, on a real repository: each answer
+    /// is a success or a 4xx, never a 5xx.
+    #[tokio::test]
+    async fn odd_field_values_never_answer_5xx() {
+        let f = Fixture::new();
+        f.repo("r");
+        std::os::unix::fs::symlink("loop", f.dir.path().join("loop")).unwrap();
+        std::fs::write(f.path("file"), "x").unwrap();
+        let mut odd: Vec<String> = [
+            "",
+            ".",
+            "..",
+            "\n",
+            "-x",
+            "a..b",
+            "HEAD",
+            "refs/heads/x",
+            "~",
+            "@{u}",
+            "a b",
+            "\u{fc}",
+            "../..",
+            ".git",
+            ".git/config",
+            "*",
+            ":",
+            "[",
+            "\\",
+            "%",
+            "a/",
+            "/dev/null",
+            "loop",
+            "file",
+            "file/x",
+            "r",
+            "git@h:x",
+            "file:///nonexistent",
+            "HEAD~5",
+            "main",
+            "^",
+            "a.b",
+            "a.b.c",
+            "a.\n.c",
+            "local",
+            "global",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        odd.extend(["x".repeat(300), "\u{0}".into(), "a\u{0}b".into()]);
+        let routes: [(Method, &str, &[&str]); 14] = [
+            (Method::POST, "/git/clone", &["url", "branch", "commit_id"]),
+            (Method::POST, "/git/add", &["files"]),
+            (Method::POST, "/git/commit", &["message", "author", "email"]),
+            (Method::POST, "/git/branches", &["name"]),
+            (Method::DELETE, "/git/branches", &["name"]),
+            (Method::POST, "/git/checkout", &["branch"]),
+            (Method::POST, "/git/pull", &["remote", "branch"]),
+            (Method::POST, "/git/push", &["remote", "branch"]),
+            (Method::POST, "/git/init", &["initial_branch"]),
+            (Method::POST, "/git/remotes", &["name", "url"]),
+            (Method::POST, "/git/reset", &["mode", "target", "files"]),
+            (Method::POST, "/git/restore", &["files", "source"]),
+            (Method::POST, "/git/config", &["key", "value", "scope"]),
+            (Method::POST, "/git/config/user", &["name", "email", "scope"]),
+        ];
+        let mut server_errors = Vec::new();
+        let mut n = 0;
+        for (method, route, fields) in &routes {
+            for field in *fields {
+                for v in &odd {
+                    n += 1;
+                    let mut body = json!({"path": "r", "url": "r", "files": ["f.txt"], "message": "m", "author": "A",
+                        "email": "e@x", "name": "n", "branch": "main", "key": "a.b", "value": "v", "scope": "local"});
+                    if *route == "/git/clone" || *route == "/git/init" {
+                        body["path"] = json!(format!("new-{n}"));
+                    }
+                    body[*field] = if *field == "files" { json!([v]) } else { json!(v) };
+                    let got = f.json(method.clone(), route, body.clone()).await;
+                    if got.0.is_server_error() {
+                        server_errors.push(format!("{method} {route} {body} -> {}", got.1));
+                    }
+                }
+            }
+        }
+        for v in &odd {
+            for route in GETS {
+                let got = f.get(&format!("{route}?path={}", q(v))).await;
+                if got.0.is_server_error() {
+                    server_errors.push(format!("GET {route} {v:?} -> {}", got.1));
+                }
+            }
+            let got = f.get(&format!("/git/config?key={}&scope=local&path=r", q(v))).await;
+            if got.0.is_server_error() {
+                server_errors.push(format!("GET /git/config key={v:?} -> {}", got.1));
+            }
+        }
+        assert!(server_errors.is_empty(), "{}", server_errors.join("\n"));
+    }
+
+    /// A config value git cannot read, set through the API as `git config` allows it, makes
+    /// later operations 409 naming the configuration, not 500.
+    #[tokio::test]
+    async fn an_unreadable_repository_config_is_409() {
+        let f = Fixture::new();
+        f.repo("r");
+        let body = json!({"key": "core.bare", "value": "maybe", "scope": "local", "path": "r"});
+        assert_eq!(f.json(Method::POST, "/git/config", body).await.0, StatusCode::OK);
+        let got = f.get("/git/status?path=r").await;
+        expect(&got, StatusCode::CONFLICT, "CONFLICT", "the git configuration is invalid");
     }
 }

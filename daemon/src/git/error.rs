@@ -75,7 +75,12 @@ impl GitError {
 
 impl From<git2::Error> for GitError {
     fn from(e: git2::Error) -> Self {
-        GitError::new(classify(&e), e.message().to_string())
+        let kind = classify(&e);
+        if kind == Kind::Conflict && e.class() == ErrorClass::Config {
+            // libgit2 says "failed to parse 'v' as a boolean" without saying where.
+            return GitError::new(kind, format!("the git configuration is invalid: {}", e.message()));
+        }
+        GitError::new(kind, e.message().to_string())
     }
 }
 
@@ -177,6 +182,9 @@ pub fn classify(e: &git2::Error) -> Kind {
         // An argument libgit2 refuses (`invalid argument: 'url->host'`) came from the request.
         ErrorClass::Invalid => Kind::BadRequest,
         _ if e.code() == ErrorCode::InvalidSpec || e.code() == ErrorCode::Invalid => Kind::BadRequest,
+        // A config file holding a value git cannot read (`core.bare = v`, which `git config`
+        // itself accepts): the repository's state is in the way, not the daemon.
+        ErrorClass::Config => Kind::Conflict,
         ErrorClass::Net | ErrorClass::Ssl | ErrorClass::Http | ErrorClass::Ssh => Kind::Transport,
         _ if e.code() == ErrorCode::NotFound => Kind::NotFound,
         _ => Kind::Internal,
@@ -398,6 +406,7 @@ mod tests {
                 err(ErrorCode::InvalidSpec, ErrorClass::Config, "invalid config item name 'a.x'"),
                 Kind::BadRequest,
             ),
+            (err(ErrorCode::GenericError, ErrorClass::Config, "failed to parse 'v' as a boolean"), Kind::Conflict),
             // Not the user's doing: stays a 500.
             (
                 err(
