@@ -250,6 +250,7 @@ pub struct GitStatus {
         (status = 400, description = "Missing or invalid path (NUL byte, name too long, symbolic-link loop)", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository (GIT_REPO_NOT_FOUND)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn status(headers: HeaderMap, path: FilePath) -> Result<Json<GitStatus>, ApiError> {
     let strict = strict_go_client(&headers);
@@ -294,6 +295,7 @@ pub struct GitAddRequest {
         (status = 400, description = "Missing field or invalid path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository, or a file matched nothing", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn add(State(state): State<AppState>, Json(req): Json<GitAddRequest>) -> Result<StatusCode, ApiError> {
@@ -364,6 +366,7 @@ pub struct ListBranchResponse {
         (status = 400, description = "Missing or invalid path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository (GIT_REPO_NOT_FOUND)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn list_branches(headers: HeaderMap, path: FilePath) -> Result<Json<ListBranchResponse>, ApiError> {
     let strict = strict_go_client(&headers);
@@ -474,6 +477,7 @@ pub struct GitCommitInfo {
         (status = 400, description = "Missing or invalid path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository (GIT_REPO_NOT_FOUND)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn history(path: FilePath) -> Result<Json<Vec<GitCommitInfo>>, ApiError> {
     let key = path.abs.clone();
@@ -635,6 +639,7 @@ pub struct ListRemotesResponse {
         (status = 400, description = "Missing or invalid path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository (GIT_REPO_NOT_FOUND)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn list_remotes(path: FilePath) -> Result<Json<ListRemotesResponse>, ApiError> {
     let key = path.abs.clone();
@@ -715,6 +720,7 @@ fn config_file(state: &AppState, scope: Option<&str>, repo: Option<PathBuf>) -> 
         (status = 400, description = "Missing or invalid key, scope or path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "scope=local and path is not a repository", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn get_config(
     State(state): State<AppState>,
@@ -751,6 +757,7 @@ pub struct GitSetConfigRequest {
         (status = 400, description = "Missing or invalid key, value, scope or path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "scope=local and path is not a repository", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn set_config(
@@ -785,6 +792,7 @@ pub struct GitConfigureUserRequest {
         (status = 400, description = "Missing field, invalid scope or path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "scope=local and path is not a repository", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn configure_user(
@@ -823,6 +831,7 @@ pub struct GitAuthenticateRequest {
     responses((status = 200, description = "Stored"),
         (status = 400, description = "Missing field, or a line break or NUL in one", body = Envelope),
         (status = 403, body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn credentials(
@@ -905,6 +914,7 @@ pub struct GitRestoreRequest {
         (status = 400, description = "Missing field, invalid path, nothing to restore", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository; revision or path not found", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn restore(
@@ -1373,6 +1383,8 @@ mod tests {
                 if method == "get" {
                     assert!(path == "/git/config" || has("404"), "{method} {path}");
                 }
+                // Every operation reads some git configuration, which may be unreadable.
+                assert!(has("409"), "{method} {path}");
                 if op.get("requestBody").is_some() {
                     assert!(has("413"), "{method} {path}: 413 for a body over the limit");
                 }
