@@ -1,6 +1,6 @@
 //! Local repository operations: open, init, status, add, commit, branches, checkout, history,
 //! reset, restore and remotes. Plain functions over a path; they block, so callers run them on
-//! a blocking thread under the repository's lock (see `super::run`).
+//! a blocking thread under the repository's lock (see `super::locks::run`).
 
 use std::path::{Component, Path};
 
