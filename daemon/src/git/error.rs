@@ -406,7 +406,10 @@ mod tests {
                 err(ErrorCode::InvalidSpec, ErrorClass::Config, "invalid config item name 'a.x'"),
                 Kind::BadRequest,
             ),
-            (err(ErrorCode::GenericError, ErrorClass::Config, "failed to parse 'v' as a boolean"), Kind::Conflict),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Config, "failed to parse 'v' as a boolean"),
+                Kind::Conflict,
+            ),
             // Not the user's doing: stays a 500.
             (
                 err(
