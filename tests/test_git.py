@@ -29,6 +29,7 @@ from daytona import (
     DaytonaGitPushRejectedError,
     DaytonaGitRepoNotFoundError,
     DaytonaGitTransportFailedError,
+    DaytonaInvalidFilePathError,
     DaytonaNotFoundError,
 )
 
@@ -644,3 +645,120 @@ def test_strict_go_clients_get_no_new_fields(sandbox, daemon, work, tmp_path):
     r = http.get(daemon.url, f"/git/status?path={quote(str(repo))}", headers=old)
     assert "detached" not in r.json() and r.json()["currentBranch"] == "HEAD"
     assert http.get(daemon.url, f"/git/status?path={quote(str(repo))}").json()["detached"] is True
+
+
+# ------------------------------------------------------- bad input is 4xx, never 5xx (issue 24)
+
+BAD_PATHS = ["/tmp/x\x00y", "/tmp/" + "a" * 300]
+
+
+def repo_ops(sandbox, path: str):
+    """Every SDK git call that takes a repository path, with valid other arguments."""
+    g = sandbox.git
+    return {
+        "status": lambda: g.status(path),
+        "branches": lambda: g.branches(path),
+        "remotes": lambda: g.remotes(path),
+        "add": lambda: g.add(path, ["."]),
+        "commit": lambda: g.commit(path, "m", "A", "a@x"),
+        "create_branch": lambda: g.create_branch(path, "b"),
+        "delete_branch": lambda: g.delete_branch(path, "b"),
+        "checkout_branch": lambda: g.checkout_branch(path, "main"),
+        "pull": lambda: g.pull(path),
+        "push": lambda: g.push(path),
+        "reset": lambda: g.reset(path),
+        "restore": lambda: g.restore(path, ["f"]),
+        "remote_add": lambda: g.remote_add(path, "o", "https://example.invalid/r.git"),
+        "init": lambda: g.init(path),
+        "clone": lambda: g.clone("https://example.invalid/r.git", path),
+    }
+
+
+@pytest.mark.parametrize("bad", BAD_PATHS, ids=["nul", "long-name"])
+def test_bad_paths_are_400_invalid_file_path(sandbox, daemon, bad):
+    for name, op in repo_ops(sandbox, bad).items():
+        with pytest.raises(DaytonaInvalidFilePathError) as e:
+            op()
+        assert e.value.status_code == 400, name
+        assert "invalid file path" in str(e.value), (name, str(e.value))
+    r = http.get(daemon.url, f"/git/history?path={quote(bad)}")
+    assert r.status == 400 and r.json()["code"] == "INVALID_FILE_PATH", r.describe()
+
+
+def test_symlink_loop_is_400_and_survives_a_failed_clone(sandbox, daemon, work):
+    loop = work / "loop"
+    os.symlink("loop", loop)
+    for name, op in repo_ops(sandbox, str(loop)).items():
+        with pytest.raises(DaytonaInvalidFilePathError) as e:
+            op()
+        assert e.value.status_code == 400, name
+        assert str(loop) in str(e.value), (name, str(e.value))
+    r = http.get(daemon.url, f"/git/history?path={quote(str(loop))}")
+    assert r.status == 400 and r.json()["code"] == "INVALID_FILE_PATH", r.describe()
+    with pytest.raises(DaytonaInvalidFilePathError):
+        sandbox.git.init(str(loop / "sub"))
+    assert loop.is_symlink(), "a failed clone never removes what was there"
+
+
+def test_missing_repository_stays_404(sandbox, work):
+    (work / "file").write_text("x")
+    for path in [work / "missing", work / "file", work / "file" / "x"]:
+        for name, op in repo_ops(sandbox, str(path)).items():
+            if name in ("init", "clone"):
+                continue
+            with pytest.raises(DaytonaGitRepoNotFoundError) as e:
+                op()
+            assert e.value.status_code == 404, (name, path)
+
+
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("5·^\r?", "control character U+000D"),
+        ("5·^?", "no directory exists there"),
+        ("https://example.com/my repo.git", "whitespace"),
+        ("ftp://example.com/r.git", "unsupported scheme"),
+        ("http://", "host is missing"),
+        ("http://example.com:99999/r.git", "not a port number"),
+        ("git@example.com:r.git", "SSH remotes are not supported"),
+    ],
+)
+def test_unparsable_clone_url_is_400_before_any_attempt(sandbox, work, url, why):
+    dest = work / "c"
+    with pytest.raises(DaytonaBadRequestError) as e:
+        sandbox.git.clone(url, str(dest))
+    assert not isinstance(e.value, DaytonaGitTransportFailedError)
+    assert e.value.status_code == 400 and e.value.code == "BAD_REQUEST"
+    assert why in str(e.value), str(e.value)
+    assert not dest.exists() and not dest.is_symlink(), "nothing is created"
+
+
+def test_clone_from_a_relative_local_path(sandbox, daemon, work):
+    bare = make_remote(work)
+    rel = bare.relative_to(daemon.workdir)
+    sandbox.git.clone(str(rel), str(work / "c"))
+    assert git("rev-parse", "HEAD", cwd=work / "c") == git("rev-parse", "main", cwd=bare)
+    with pytest.raises(DaytonaBadRequestError) as e:
+        sandbox.git.clone(str(rel) + "-missing", str(work / "d"))
+    assert "not a URL" in str(e.value)
+
+
+def test_nul_and_invalid_names_in_other_fields_are_400(sandbox, work):
+    repo = work / "r"
+    sandbox.git.init(str(repo), initial_branch="main")
+    for op in [
+        lambda: sandbox.git.create_branch(str(repo), "a\x00b"),
+        lambda: sandbox.git.checkout_branch(str(repo), "a\x00b"),
+        lambda: sandbox.git.remote_add(str(repo), "a\x00b", "https://example.invalid/r"),
+        lambda: sandbox.git.remote_add(str(repo), "o", "https://example.invalid/a\x00b"),
+        lambda: sandbox.git.commit(str(repo), "a\x00b", "A", "a@x"),
+        lambda: sandbox.git.set_config("a.b", "x\x00y"),
+        lambda: sandbox.git.push(str(repo), branch="a..b"),
+        lambda: sandbox.git.pull(str(repo), remote="a b"),
+        lambda: sandbox.git.init(str(work / "n"), initial_branch="a\x00b"),
+    ]:
+        with pytest.raises(DaytonaBadRequestError) as e:
+            op()
+        assert e.value.status_code == 400, str(e.value)
+    with pytest.raises(DaytonaInvalidFilePathError):
+        sandbox.git.add(str(repo), ["a\x00b"])

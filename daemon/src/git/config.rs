@@ -65,6 +65,12 @@ pub fn scope_file(env: &ConfigEnv, scope: Option<&str>, repo: Option<&Path>) -> 
         "local" => {
             let repo =
                 repo.ok_or_else(|| GitError::new(Kind::BadRequest, "path is required when scope is local"))?;
+            // A path the file system refuses (a loop, a name too long) is not a missing repository.
+            if let Err(e) = std::fs::metadata(repo)
+                && !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+            {
+                return Err(GitError::io(&e, repo));
+            }
             let dotgit = repo.join(".git");
             if dotgit.is_dir() {
                 Ok(dotgit.join("config"))
@@ -90,19 +96,37 @@ pub fn validate_key(key: &str) -> GitResult<()> {
         )
     };
     let (section, rest) = key.split_once('.').ok_or_else(bad)?;
-    let name = rest.rsplit_once('.').map_or(rest, |(_, n)| n);
+    let (subsection, name) = rest.rsplit_once('.').unwrap_or(("", rest));
     let ok_word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok_word(section) || !ok_word(name) || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(bad());
     }
+    // A subsection may hold anything but a line break or NUL (git cannot write those).
+    if subsection.contains(['\n', '\0']) {
+        return Err(GitError::new(
+            Kind::BadRequest,
+            format!("invalid config key {key:?}: a subsection cannot contain a line break or NUL"),
+        ));
+    }
     Ok(())
+}
+
+/// Whether a config file exists. The file's place comes from the environment (`HOME`,
+/// `GIT_CONFIG_GLOBAL`) or the request; a loop or a file in the middle of that path is named
+/// as such, where libgit2 would only say "failed to stat".
+fn present(file: &Path) -> GitResult<bool> {
+    match std::fs::metadata(file) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(GitError::io(&e, file)),
+    }
 }
 
 /// The value of `key` in `file`; the last one for a multi-valued key; None when unset or when
 /// the file does not exist.
 pub fn get(file: &Path, key: &str) -> GitResult<Option<String>> {
     validate_key(key)?;
-    if !file.exists() {
+    if !present(file)? {
         return Ok(None);
     }
     let cfg = git2::Config::open(file)?;
@@ -132,9 +156,18 @@ fn key_eq(a: &str, b: &str) -> bool {
 pub fn set(file: &Path, key: &str, value: &str) -> GitResult<()> {
     validate_key(key)?;
     if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| GitError::new(Kind::Internal, format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            // mkdir answers EEXIST for a loop or a file in the way; stat tells them apart.
+            match std::fs::metadata(dir) {
+                Err(stat) => GitError::io(&stat, dir),
+                Ok(m) if !m.is_dir() => {
+                    GitError::new(Kind::InvalidPath, format!("{}: not a directory", dir.display()))
+                }
+                Ok(_) => GitError::io(&e, dir),
+            }
+        })?;
     }
+    present(file)?;
     let mut cfg = git2::Config::open(file)?;
     // A multi-valued key would make set_str fail; replace all its values like `git config --replace-all`.
     match cfg.set_str(key, value) {
@@ -156,7 +189,7 @@ mod tests {
         for ok in ["user.name", "url.https://x.y/.insteadOf", "branch.feat/a.b.remote", "core.hooks-path"] {
             validate_key(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for bad in ["user", ".name", "user.", "us er.name", "user.1name"] {
+        for bad in ["user", ".name", "user.", "us er.name", "user.1name", "a.x\ny.b", "a.x\0y.b"] {
             assert_eq!(validate_key(bad).unwrap_err().kind, Kind::BadRequest, "{bad}");
         }
     }
@@ -203,5 +236,11 @@ mod tests {
         assert_eq!(get(&f, "a.v").unwrap().as_deref(), Some("2"));
         set(&f, "a.v", "3").unwrap();
         assert_eq!(get(&f, "a.v").unwrap().as_deref(), Some("3"));
+        // A config path that loops is the path's fault, not an internal error.
+        let looped = dir.path().join("loop");
+        std::os::unix::fs::symlink("loop", &looped).unwrap();
+        assert_eq!(get(&looped, "a.v").unwrap_err().kind, Kind::InvalidPath);
+        assert_eq!(set(&looped, "a.v", "1").unwrap_err().kind, Kind::InvalidPath);
+        assert_eq!(set(&looped.join("config"), "a.v", "1").unwrap_err().kind, Kind::InvalidPath);
     }
 }

@@ -1,15 +1,16 @@
-//! What went wrong in a git operation, and which status and code the clients expect for it.
+//! What went wrong in a git operation, in the terms the clients tell apart.
 //!
 //! The SDK picks its exception class from the code (`GIT_AUTH_FAILED` → `DaytonaGitAuthFailedError`
 //! and so on), so classification is part of the contract. libgit2 reports failures as an error
 //! code plus a class plus a text; [`classify`] turns that into a [`Kind`] once, close to where the
-//! error happened, and [`GitError`] carries it to the HTTP edge. Every text that leaves here has
-//! been through [`redact`] by whoever built it with credentials in scope.
+//! error happened, and [`GitError`] carries it to the HTTP edge (`api.rs`, the only place that
+//! knows statuses). Every text that leaves here has been through [`redact`] by whoever built it
+//! with credentials in scope.
 
-use axum::http::StatusCode;
+use std::path::Path;
+use std::sync::OnceLock;
+
 use git2::{ErrorClass, ErrorCode};
-
-use crate::error::{ApiError, Code};
 
 /// The classes of failure the clients tell apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +19,9 @@ pub enum Kind {
     BadRequest,
     /// A required body field is missing or empty.
     InvalidBody,
+    /// A path the file system refuses to resolve: a symbolic-link loop, a name that is too
+    /// long, a file where a directory is expected.
+    InvalidPath,
     AuthFailed,
     Forbidden,
     RepoNotFound,
@@ -55,44 +59,82 @@ impl GitError {
         self.message = format!("{what}: {}", self.message);
         self
     }
+
+    /// A failed file-system call on `path`, classified by its errno: what the user's path
+    /// caused is theirs to fix (4xx), anything else is ours.
+    pub fn io(e: &std::io::Error, path: &Path) -> Self {
+        let kind = e.raw_os_error().map_or(Kind::Internal, errno_kind);
+        GitError::new(kind, format!("{}: {}", path.display(), os_text(e)))
+    }
+
+    /// The repository `path` names does not exist (or is not a repository).
+    pub fn repo_missing(path: &Path) -> Self {
+        GitError::new(Kind::RepoNotFound, format!("repository does not exist: {}", path.display()))
+    }
 }
 
 impl From<git2::Error> for GitError {
     fn from(e: git2::Error) -> Self {
-        GitError::new(classify(&e), e.message().to_string())
-    }
-}
-
-impl From<GitError> for ApiError {
-    fn from(e: GitError) -> Self {
-        // Git codes carry the bare text; the generic ones keep the reference's prefixes.
-        let typed = |status, code| ApiError::new(status, code, e.message.clone());
-        match e.kind {
-            Kind::BadRequest => ApiError::bad_request(&e.message),
-            Kind::InvalidBody => ApiError::invalid_body(&e.message),
-            Kind::AuthFailed => typed(StatusCode::UNAUTHORIZED, Code::GitAuthFailed),
-            Kind::Forbidden => {
-                ApiError::new(StatusCode::FORBIDDEN, Code::Forbidden, format!("forbidden: {}", e.message))
-            }
-            Kind::RepoNotFound => typed(StatusCode::NOT_FOUND, Code::GitRepoNotFound),
-            Kind::BranchNotFound => typed(StatusCode::NOT_FOUND, Code::GitBranchNotFound),
-            Kind::BranchExists => typed(StatusCode::CONFLICT, Code::GitBranchExists),
-            Kind::PushRejected => typed(StatusCode::CONFLICT, Code::GitPushRejected),
-            Kind::DirtyWorktree => typed(StatusCode::CONFLICT, Code::GitDirtyWorktree),
-            Kind::MergeConflict => typed(StatusCode::CONFLICT, Code::GitMergeConflict),
-            Kind::NotFound => ApiError::not_found(&e.message),
-            Kind::Conflict => ApiError::conflict(&e.message),
-            Kind::Transport => typed(StatusCode::BAD_GATEWAY, Code::GitTransportFailed),
-            Kind::RemoteRejected => typed(StatusCode::UNPROCESSABLE_ENTITY, Code::GitRemoteRejected),
-            Kind::Internal => ApiError::internal(&e.message),
+        let kind = classify(&e);
+        if kind == Kind::Conflict && e.class() == ErrorClass::Config {
+            // libgit2 says "failed to parse 'v' as a boolean" without saying where.
+            return GitError::new(kind, format!("the git configuration is invalid: {}", e.message()));
         }
+        GitError::new(kind, e.message().to_string())
     }
 }
 
-/// The class of a libgit2 failure. Codes first (they are stable), then the HTTP status libgit2
-/// writes into its text, then the error class for network trouble.
+/// The class of an errno that a requested path can cause.
+fn errno_kind(errno: i32) -> Kind {
+    match errno {
+        libc::ELOOP | libc::ENAMETOOLONG | libc::ENOTDIR => Kind::InvalidPath,
+        libc::EACCES | libc::EPERM | libc::EROFS => Kind::Forbidden,
+        libc::ENOENT => Kind::NotFound,
+        _ => Kind::Internal,
+    }
+}
+
+/// The C library's text of an I/O error, without Rust's ` (os error N)` suffix, lower-cased
+/// as git prints it.
+fn os_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.find(" (os error ").map_or(text.as_str(), |at| &text[..at]);
+    text.to_lowercase()
+}
+
+/// The texts libgit2 appends (via `strerror`) to an OS-class error whose errno a user's path
+/// can cause, with their class. Taken from the C library at run time, so they match whatever
+/// libc the daemon is linked with.
+fn os_error_texts() -> &'static [(String, Kind)] {
+    static TEXTS: OnceLock<Vec<(String, Kind)>> = OnceLock::new();
+    TEXTS.get_or_init(|| {
+        [libc::ELOOP, libc::ENAMETOOLONG, libc::ENOTDIR, libc::EACCES, libc::EPERM, libc::EROFS]
+            .into_iter()
+            .map(|n| (os_text(&std::io::Error::from_raw_os_error(n)), errno_kind(n)))
+            .collect()
+    })
+}
+
+/// The class of a libgit2 failure. First what the user's input caused (a file-system verdict
+/// on a path, a NUL byte, an invalid path or spec), because libgit2 files some of these under
+/// misleading codes (a symbolic-link loop in `mkdir` is `GIT_EEXISTS`); then the codes (they
+/// are stable); then the HTTP status libgit2 writes into its text; then the error class for
+/// network trouble.
 pub fn classify(e: &git2::Error) -> Kind {
     let msg = e.message().to_ascii_lowercase();
+    if matches!(e.class(), ErrorClass::Os | ErrorClass::Filesystem)
+        && let Some((_, kind)) = os_error_texts().iter().find(|(text, _)| msg.ends_with(text.as_str()))
+    {
+        return *kind;
+    }
+    // git2 refuses a string with a NUL byte before libgit2 sees it; only request input gets here.
+    if msg.contains("nul byte") {
+        return Kind::BadRequest;
+    }
+    // "invalid path: '.git/config'" (index), "invalid path for filesystem '…'" (checkout, add).
+    if msg.starts_with("invalid path") || msg.contains("unsupported url protocol") {
+        return Kind::BadRequest;
+    }
     match e.code() {
         ErrorCode::Auth => return Kind::AuthFailed,
         ErrorCode::Certificate => return Kind::Transport,
@@ -137,9 +179,14 @@ pub fn classify(e: &git2::Error) -> Kind {
         return Kind::Transport;
     }
     match e.class() {
+        // An argument libgit2 refuses (`invalid argument: 'url->host'`) came from the request.
+        ErrorClass::Invalid => Kind::BadRequest,
+        _ if e.code() == ErrorCode::InvalidSpec || e.code() == ErrorCode::Invalid => Kind::BadRequest,
+        // A config file holding a value git cannot read (`core.bare = v`, which `git config`
+        // itself accepts): the repository's state is in the way, not the daemon.
+        ErrorClass::Config => Kind::Conflict,
         ErrorClass::Net | ErrorClass::Ssl | ErrorClass::Http | ErrorClass::Ssh => Kind::Transport,
         _ if e.code() == ErrorCode::NotFound => Kind::NotFound,
-        _ if e.code() == ErrorCode::InvalidSpec || e.code() == ErrorCode::Invalid => Kind::BadRequest,
         _ => Kind::Internal,
     }
 }
@@ -280,19 +327,110 @@ mod tests {
         }
     }
 
+    /// What a user's path or input makes libgit2 say is a 4xx, whatever code it files it under.
     #[test]
-    fn api_mapping() {
-        let a: ApiError = GitError::new(Kind::AuthFailed, "authentication failed").into();
-        assert_eq!(
-            (a.status, a.code, a.message.as_str()),
-            (StatusCode::UNAUTHORIZED, Some(Code::GitAuthFailed), "authentication failed")
-        );
-        let a: ApiError = GitError::new(Kind::NotFound, "remote 'x' not found").into();
-        assert_eq!(a.message, "not found: remote 'x' not found");
-        let a: ApiError = GitError::new(Kind::Transport, "dns").into();
-        assert_eq!((a.status, a.code), (StatusCode::BAD_GATEWAY, Some(Code::GitTransportFailed)));
-        let a: ApiError = GitError::new(Kind::RemoteRejected, "hook").into();
-        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    fn user_input_failures_are_not_internal() {
+        let os = |errno: i32| os_text(&std::io::Error::from_raw_os_error(errno));
+        let cases = [
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("failed to resolve path '/l': {}", os(libc::ELOOP)),
+                ),
+                Kind::InvalidPath,
+            ),
+            // mkdir on a loop: libgit2 says EEXISTS.
+            (
+                err(
+                    ErrorCode::Exists,
+                    ErrorClass::Os,
+                    &format!("failed to make directory '/l': {}", os(libc::ELOOP)),
+                ),
+                Kind::InvalidPath,
+            ),
+            (
+                err(
+                    ErrorCode::InvalidSpec,
+                    ErrorClass::Os,
+                    &format!("invalid path for filesystem '/a': {}", os(libc::ENAMETOOLONG)),
+                ),
+                Kind::InvalidPath,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("failed to stat '/f/x': {}", os(libc::ENOTDIR)),
+                ),
+                Kind::InvalidPath,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("could not open '/r/.git/index': {}", os(libc::EACCES)),
+                ),
+                Kind::Forbidden,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("failed to make directory '/ro': {}", os(libc::EROFS)),
+                ),
+                Kind::Forbidden,
+            ),
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::None,
+                    "data contained a nul byte that could not be represented as a string",
+                ),
+                Kind::BadRequest,
+            ),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Index, "invalid path: '.git/config'"),
+                Kind::BadRequest,
+            ),
+            (err(ErrorCode::GenericError, ErrorClass::Net, "unsupported URL protocol"), Kind::BadRequest),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Invalid, "invalid argument: 'url->host'"),
+                Kind::BadRequest,
+            ),
+            (
+                err(ErrorCode::InvalidSpec, ErrorClass::Net, "invalid url: malformed hostname"),
+                Kind::BadRequest,
+            ),
+            (
+                err(ErrorCode::InvalidSpec, ErrorClass::Config, "invalid config item name 'a.x'"),
+                Kind::BadRequest,
+            ),
+            (
+                err(ErrorCode::GenericError, ErrorClass::Config, "failed to parse 'v' as a boolean"),
+                Kind::Conflict,
+            ),
+            // Not the user's doing: stays a 500.
+            (
+                err(
+                    ErrorCode::GenericError,
+                    ErrorClass::Os,
+                    &format!("failed to write '/r/x': {}", os(libc::ENOSPC)),
+                ),
+                Kind::Internal,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(classify(&e), want, "{e}");
+        }
+        let io = |errno| GitError::io(&std::io::Error::from_raw_os_error(errno), Path::new("/p"));
+        assert_eq!(io(libc::ELOOP).kind, Kind::InvalidPath);
+        assert_eq!(io(libc::ENAMETOOLONG).kind, Kind::InvalidPath);
+        assert_eq!(io(libc::EACCES).kind, Kind::Forbidden);
+        assert_eq!(io(libc::ENOENT).kind, Kind::NotFound);
+        assert_eq!(io(libc::EIO).kind, Kind::Internal);
+        let e = io(libc::ELOOP);
+        assert!(e.message.starts_with("/p: ") && !e.message.contains("os error"), "{}", e.message);
     }
 
     #[test]

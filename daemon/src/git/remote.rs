@@ -13,6 +13,7 @@ use git2::{FetchOptions, ProxyOptions, PushOptions, Repository};
 use super::creds::Auth;
 use super::error::{GitError, GitResult, Kind};
 use super::repo::{self, checkout_commit, head_branch, looks_like_hash};
+use super::url::Location;
 
 fn fetch_options(auth: &Auth, depth: u32) -> FetchOptions<'static> {
     let mut fo = FetchOptions::new();
@@ -21,13 +22,16 @@ fn fetch_options(auth: &Auth, depth: u32) -> FetchOptions<'static> {
     proxy.auto();
     fo.proxy_options(proxy);
     if depth > 0 {
-        fo.depth(depth as i32);
+        // The API caps the depth at i32::MAX; saturate rather than wrap if a caller did not.
+        fo.depth(i32::try_from(depth).unwrap_or(i32::MAX));
     }
     fo
 }
 
 pub struct CloneSpec {
+    /// The remote, checked by [`super::url::parse`]; a plain path already made absolute.
     pub url: String,
+    pub location: Location,
     pub path: std::path::PathBuf,
     pub branch: Option<String>,
     pub commit_id: Option<String>,
@@ -39,16 +43,30 @@ pub struct CloneSpec {
 /// fetched and checked out; with `commit_id`, that commit is then checked out detached. On
 /// failure nothing the clone created is left behind.
 pub fn clone(spec: &CloneSpec) -> GitResult<()> {
+    check_source(spec)?;
     let path = &spec.path;
-    let existed = path.exists();
+    // Anything at the destination counts, a dangling symbolic link too: cleaning up after a
+    // failure must never remove what was there before.
+    let existed = match std::fs::symlink_metadata(path) {
+        Ok(_) => true,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => false,
+        Err(e) => return Err(GitError::io(&e, path)),
+    };
     if existed {
+        let meta = std::fs::metadata(path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => GitError::new(
+                Kind::Conflict,
+                format!("destination path {} already exists (a symbolic link to nothing)", path.display()),
+            ),
+            _ => GitError::io(&e, path),
+        })?;
         if Repository::open(path).is_ok() {
             return Err(GitError::new(
                 Kind::Conflict,
                 format!("repository already exists: {}", path.display()),
             ));
         }
-        let empty = path.is_dir() && std::fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = meta.is_dir() && std::fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false);
         if !empty {
             return Err(GitError::new(
                 Kind::Conflict,
@@ -72,12 +90,42 @@ pub fn clone(spec: &CloneSpec) -> GitResult<()> {
     result
 }
 
+/// Refuses a source libgit2 cannot clone from, with a reason, before anything is created.
+fn check_source(spec: &CloneSpec) -> GitResult<()> {
+    match spec.location {
+        // The vendored libgit2 has no SSH transport, and credentials are HTTP basic only.
+        Location::Ssh => Err(GitError::new(
+            Kind::BadRequest,
+            format!(
+                "cannot clone {:?}: SSH remotes are not supported; use an https:// URL (with username and password for a private repository)",
+                spec.url
+            ),
+        )),
+        Location::Path => match std::fs::metadata(&spec.url) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(GitError::new(
+                Kind::BadRequest,
+                format!("invalid repository URL {:?}: it names a file, not a repository directory", spec.url),
+            )),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Err(GitError::new(
+                Kind::BadRequest,
+                format!(
+                    "invalid repository URL {:?}: not a URL (scheme://host/path or user@host:path) and no directory exists there",
+                    spec.url
+                ),
+            )),
+            Err(e) => Err(GitError::io(&e, Path::new(&spec.url))),
+        },
+        Location::Network | Location::FileUrl => Ok(()),
+    }
+}
+
 fn clone_into(spec: &CloneSpec) -> GitResult<()> {
     let auth = &spec.auth;
     let mut builder = RepoBuilder::new();
     // libgit2's local transport cannot fetch shallow; a local remote is cloned in full (git
     // itself ignores --depth for local paths too).
-    let local = spec.url.starts_with("file://") || spec.url.starts_with('/');
+    let local = matches!(spec.location, Location::FileUrl | Location::Path);
     let depth = if local { 0 } else { spec.depth };
     if local && spec.depth > 0 {
         tracing::info!(depth = spec.depth, "shallow clone of a local remote: cloning the full history");
@@ -125,6 +173,18 @@ fn clone_into(spec: &CloneSpec) -> GitResult<()> {
     Ok(())
 }
 
+/// Requested remote and branch names must be ones git accepts: they become refspecs, where an
+/// invalid name is an error libgit2 does not classify.
+fn check_names(remote: Option<&str>, branch: Option<&str>) -> GitResult<()> {
+    if let Some(r) = remote.filter(|r| !r.is_empty()) {
+        repo::check_remote_name(r)?;
+    }
+    if let Some(b) = branch.filter(|b| !b.is_empty()) {
+        repo::check_branch_name(b)?;
+    }
+    Ok(())
+}
+
 pub struct PullSpec {
     pub remote: Option<String>,
     pub branch: Option<String>,
@@ -136,6 +196,7 @@ pub struct PullSpec {
 /// Diverged histories are `GIT_MERGE_CONFLICT` (pull is fast-forward only); local changes that
 /// the update would overwrite are `GIT_DIRTY_WORKTREE`.
 pub fn pull(path: &Path, spec: &PullSpec) -> GitResult<()> {
+    check_names(spec.remote.as_deref(), spec.branch.as_deref())?;
     let repo = repo::open(path)?;
     let auth = &spec.auth;
     let current = head_branch(&repo)?.ok_or_else(|| {
@@ -198,6 +259,7 @@ pub struct PushSpec {
 /// `GIT_PUSH_REJECTED`; another refusal by the remote (hook, protected branch) is
 /// `GIT_REMOTE_REJECTED`.
 pub fn push(path: &Path, spec: &PushSpec) -> GitResult<()> {
+    check_names(spec.remote.as_deref(), spec.branch.as_deref())?;
     let repo = repo::open(path)?;
     let auth = &spec.auth;
     let branch = match spec.branch.clone().filter(|b| !b.is_empty()) {

@@ -1,8 +1,8 @@
 //! Local repository operations: open, init, status, add, commit, branches, checkout, history,
 //! reset, restore and remotes. Plain functions over a path; they block, so callers run them on
-//! a blocking thread under the repository's lock (see `super::run`).
+//! a blocking thread under the repository's lock (see `super::locks::run`).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use git2::build::CheckoutBuilder;
 use git2::{BranchType, Oid, Repository, RepositoryInitOptions, ResetType, Signature, Status, StatusOptions};
@@ -11,10 +11,16 @@ use super::error::{GitError, GitResult, Kind};
 
 /// Opens the repository whose work tree (or bare directory) is `path`.
 pub fn open(path: &Path) -> GitResult<Repository> {
+    // Ask the file system first: libgit2 reports a symbolic-link loop or an over-long name as
+    // an unclassified error, and a missing directory in several ways.
+    if let Err(e) = std::fs::metadata(path) {
+        return Err(match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR) => GitError::repo_missing(path),
+            _ => GitError::io(&e, path),
+        });
+    }
     Repository::open(path).map_err(|e| match e.code() {
-        git2::ErrorCode::NotFound => {
-            GitError::new(Kind::RepoNotFound, format!("repository does not exist: {}", path.display()))
-        }
+        git2::ErrorCode::NotFound => GitError::repo_missing(path),
         _ => e.into(),
     })
 }
@@ -48,6 +54,19 @@ fn head_commit(repo: &Repository) -> GitResult<Option<git2::Commit<'_>>> {
 // init
 
 pub fn init(path: &Path, bare: bool, initial_branch: Option<&str>) -> GitResult<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_dir() => {
+            return Err(GitError::new(
+                Kind::Conflict,
+                format!("{}: a file exists there, not a directory", path.display()),
+            ));
+        }
+        Ok(_) => {}
+        // Missing directories are created; a loop, an over-long name or a file in the middle
+        // of the path is the path's fault.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(GitError::io(&e, path)),
+    }
     if Repository::open(path).is_ok() {
         return Err(GitError::new(Kind::Conflict, format!("repository already exists: {}", path.display())));
     }
@@ -293,8 +312,9 @@ pub fn branches(path: &Path) -> GitResult<Branches> {
     Ok(Branches { names, current: head_branch(&repo)? })
 }
 
-fn check_branch_name(name: &str) -> GitResult<()> {
-    if name.is_empty() || !git2::Branch::name_is_valid(name)? {
+pub fn check_branch_name(name: &str) -> GitResult<()> {
+    // git2 refuses a NUL byte with an error of its own; the name is still simply invalid.
+    if name.is_empty() || name.contains('\0') || !git2::Branch::name_is_valid(name)? {
         return Err(GitError::new(Kind::BadRequest, format!("invalid branch name {name:?}")));
     }
     Ok(())
@@ -597,11 +617,18 @@ pub fn remotes(path: &Path) -> GitResult<Vec<RemoteInfo>> {
     Ok(out)
 }
 
-/// Adds a remote with the default fetch refspec; replaces a same-named one only with `overwrite`.
-pub fn add_remote(repo: &Repository, name: &str, url: &str, overwrite: bool) -> GitResult<()> {
-    if !git2::Remote::is_valid_name(name) {
+/// A remote name git accepts (`origin`, `up-stream`; not `a..b`, not `-x`).
+pub fn check_remote_name(name: &str) -> GitResult<()> {
+    // git2's check panics on a NUL byte instead of answering.
+    if name.is_empty() || name.contains('\0') || !git2::Remote::is_valid_name(name) {
         return Err(GitError::new(Kind::BadRequest, format!("invalid remote name {name:?}")));
     }
+    Ok(())
+}
+
+/// Adds a remote with the default fetch refspec; replaces a same-named one only with `overwrite`.
+pub fn add_remote(repo: &Repository, name: &str, url: &str, overwrite: bool) -> GitResult<()> {
+    check_remote_name(name)?;
     if repo.find_remote(name).is_ok() {
         if !overwrite {
             return Err(GitError::new(Kind::Conflict, format!("remote {name:?} already exists")));
@@ -610,20 +637,4 @@ pub fn add_remote(repo: &Repository, name: &str, url: &str, overwrite: bool) -> 
     }
     repo.remote(name, url)?;
     Ok(())
-}
-
-/// Lexically absolute: `rel` joined to `base` with `.` and `..` resolved, without touching disk.
-pub fn absolute(base: &Path, rel: &str) -> PathBuf {
-    let joined = base.join(rel);
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(s) => out.push(s),
-            _ => {}
-        }
-    }
-    out
 }
