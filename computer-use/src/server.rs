@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use axum::Router;
+use axum::extract::Request;
 
 use crate::config::Config;
 use crate::error::{ApiError, envelope_layer};
@@ -14,17 +15,24 @@ pub enum Listen {
     Tcp(SocketAddr),
 }
 
-/// Every `/computeruse/*` route the agent answers (recordings stay in the daemon).
+/// Every `/computeruse/*` route the agent answers (recordings stay in the daemon). Unknown
+/// routes and wrong methods are both 404 `NOT_FOUND`, as on the daemon's own routes: the
+/// reference answers a wrong method with 404, and clients pick exception classes by status.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(crate::supervisor::routes())
-        .merge(crate::input::routes())
-        .merge(crate::screenshot::routes())
-        .merge(crate::display::routes())
-        .merge(crate::a11y::routes())
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .merge(crate::supervisor::api::routes())
+        .merge(crate::input::api::routes())
+        .merge(crate::screenshot::api::routes())
+        .merge(crate::display::api::routes())
+        .merge(crate::a11y::api::routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_route)
         .layer(axum::middleware::from_fn(envelope_layer))
         .with_state(state)
+}
+
+async fn no_route(req: Request) -> ApiError {
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
 }
 
 pub async fn serve(listen: Listen, config: Config) -> Result<(), String> {

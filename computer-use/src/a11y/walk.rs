@@ -15,12 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use futures_util::future::join_all;
 use zbus::zvariant::{OwnedValue, Value};
 
-use super::bus::{ACCESSIBLE, ACTION, COMPONENT, Calls};
+use super::bus::{ACCESSIBLE, ACTION, COMPONENT, Calls, to_nodes};
 use super::error::CallError;
-use super::node::{Bounds, NodeJson, NodeRef, States};
-
-/// The most nodes one walk visits (spec computer-use.md §7.4).
-pub const NODE_BUDGET: usize = 20_000;
+use super::node::{Bounds, NodeRef, States};
+use crate::sync::lock;
 
 /// What to read of each node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,31 +49,12 @@ pub struct RawNode {
 }
 
 impl RawNode {
-    pub fn into_json(self) -> NodeJson {
-        let mut json = info_json(&self.node, self.info);
-        json.children = self.children.into_iter().map(RawNode::into_json).collect();
-        json
-    }
-
     /// Pre-order visit.
     pub fn visit<'a>(&'a self, f: &mut impl FnMut(&'a RawNode) -> bool) -> bool {
         if !f(self) {
             return false;
         }
         self.children.iter().all(|c| c.visit(f))
-    }
-}
-
-pub fn info_json(node: &NodeRef, info: Info) -> NodeJson {
-    NodeJson {
-        id: node.id(),
-        role: info.role,
-        name: info.name,
-        description: info.description,
-        bounds: info.bounds,
-        states: info.states.names(),
-        actions: info.actions,
-        children: Vec::new(),
     }
 }
 
@@ -139,7 +118,7 @@ impl<'a> Walk<'a> {
         if self.budget.claim(1) == 0 {
             return Ok(None);
         }
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(root.clone());
+        lock(&self.seen).insert(root.clone());
         self.subtree(root, max_depth, 0).await
     }
 
@@ -165,7 +144,7 @@ impl<'a> Walk<'a> {
             let kids = match kids {
                 // An empty list from something that says it has children is a socket.
                 Ok(kids) if kids.is_empty() && descend && info.child_count != Some(0) => {
-                    self.calls.children_by_index(&node, info.child_count).await.map(super::bus::to_nodes)
+                    self.calls.children_by_index(&node, info.child_count).await.map(to_nodes)
                 }
                 other => other,
             };
@@ -178,7 +157,7 @@ impl<'a> Walk<'a> {
                 Err(CallError::Timeout(_) | CallError::NotSupported(_) | CallError::Other(_)) => Vec::new(),
             };
             let kids: Vec<NodeRef> = {
-                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                let mut seen = lock(&self.seen);
                 kids.into_iter().filter(|k| seen.insert(k.clone())).collect()
             };
             let granted = self.budget.claim(kids.len());
@@ -343,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_tree_becomes_node_json_in_order() {
+    fn visits_in_pre_order() {
         let mut root = leaf("/r", "frame");
         let mut a = leaf("/a", "panel");
         a.children.push(leaf("/a1", "label"));
@@ -354,10 +333,6 @@ mod tests {
             true
         });
         assert_eq!(order, ["/r", "/a", "/a1", "/b"]);
-        let json = root.into_json();
-        assert_eq!(json.id, ":1.5:/r");
-        assert_eq!(json.children[0].children[0].role, "label");
-        assert_eq!(json.children[1].role, "push button");
     }
 
     #[test]
