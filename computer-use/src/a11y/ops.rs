@@ -83,4 +83,32 @@ mod tests {
         let e = pick_action(&[], None).unwrap_err();
         assert!(e.to_string().starts_with("action not supported by node"), "{e}");
     }
+
+    #[tokio::test]
+    async fn invoke_picks_by_machine_name_whatever_the_locale() {
+        use crate::a11y::fake::{FakeNode, TestBus, node, serve};
+        use std::time::Duration;
+
+        let bus = TestBus::start();
+        let button = FakeNode::new("push button", "OK").action("click", "Klicken").action("press", "Drücken");
+        let done = button.done.clone();
+        let (_conn, app) = serve(&bus, vec![("1", button), ("2", FakeNode::new("label", "x"))]).await;
+        let calls = bus.calls(Duration::from_secs(2)).await;
+        let ok = node(&app, "1");
+
+        invoke(&calls, &ok, Some("press")).await.unwrap();
+        invoke(&calls, &ok, Some("CLICK")).await.unwrap();
+        invoke(&calls, &ok, None).await.unwrap();
+        assert_eq!(*done.lock().unwrap(), [1, 0, 0]);
+        // The localized label is not a name.
+        let e = invoke(&calls, &ok, Some("Klicken")).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "action not supported by node: no action \"Klicken\" (node has click, press)"
+        );
+        // A node without the Action interface has no actions.
+        let e = invoke(&calls, &node(&app, "2"), None).await.unwrap_err();
+        assert!(e.to_string().starts_with("action not supported by node"), "{e}");
+        assert_eq!(done.lock().unwrap().len(), 3);
+    }
 }

@@ -286,10 +286,24 @@ async fn read_geometry_and_actions(
     Ok(())
 }
 
-/// The node's action names, in index order.
+/// Most actions read from one node: real nodes have a handful, and a lying `NActions` must not
+/// cost thousands of calls.
+const MAX_ACTIONS: i32 = 64;
+
+/// The node's action names in index order: AT-SPI's machine names (`Action.GetName`: `click`,
+/// `press`, `activate`…), which are the same in every locale. `GetActions` would answer in one
+/// call, but its names are the localized labels (`Click`, `Klicken`), which clients cannot match.
 pub async fn action_names(calls: &Calls, node: &NodeRef) -> Result<Vec<String>, CallError> {
-    let actions: Vec<(String, String, String)> = calls.call(node, ACTION, "GetActions", &()).await?;
-    Ok(actions.into_iter().map(|(name, _, _)| name).collect())
+    let count = match &*calls.property(node, ACTION, "NActions").await? {
+        Value::I32(n) => (*n).clamp(0, MAX_ACTIONS),
+        _ => 0,
+    };
+    let names = join_all(
+        (0..count).map(|i| async move { calls.call::<_, String>(node, ACTION, "GetName", &(i,)).await }),
+    )
+    .await;
+    // All or nothing: a name missing from the middle would shift the indices invoke uses.
+    names.into_iter().collect()
 }
 
 /// A field read that failed for a reason other than the node being gone or the bus breaking is
@@ -425,6 +439,33 @@ mod tests {
 
             let walk = Walk::new(&calls, Detail::Full, 100);
             assert!(walk.run(node(&app, "42"), None).await.unwrap().is_none(), "a missing root is None");
+        }
+
+        #[tokio::test]
+        async fn actions_are_the_machine_names_not_the_localized_labels() {
+            let bus = TestBus::start();
+            let ok = FakeNode::new("push button", "OK").action("click", "Klicken").action("press", "Drücken");
+            let (_conn, app) = serve(
+                &bus,
+                vec![
+                    ("root", FakeNode::new("application", "app").child("", "1").child("", "2")),
+                    ("1", ok),
+                    ("2", FakeNode::new("label", "no actions")),
+                ],
+            )
+            .await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            // What GetActions would have given: the labels of the user's language.
+            let labels: Vec<(String, String, String)> =
+                calls.call(&node(&app, "1"), ACTION, "GetActions", &()).await.unwrap();
+            assert_eq!(labels[0].0, "Klicken");
+
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(tree.children[0].info.actions, ["click", "press"]);
+            assert!(tree.children[1].info.actions.is_empty());
+            let info = read_info(&calls, &node(&app, "1"), Detail::Full).await.unwrap();
+            assert_eq!(info.actions, ["click", "press"], "find reads matches the same way");
         }
 
         #[tokio::test]
