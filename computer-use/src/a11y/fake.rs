@@ -55,7 +55,8 @@ impl Drop for TestBus {
 /// ChildCount and GetChildAtIndex tell the truth, as at-spi2-atk does for sockets. `actions`
 /// are (machine name, localized name) pairs, served on the Action interface the way
 /// at-spi2-atk does: `GetName` gives the first, `GetLocalizedName` and `GetActions` the second;
-/// `DoAction` indices land in `done`.
+/// `DoAction` indices land in `done`. Like at-spi2-atk, every object answers on the Action
+/// interface, and one without actions fails reading `NActions` with a generic error.
 #[derive(Clone, Default)]
 pub struct FakeNode {
     pub role: String,
@@ -136,7 +137,7 @@ impl FakeNode {
     }
 }
 
-/// The Action interface of a [`FakeNode`] with actions.
+/// The Action interface of a [`FakeNode`].
 struct FakeAction {
     actions: Vec<(String, String)>,
     done: Arc<Mutex<Vec<i32>>>,
@@ -153,9 +154,14 @@ impl FakeAction {
 
 #[zbus::interface(name = "org.a11y.atspi.Action")]
 impl FakeAction {
+    /// at-spi2-atk serves the interface on every object and fails at run time on those that
+    /// do not implement it (which `GetInterfaces` leaves out).
     #[zbus(property, name = "NActions")]
-    async fn n_actions(&self) -> i32 {
-        self.actions.len() as i32
+    async fn n_actions(&self) -> zbus::fdo::Result<i32> {
+        if self.actions.is_empty() {
+            return Err(zbus::fdo::Error::Failed("Get failed".into()));
+        }
+        Ok(self.actions.len() as i32)
     }
 
     async fn get_name(&self, i: i32) -> zbus::fdo::Result<String> {
@@ -194,10 +200,8 @@ pub async fn serve(bus: &TestBus, nodes: Vec<(&str, FakeNode)>) -> (Connection, 
             }
         }
         let path = format!("{PREFIX}{suffix}");
-        if !node.actions.is_empty() {
-            let action = FakeAction { actions: node.actions.clone(), done: node.done.clone() };
-            conn.object_server().at(path.as_str(), action).await.unwrap();
-        }
+        let action = FakeAction { actions: node.actions.clone(), done: node.done.clone() };
+        conn.object_server().at(path.as_str(), action).await.unwrap();
         conn.object_server().at(path, node).await.unwrap();
     }
     (conn, me)
