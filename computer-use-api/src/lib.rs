@@ -1,4 +1,5 @@
-//! The computer-use routes' wire types and their OpenAPI description.
+//! The contract between the daemon and the computer-use agent: the `/computeruse/*` wire types
+//! and their OpenAPI description, and the desktop-process tag.
 //!
 //! The desktop agent (`computer-use`) serves `/computeruse/*`; the daemon relays those requests
 //! to it unchanged and publishes one OpenAPI document for everything. Both take the bodies from
@@ -8,9 +9,13 @@
 //!
 //! Error answers are the shared envelope (`ErrorResponse`); the documents describing these routes
 //! refer to it by name, and the daemon's document defines it.
+//!
+//! Beside the routes, the two binaries share how desktop processes are marked and ended
+//! ([`desktop_tag`]).
 
 pub mod a11y;
 mod common;
+pub mod desktop_tag;
 pub mod display;
 pub mod input;
 mod paths;

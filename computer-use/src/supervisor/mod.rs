@@ -2,9 +2,9 @@
 //! AT-SPI bus, x11vnc and noVNC, with restart and logs.
 //!
 //! `service` is the supervisor, `table` which processes make up the desktop, `child` one
-//! supervised process, `ready` how a process is seen to be ready, `dbus` the session bus,
-//! `sweep` the environment tag that finds every desktop process, `logs` their log files; `api`
-//! serves the start/stop/status/process routes.
+//! supervised process, `ready` how a process is seen to be ready, `dbus` the session bus, `logs`
+//! their log files; `api` serves the start/stop/status/process routes. The environment tag that
+//! finds every desktop process is shared with the daemon (`computer_use_api::desktop_tag`).
 
 pub mod api;
 mod child;
@@ -12,5 +12,4 @@ mod dbus;
 pub mod logs;
 mod ready;
 pub mod service;
-pub mod sweep;
 pub mod table;

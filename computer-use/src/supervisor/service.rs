@@ -5,7 +5,7 @@
 //! to be ready (the display answers, a window manager runs, the VNC port speaks RFB, noVNC
 //! accepts), within an overall deadline; the reference instead slept 2 s after every launch.
 //! Every desktop process carries an environment tag so that stop can end all of them, also
-//! those that left their process group (see [`sweep`]).
+//! those that left their process group (see [`desktop_tag`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use super::child::{self, Proc, RunState};
 use super::table::{self, Readiness};
-use super::{dbus, ready, sweep};
+use super::{dbus, ready};
 use crate::config::Config;
 use crate::desktop_env::SharedDesktopEnv;
 use crate::sync::lock;
+use computer_use_api::desktop_tag;
 
 /// Upper bound for `start` (the reference needed about 10 s of sleeps).
 const START_DEADLINE: Duration = Duration::from_secs(45);
@@ -36,7 +37,7 @@ pub struct Supervisor {
     desktop_env: SharedDesktopEnv,
     /// In ascending priority.
     procs: Vec<Arc<Proc>>,
-    /// The value of [`sweep::TAG_VAR`] every desktop process gets.
+    /// The value of [`desktop_tag::TAG_VAR`] every desktop process gets.
     tag: String,
     bus: Mutex<Option<dbus::Bus>>,
     /// Start, stop and restart one at a time.
@@ -52,7 +53,7 @@ impl Supervisor {
         let log_dir = config.log_dir();
         // The daemon chooses the tag (so it can clean up after a crashed agent) and passes it
         // under another name: the agent itself must not carry the tag it sweeps.
-        let tag = std::env::var(sweep::TAG_FROM_DAEMON_VAR)
+        let tag = std::env::var(desktop_tag::TAG_FROM_DAEMON_VAR)
             .ok()
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| format!("{}-{}", std::process::id(), jiff::Timestamp::now().as_nanosecond()));
@@ -60,7 +61,7 @@ impl Supervisor {
             .filter(|(k, _)| {
                 !matches!(k.as_str(), "DISPLAY" | "DBUS_SESSION_BUS_ADDRESS" | "DBUS_SESSION_BUS_PID")
             })
-            .filter(|(k, _)| k != sweep::TAG_VAR && k != sweep::TAG_FROM_DAEMON_VAR)
+            .filter(|(k, _)| k != desktop_tag::TAG_VAR && k != desktop_tag::TAG_FROM_DAEMON_VAR)
             .collect();
         Supervisor {
             procs: specs.into_iter().map(|s| Proc::new(s, log_dir.clone())).collect(),
@@ -92,7 +93,7 @@ impl Supervisor {
         if let Some(bus) = self.bus() {
             env.insert("DBUS_SESSION_BUS_ADDRESS".into(), bus.address);
         }
-        env.insert(sweep::TAG_VAR.into(), self.tag.clone());
+        env.insert(desktop_tag::TAG_VAR.into(), self.tag.clone());
         if session {
             env.insert("HOME".into(), self.config.home.display().to_string());
             env.insert("USER".into(), self.config.user.clone());
@@ -197,7 +198,7 @@ impl Supervisor {
         let launcher =
             self.program("dbus-launch").ok_or("dbus-launch not found on PATH (package dbus-x11)")?;
         let mut env = self.base_env.clone();
-        env.push((sweep::TAG_VAR.into(), self.tag.clone()));
+        env.push((desktop_tag::TAG_VAR.into(), self.tag.clone()));
         let bus = dbus::launch(&launcher, &env).await?;
         if !dbus::answers(&bus.address) {
             return Err(format!("the bus at {} does not answer", bus.address));
@@ -231,14 +232,15 @@ impl Supervisor {
             // SAFETY: plain syscall; the pid is the bus dbus-launch reported (the sweep below
             // also finds it by its tag, which guards against a reused pid's mistaken kill only
             // partly, so check the tag first).
-            if sweep::tagged(&self.tag).contains(&(pid as i32)) {
+            if desktop_tag::tagged(&self.tag).contains(&(pid as i32)) {
                 unsafe { libc::kill(pid as i32, libc::SIGTERM) };
             }
         }
         self.desktop_env.update(|de| de.dbus_session_bus_address = None);
         let tag = self.tag.clone();
         let _ =
-            tokio::task::spawn_blocking(move || sweep::end_tagged(&tag, Duration::from_millis(1500))).await;
+            tokio::task::spawn_blocking(move || desktop_tag::end_tagged(&tag, Duration::from_millis(1500)))
+                .await;
         if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
     }
 
