@@ -13,7 +13,6 @@
 //! Once the desktop runs, `DISPLAY` and `DBUS_SESSION_BUS_ADDRESS` join the child environment
 //! so that everything started afterwards (exec, sessions, PTYs, interpreters) shares the
 //! desktop's display and bus, and with them its accessibility tree; stop takes them out again.
-
 //!
 //! This file, `agent` and `forward` are the service; `api` is the HTTP side (the relay route and
 //! the routes' OpenAPI description, which comes from the `computer-use-api` crate the agent
