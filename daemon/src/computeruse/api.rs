@@ -133,6 +133,16 @@ mod tests {
         for p in &ours {
             assert!(is_forwarded(p), "{p} is documented but not relayed");
         }
+        // Operation ids must stay unique across the whole document.
+        let mut ids: Vec<&str> = paths
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "duplicate operationId");
         let tree = &paths["/computeruse/a11y/tree"]["get"];
         assert_eq!(
             tree["responses"]["503"]["content"]["application/json"]["schema"]["$ref"],
