@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from daytona import DaytonaBadRequestError, DaytonaError, DaytonaServiceUnavailableError, SessionExecuteRequest
 
+from harness import http
 from harness.daemon import wait_for
 from harness.desktop import AGENT_ENV_VAR, Desktop, agent_binary, free_display
 
@@ -434,3 +435,31 @@ def test_input_and_capture_without_a_display_are_a_503_saying_so(daemon_factory,
         assert e.value.status_code == 503
         assert f"X display not available: cannot open display :{n}" in str(e.value), str(e.value)
         assert "POST /computeruse/start" in str(e.value)
+
+
+def test_a_wrong_method_is_a_404_envelope_and_every_route_is_documented(daemon_factory):
+    """The agent goes through the same request layer as the daemon: a wrong method is 404
+    NOT_FOUND (not a bare 405), and its routes are in the served OpenAPI document."""
+    d = daemon_factory.start(extra_env={AGENT_ENV_VAR: str(agent_binary()), "DISPLAY": f":{free_display()}"})
+    for method, path in [("DELETE", "/computeruse/status"), ("GET", "/computeruse/mouse/click"), ("PUT", "/computeruse/start")]:
+        r = http.request(d.url, method, path)
+        assert r.status == 404, r.describe()
+        v = r.json()
+        assert (v["code"], v["path"], v["method"]) == ("NOT_FOUND", path, method), v
+        assert v["source"] == "DAYTONA_DAEMON"
+    r = http.request(d.url, "GET", "/computeruse/no/such/route")
+    assert r.status == 404 and r.json()["code"] == "NOT_FOUND", r.describe()
+    # Refusals of the agent's request layer are envelopes too.
+    r = http.request(d.url, "GET", "/computeruse/process/%FF/status")
+    assert r.status == 400 and r.json()["code"] == "BAD_REQUEST", r.describe()
+    r = http.post_json(d.url, "/computeruse/a11y/node/focus", [])
+    assert r.status == 400 and r.json()["code"] == "INVALID_REQUEST_BODY", r.describe()
+
+    doc = http.get(d.url, "/swagger/doc.json").json()
+    ops = {(m.upper(), p) for p, item in doc["paths"].items() if p.startswith("/computeruse") for m in item}
+    assert len(ops) == 31, sorted(ops)
+    for op in [("GET", "/computeruse/status"), ("POST", "/computeruse/mouse/click"), ("GET", "/computeruse/a11y/tree")]:
+        assert op in ops, op
+    click = doc["paths"]["/computeruse/mouse/click"]["post"]
+    assert click["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/MouseClickRequest")
+    assert {"200", "400", "413", "503"} <= set(click["responses"]), click["responses"]

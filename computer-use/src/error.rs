@@ -5,9 +5,9 @@
 //! It comes from the crate both share (`toolbox-envelope`); path and method are filled in by
 //! [`envelope_layer`].
 
-use toolbox_envelope::{ErrorCode, Generic};
 pub use toolbox_envelope::extract::{Json, Path, Query, Ws};
 pub use toolbox_envelope::layer as envelope_layer;
+use toolbox_envelope::{ErrorCode, Generic};
 
 /// The agent's error: the shared [`toolbox_envelope::ApiError`] over the agent's [`Code`]s.
 pub type ApiError = toolbox_envelope::ApiError<Code>;
@@ -86,9 +86,9 @@ impl AgentErrors for ApiError {
 mod tests {
     use super::*;
     use axum::Router;
+    use axum::body::Body;
     use axum::extract::Request;
     use axum::http::StatusCode;
-    use axum::body::Body;
     use axum::routing::{get, post};
     use http_body_util::BodyExt;
     use tower::ServiceExt;

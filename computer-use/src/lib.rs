@@ -6,9 +6,15 @@
 //! `/computeruse/*` to it over a Unix socket; the routes and bodies here are exactly the ones the
 //! clients call on the daemon, so forwarding is a byte-for-byte relay. It is dynamically linked on
 //! purpose: it only runs in images that ship an X11 desktop.
+//!
+//! Layers point down: `server` assembles the areas' `api` routes over `state`; each area's
+//! `api` (handlers) sits over its service; services share `desktop_env`, `config`, `sync` and
+//! the X11 connection, and know nothing of HTTP. The request and response bodies, and their
+//! OpenAPI description, come from the `computer-use-api` crate, which the daemon publishes.
 
 pub mod a11y;
 pub mod config;
+pub mod desktop_env;
 pub mod display;
 pub mod error;
 pub mod input;
@@ -16,4 +22,5 @@ pub mod screenshot;
 pub mod server;
 pub mod state;
 pub mod supervisor;
+pub mod sync;
 pub mod x11;

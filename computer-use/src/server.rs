@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use axum::Router;
+use axum::extract::Request;
 
 use crate::config::Config;
 use crate::error::{ApiError, envelope_layer};
@@ -16,15 +17,35 @@ pub enum Listen {
 
 /// Every `/computeruse/*` route the agent answers (recordings stay in the daemon).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(crate::supervisor::routes())
-        .merge(crate::input::routes())
-        .merge(crate::screenshot::routes())
-        .merge(crate::display::routes())
-        .merge(crate::a11y::routes())
-        .fallback(|| async { ApiError::not_found("no such route") })
+    let routes = Router::new()
+        .merge(crate::supervisor::api::routes())
+        .merge(crate::input::api::routes())
+        .merge(crate::screenshot::api::routes())
+        .merge(crate::display::api::routes())
+        .merge(crate::a11y::api::routes());
+    with_shared_layers(routes).with_state(state)
+}
+
+/// What every route shares. Unknown routes and wrong methods are both 404 `NOT_FOUND`, as on
+/// the daemon's own routes: the reference answers a wrong method with 404, and clients pick
+/// exception classes by status. A panicking handler is a 500 envelope for its request, not a
+/// dropped connection (which the daemon would have to report as the agent being unavailable).
+fn with_shared_layers(routes: Router<AppState>) -> Router<AppState> {
+    routes
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_route)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(envelope_layer))
-        .with_state(state)
+}
+
+async fn no_route(req: Request) -> ApiError {
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("request handler panicked");
+    // Inside the envelope layer, so the body names the request like any other error.
+    axum::response::IntoResponse::into_response(ApiError::internal("the request handler failed unexpectedly"))
 }
 
 pub async fn serve(listen: Listen, config: Config) -> Result<(), String> {
@@ -91,5 +112,32 @@ async fn parent_gone() {
             let _ = rx.await;
         }
         Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_envelope() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        let config = Config::from_lookup(|_| None).unwrap();
+        let app = with_shared_layers(Router::new().route("/computeruse/boom", get(boom)))
+            .with_state(AppState::new(config));
+        let res = app.oneshot(Request::get("/computeruse/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let v: serde_json::Value =
+            serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(v["code"], "INTERNAL_SERVER_ERROR");
+        assert_eq!(v["path"], "/computeruse/boom");
+        assert_eq!(v["message"], "internal server error: the request handler failed unexpectedly");
     }
 }

@@ -6,7 +6,7 @@
 //! when it closed or when the desktop's session bus changed.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -16,8 +16,9 @@ use zbus::Connection;
 use zbus::zvariant::{DynamicType, Type};
 
 use super::error::{A11yError, CallError};
-use super::node::NodeRef;
-use crate::state::DesktopEnv;
+use super::node::{NODE_BUDGET, NodeRef};
+use crate::desktop_env::SharedDesktopEnv;
+use crate::sync::lock;
 
 /// Connecting to the session bus, asking for the address and connecting to the AT-SPI bus.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -29,7 +30,7 @@ const PROBE_DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 const HEALTH_TTL: Duration = Duration::from_secs(2);
 
 pub struct Bus {
-    desktop_env: Arc<RwLock<DesktopEnv>>,
+    desktop_env: SharedDesktopEnv,
     cached: tokio::sync::Mutex<Option<Cached>>,
     health: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
@@ -40,18 +41,13 @@ struct Cached {
 }
 
 impl Bus {
-    pub fn new(desktop_env: Arc<RwLock<DesktopEnv>>) -> Bus {
+    pub fn new(desktop_env: SharedDesktopEnv) -> Bus {
         Bus { desktop_env, cached: tokio::sync::Mutex::new(None), health: tokio::sync::Mutex::new(None) }
-    }
-
-    fn session_address(&self) -> Option<String> {
-        let env = self.desktop_env.read().unwrap_or_else(|e| e.into_inner());
-        env.dbus_session_bus_address.clone().filter(|a| !a.is_empty())
     }
 
     /// The live connection to the AT-SPI bus, dialling it when needed.
     pub async fn connection(&self) -> Result<Connection, A11yError> {
-        let session_address = self.session_address().ok_or_else(|| {
+        let session_address = self.desktop_env.session_bus().ok_or_else(|| {
             A11yError::Unavailable("session bus: DBUS_SESSION_BUS_ADDRESS is not set".into())
         })?;
         // One dialler at a time: concurrent requests wait for the same connection.
@@ -165,7 +161,7 @@ impl Calls {
     }
 
     fn is_hung(&self, bus: &str) -> bool {
-        self.hung.lock().unwrap_or_else(|e| e.into_inner()).contains(bus)
+        lock(&self.hung).contains(bus)
     }
 
     /// Calls `iface.method(body)` on `node` and decodes the reply.
@@ -212,7 +208,7 @@ impl Calls {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => return Err(CallError::from_zbus(&e)),
             Err(_) => {
-                self.hung.lock().unwrap_or_else(|e| e.into_inner()).insert(bus.to_owned());
+                lock(&self.hung).insert(bus.to_owned());
                 return Err(CallError::Timeout(format!(
                     "{iface}.{method} on {bus}{path}: no reply within {:?}",
                     self.timeout
@@ -252,7 +248,8 @@ impl Calls {
             },
         };
         let count = usize::try_from(count).unwrap_or(0);
-        let count = count.min(super::walk::NODE_BUDGET);
+        // A lying ChildCount must not cost more calls than a whole walk may make.
+        let count = count.min(NODE_BUDGET);
         let refs = futures_util::future::join_all((0..count as i32).map(|i| async move {
             self.call::<_, ObjectRef>(node, ACCESSIBLE, "GetChildAtIndex", &(i,)).await
         }))

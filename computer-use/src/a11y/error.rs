@@ -1,10 +1,7 @@
-//! The accessibility layer's failures and how they reach HTTP (spec computer-use.md §7.5,
-//! sdk-0.226.md §2.6).
+//! The accessibility layer's failures (spec computer-use.md §7.5).
 //!
 //! Each class keeps the reference's message sentinel as its prefix, so the text users see stays
-//! recognisable; the status and the 0.226 code follow from the class alone.
-
-use crate::error::{AgentErrors, ApiError};
+//! recognisable; `api` maps the class (never the text) to a status and code.
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum A11yError {
@@ -24,20 +21,6 @@ pub enum A11yError {
     InvalidRequest(String),
     #[error("{0}")]
     Internal(String),
-}
-
-impl From<A11yError> for ApiError {
-    fn from(e: A11yError) -> ApiError {
-        let message = e.to_string();
-        match e {
-            A11yError::Unavailable(_) => ApiError::a11y_unavailable(message),
-            A11yError::NodeNotFound(_) | A11yError::NoRoot => ApiError::not_found(message),
-            A11yError::NotSupported(_) | A11yError::InvalidScope(_) | A11yError::InvalidRequest(_) => {
-                ApiError::bad_request(message)
-            }
-            A11yError::Internal(_) => ApiError::internal(message),
-        }
-    }
 }
 
 /// How a failed D-Bus call is treated by the walkers and the node operations.
@@ -124,30 +107,6 @@ impl CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
-
-    #[test]
-    fn classes_map_to_status_and_code() {
-        let cases = [
-            (
-                A11yError::Unavailable("dial x: refused".into()),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "A11Y_UNAVAILABLE",
-            ),
-            (A11yError::NodeNotFound(":1.2:/a".into()), StatusCode::NOT_FOUND, "NOT_FOUND"),
-            (A11yError::NoRoot, StatusCode::NOT_FOUND, "NOT_FOUND"),
-            (A11yError::NotSupported(String::new()), StatusCode::BAD_REQUEST, "BAD_REQUEST"),
-            (A11yError::InvalidScope("x".into()), StatusCode::BAD_REQUEST, "BAD_REQUEST"),
-            (A11yError::InvalidRequest("y".into()), StatusCode::BAD_REQUEST, "BAD_REQUEST"),
-            (A11yError::Internal("z".into()), StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR"),
-        ];
-        for (e, status, code) in cases {
-            let api: ApiError = e.clone().into();
-            assert_eq!(api.status, status, "{e}");
-            assert_eq!(api.code.map(|c| c.as_str()), Some(code), "{e}");
-            assert!(api.message.contains(&e.to_string()), "{} vs {e}", api.message);
-        }
-    }
 
     #[test]
     fn messages_keep_the_reference_sentinels() {
@@ -166,9 +125,6 @@ mod tests {
                 .to_string()
                 .starts_with("accessibility bus not reachable: ")
         );
-        // A later mention of another sentinel does not change the class: the variant decides.
-        let api: ApiError = A11yError::Internal("accessibility node not found: later".into()).into();
-        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Test support: fake AT-SPI applications on a private `dbus-daemon`, so the walker's handling
-//! of cycles, vanished children, sockets, budgets and hung applications is tested without a
-//! desktop.
+//! of cycles, vanished children, sockets, budgets, hung applications and actions is tested
+//! without a desktop.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use zbus::Connection;
@@ -51,7 +52,11 @@ impl Drop for TestBus {
 
 /// One fake accessible object. `children` lists (bus name, path suffix) pairs; an empty bus name
 /// means the object's own application. `socket` makes GetChildren answer `[]` while
-/// ChildCount and GetChildAtIndex tell the truth, as at-spi2-atk does for sockets.
+/// ChildCount and GetChildAtIndex tell the truth, as at-spi2-atk does for sockets. `actions`
+/// are (machine name, localized name) pairs, served on the Action interface the way
+/// at-spi2-atk does: `GetName` gives the first, `GetLocalizedName` and `GetActions` the second;
+/// `DoAction` indices land in `done`. Like at-spi2-atk, every object answers on the Action
+/// interface, and one without actions fails reading `NActions` with a generic error.
 #[derive(Clone, Default)]
 pub struct FakeNode {
     pub role: String,
@@ -60,11 +65,18 @@ pub struct FakeNode {
     pub children: Vec<(String, OwnedObjectPath)>,
     pub socket: bool,
     pub hang: bool,
+    pub actions: Vec<(String, String)>,
+    pub done: Arc<Mutex<Vec<i32>>>,
 }
 
 impl FakeNode {
     pub fn new(role: &str, name: &str) -> FakeNode {
         FakeNode { role: role.into(), name: name.into(), states: vec![0, 0], ..FakeNode::default() }
+    }
+
+    pub fn action(mut self, name: &str, localized: &str) -> FakeNode {
+        self.actions.push((name.to_owned(), localized.to_owned()));
+        self
     }
 
     pub fn child(mut self, bus: &str, suffix: &str) -> FakeNode {
@@ -102,7 +114,11 @@ impl FakeNode {
 
     async fn get_interfaces(&self) -> Vec<String> {
         self.wait_if_hung().await;
-        vec!["org.a11y.atspi.Accessible".into()]
+        let mut interfaces = vec!["org.a11y.atspi.Accessible".to_owned()];
+        if !self.actions.is_empty() {
+            interfaces.push("org.a11y.atspi.Action".into());
+        }
+        interfaces
     }
 
     #[zbus(property)]
@@ -121,6 +137,57 @@ impl FakeNode {
     }
 }
 
+/// The Action interface of a [`FakeNode`].
+struct FakeAction {
+    actions: Vec<(String, String)>,
+    done: Arc<Mutex<Vec<i32>>>,
+}
+
+impl FakeAction {
+    fn at(&self, i: i32) -> zbus::fdo::Result<&(String, String)> {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.actions.get(i))
+            .ok_or_else(|| zbus::fdo::Error::InvalidArgs(format!("no action {i}")))
+    }
+}
+
+#[zbus::interface(name = "org.a11y.atspi.Action")]
+impl FakeAction {
+    /// at-spi2-atk serves the interface on every object and fails at run time on those that
+    /// do not implement it (which `GetInterfaces` leaves out).
+    #[zbus(property, name = "NActions")]
+    async fn n_actions(&self) -> zbus::fdo::Result<i32> {
+        if self.actions.is_empty() {
+            return Err(zbus::fdo::Error::Failed("Get failed".into()));
+        }
+        Ok(self.actions.len() as i32)
+    }
+
+    async fn get_name(&self, i: i32) -> zbus::fdo::Result<String> {
+        Ok(self.at(i)?.0.clone())
+    }
+
+    async fn get_localized_name(&self, i: i32) -> zbus::fdo::Result<String> {
+        Ok(self.at(i)?.1.clone())
+    }
+
+    async fn get_description(&self, _i: i32) -> String {
+        String::new()
+    }
+
+    /// (localized name, description, key binding), as at-spi2-atk answers.
+    async fn get_actions(&self) -> Vec<(String, String, String)> {
+        self.actions.iter().map(|(_, localized)| (localized.clone(), String::new(), String::new())).collect()
+    }
+
+    async fn do_action(&self, i: i32) -> zbus::fdo::Result<bool> {
+        self.at(i)?;
+        self.done.lock().unwrap().push(i);
+        Ok(true)
+    }
+}
+
 /// Serves `nodes` (path suffix, node) on a new connection; children with an empty bus name
 /// are given this connection's name. Returns the connection (keep it alive) and its name.
 pub async fn serve(bus: &TestBus, nodes: Vec<(&str, FakeNode)>) -> (Connection, String) {
@@ -132,7 +199,10 @@ pub async fn serve(bus: &TestBus, nodes: Vec<(&str, FakeNode)>) -> (Connection, 
                 *b = me.clone();
             }
         }
-        conn.object_server().at(format!("{PREFIX}{suffix}"), node).await.unwrap();
+        let path = format!("{PREFIX}{suffix}");
+        let action = FakeAction { actions: node.actions.clone(), done: node.done.clone() };
+        conn.object_server().at(path.as_str(), action).await.unwrap();
+        conn.object_server().at(path, node).await.unwrap();
     }
     (conn, me)
 }

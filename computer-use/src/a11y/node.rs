@@ -1,8 +1,14 @@
-//! Node ids, state names and the node JSON (spec computer-use.md §7.2).
-
-use serde::Serialize;
+//! Nodes: ids, the registry root, state names, bounds (spec computer-use.md §7.2), and how
+//! many of them one walk may visit.
 
 use super::error::A11yError;
+
+/// The AT-SPI registry: its root's children are the applications.
+pub const REGISTRY: &str = "org.a11y.atspi.Registry";
+pub const ROOT_PATH: &str = "/org/a11y/atspi/accessible/root";
+
+/// The most nodes one walk visits (spec computer-use.md §7.4).
+pub const NODE_BUDGET: usize = 20_000;
 
 /// One accessible object: the bus name of the application owning it and its object path. Its
 /// text form `<bus name>:<object path>` is the node id clients send back.
@@ -18,7 +24,7 @@ impl NodeRef {
     }
 
     pub fn registry_root() -> NodeRef {
-        NodeRef::new(super::REGISTRY, super::ROOT_PATH)
+        NodeRef::new(REGISTRY, ROOT_PATH)
     }
 
     pub fn id(&self) -> String {
@@ -126,28 +132,12 @@ impl States {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bounds {
     pub x: i32,
     pub y: i32,
     pub width: i32,
     pub height: i32,
-}
-
-/// The node JSON of tree and find answers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct NodeJson {
-    pub id: String,
-    pub role: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    pub bounds: Bounds,
-    pub states: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub actions: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub children: Vec<NodeJson>,
 }
 
 #[cfg(test)]
@@ -203,31 +193,5 @@ mod tests {
         assert!(s.has_all(&[]));
         assert_eq!(States::from_words(&[]).names(), Vec::<&str>::new());
         assert_eq!(STATE_NAMES[43], "read_only");
-    }
-
-    #[test]
-    fn node_json_omits_empty_optional_fields() {
-        let n = NodeJson {
-            id: ":1.2:/a".into(),
-            role: "label".into(),
-            name: "Type".into(),
-            ..Default::default()
-        };
-        let v = serde_json::to_value(&n).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"id": ":1.2:/a", "role": "label", "name": "Type",
-                "bounds": {"x": 0, "y": 0, "width": 0, "height": 0}, "states": []})
-        );
-        let n = NodeJson {
-            description: "d".into(),
-            actions: vec!["click".into()],
-            children: vec![NodeJson::default()],
-            ..n
-        };
-        let v = serde_json::to_value(&n).unwrap();
-        assert_eq!(v["description"], "d");
-        assert_eq!(v["actions"], serde_json::json!(["click"]));
-        assert_eq!(v["children"].as_array().unwrap().len(), 1);
     }
 }

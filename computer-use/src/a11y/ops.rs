@@ -1,6 +1,6 @@
 //! Acting on one node: focus, invoke an action, set a value (spec computer-use.md §7.4).
 
-use super::bus::{ACCESSIBLE, COMPONENT, Calls, EDITABLE_TEXT, VALUE};
+use super::bus::{ACCESSIBLE, ACTION, COMPONENT, Calls, EDITABLE_TEXT, VALUE};
 use super::error::{A11yError, CallError};
 use super::node::NodeRef;
 use super::walk::action_names;
@@ -31,15 +31,22 @@ pub fn pick_action(names: &[String], wanted: Option<&str>) -> Result<usize, A11y
 
 pub async fn invoke(calls: &Calls, node: &NodeRef, action: Option<&str>) -> Result<(), A11yError> {
     let id = node.id();
-    let names = match action_names(calls, node).await {
-        Ok(names) => names,
-        Err(CallError::NotSupported(_)) => Vec::new(),
-        Err(e) => return Err(e.into_a11y(&id)),
+    // Asked first: reading `NActions` of a node without the interface is not refused cleanly
+    // (at-spi2-atk answers a generic `Failed: Get failed`).
+    let interfaces: Vec<String> =
+        calls.call(node, ACCESSIBLE, "GetInterfaces", &()).await.map_err(|e| e.into_a11y(&id))?;
+    let names = if !interfaces.iter().any(|i| i == ACTION) {
+        Vec::new()
+    } else {
+        match action_names(calls, node).await {
+            Ok(names) => names,
+            Err(CallError::NotSupported(_)) => Vec::new(),
+            Err(e) => return Err(e.into_a11y(&id)),
+        }
     };
     let index = pick_action(&names, action)?;
     let index = i32::try_from(index).map_err(|e| A11yError::Internal(e.to_string()))?;
-    let done: bool =
-        calls.call(node, super::bus::ACTION, "DoAction", &(index,)).await.map_err(|e| e.into_a11y(&id))?;
+    let done: bool = calls.call(node, ACTION, "DoAction", &(index,)).await.map_err(|e| e.into_a11y(&id))?;
     if !done {
         return Err(A11yError::NotSupported(format!("DoAction({index}) returned false")));
     }
@@ -82,5 +89,34 @@ mod tests {
         assert!(e.to_string().starts_with("action not supported by node: no action \"explode\""), "{e}");
         let e = pick_action(&[], None).unwrap_err();
         assert!(e.to_string().starts_with("action not supported by node"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn invoke_picks_by_machine_name_whatever_the_locale() {
+        use crate::a11y::fake::{FakeNode, TestBus, node, serve};
+        use std::time::Duration;
+
+        let bus = TestBus::start();
+        let button = FakeNode::new("push button", "OK").action("click", "Klicken").action("press", "Drücken");
+        let done = button.done.clone();
+        let (_conn, app) = serve(&bus, vec![("1", button), ("2", FakeNode::new("label", "x"))]).await;
+        let calls = bus.calls(Duration::from_secs(2)).await;
+        let ok = node(&app, "1");
+
+        invoke(&calls, &ok, Some("press")).await.unwrap();
+        invoke(&calls, &ok, Some("CLICK")).await.unwrap();
+        invoke(&calls, &ok, None).await.unwrap();
+        assert_eq!(*done.lock().unwrap(), [1, 0, 0]);
+        // The localized label is not a name.
+        let e = invoke(&calls, &ok, Some("Klicken")).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "action not supported by node: no action \"Klicken\" (node has click, press)"
+        );
+        // A node without the Action interface has no actions: a 400, although reading its
+        // NActions fails with a generic error.
+        let e = invoke(&calls, &node(&app, "2"), None).await.unwrap_err();
+        assert_eq!(e, A11yError::NotSupported("node has no actions".into()));
+        assert_eq!(done.lock().unwrap().len(), 3);
     }
 }

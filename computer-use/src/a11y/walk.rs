@@ -15,12 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use futures_util::future::join_all;
 use zbus::zvariant::{OwnedValue, Value};
 
-use super::bus::{ACCESSIBLE, ACTION, COMPONENT, Calls};
+use super::bus::{ACCESSIBLE, ACTION, COMPONENT, Calls, to_nodes};
 use super::error::CallError;
-use super::node::{Bounds, NodeJson, NodeRef, States};
-
-/// The most nodes one walk visits (spec computer-use.md §7.4).
-pub const NODE_BUDGET: usize = 20_000;
+use super::node::{Bounds, NodeRef, States};
+use crate::sync::lock;
 
 /// What to read of each node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,31 +49,12 @@ pub struct RawNode {
 }
 
 impl RawNode {
-    pub fn into_json(self) -> NodeJson {
-        let mut json = info_json(&self.node, self.info);
-        json.children = self.children.into_iter().map(RawNode::into_json).collect();
-        json
-    }
-
     /// Pre-order visit.
     pub fn visit<'a>(&'a self, f: &mut impl FnMut(&'a RawNode) -> bool) -> bool {
         if !f(self) {
             return false;
         }
         self.children.iter().all(|c| c.visit(f))
-    }
-}
-
-pub fn info_json(node: &NodeRef, info: Info) -> NodeJson {
-    NodeJson {
-        id: node.id(),
-        role: info.role,
-        name: info.name,
-        description: info.description,
-        bounds: info.bounds,
-        states: info.states.names(),
-        actions: info.actions,
-        children: Vec::new(),
     }
 }
 
@@ -139,7 +118,7 @@ impl<'a> Walk<'a> {
         if self.budget.claim(1) == 0 {
             return Ok(None);
         }
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(root.clone());
+        lock(&self.seen).insert(root.clone());
         self.subtree(root, max_depth, 0).await
     }
 
@@ -165,7 +144,7 @@ impl<'a> Walk<'a> {
             let kids = match kids {
                 // An empty list from something that says it has children is a socket.
                 Ok(kids) if kids.is_empty() && descend && info.child_count != Some(0) => {
-                    self.calls.children_by_index(&node, info.child_count).await.map(super::bus::to_nodes)
+                    self.calls.children_by_index(&node, info.child_count).await.map(to_nodes)
                 }
                 other => other,
             };
@@ -178,7 +157,7 @@ impl<'a> Walk<'a> {
                 Err(CallError::Timeout(_) | CallError::NotSupported(_) | CallError::Other(_)) => Vec::new(),
             };
             let kids: Vec<NodeRef> = {
-                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                let mut seen = lock(&self.seen);
                 kids.into_iter().filter(|k| seen.insert(k.clone())).collect()
             };
             let granted = self.budget.claim(kids.len());
@@ -307,10 +286,24 @@ async fn read_geometry_and_actions(
     Ok(())
 }
 
-/// The node's action names, in index order.
+/// Most actions read from one node: real nodes have a handful, and a lying `NActions` must not
+/// cost thousands of calls.
+const MAX_ACTIONS: i32 = 64;
+
+/// The node's action names in index order: AT-SPI's machine names (`Action.GetName`: `click`,
+/// `press`, `activate`…), which are the same in every locale. `GetActions` would answer in one
+/// call, but its names are the localized labels (`Click`, `Klicken`), which clients cannot match.
 pub async fn action_names(calls: &Calls, node: &NodeRef) -> Result<Vec<String>, CallError> {
-    let actions: Vec<(String, String, String)> = calls.call(node, ACTION, "GetActions", &()).await?;
-    Ok(actions.into_iter().map(|(name, _, _)| name).collect())
+    let count = match &*calls.property(node, ACTION, "NActions").await? {
+        Value::I32(n) => (*n).clamp(0, MAX_ACTIONS),
+        _ => 0,
+    };
+    let names = join_all(
+        (0..count).map(|i| async move { calls.call::<_, String>(node, ACTION, "GetName", &(i,)).await }),
+    )
+    .await;
+    // All or nothing: a name missing from the middle would shift the indices invoke uses.
+    names.into_iter().collect()
 }
 
 /// A field read that failed for a reason other than the node being gone or the bus breaking is
@@ -343,7 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_tree_becomes_node_json_in_order() {
+    fn visits_in_pre_order() {
         let mut root = leaf("/r", "frame");
         let mut a = leaf("/a", "panel");
         a.children.push(leaf("/a1", "label"));
@@ -354,10 +347,6 @@ mod tests {
             true
         });
         assert_eq!(order, ["/r", "/a", "/a1", "/b"]);
-        let json = root.into_json();
-        assert_eq!(json.id, ":1.5:/r");
-        assert_eq!(json.children[0].children[0].role, "label");
-        assert_eq!(json.children[1].role, "push button");
     }
 
     #[test]
@@ -450,6 +439,33 @@ mod tests {
 
             let walk = Walk::new(&calls, Detail::Full, 100);
             assert!(walk.run(node(&app, "42"), None).await.unwrap().is_none(), "a missing root is None");
+        }
+
+        #[tokio::test]
+        async fn actions_are_the_machine_names_not_the_localized_labels() {
+            let bus = TestBus::start();
+            let ok = FakeNode::new("push button", "OK").action("click", "Klicken").action("press", "Drücken");
+            let (_conn, app) = serve(
+                &bus,
+                vec![
+                    ("root", FakeNode::new("application", "app").child("", "1").child("", "2")),
+                    ("1", ok),
+                    ("2", FakeNode::new("label", "no actions")),
+                ],
+            )
+            .await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            // What GetActions would have given: the labels of the user's language.
+            let labels: Vec<(String, String, String)> =
+                calls.call(&node(&app, "1"), ACTION, "GetActions", &()).await.unwrap();
+            assert_eq!(labels[0].0, "Klicken");
+
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(tree.children[0].info.actions, ["click", "press"]);
+            assert!(tree.children[1].info.actions.is_empty());
+            let info = read_info(&calls, &node(&app, "1"), Detail::Full).await.unwrap();
+            assert_eq!(info.actions, ["click", "press"], "find reads matches the same way");
         }
 
         #[tokio::test]

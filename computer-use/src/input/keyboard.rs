@@ -8,9 +8,10 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use super::keys::{Chord, TypeAction};
-use super::with_modifiers;
+use super::modifiers::with_modifiers;
+use crate::x11::error::XError;
 use crate::x11::keymap::{RETURN, SHIFT_L, char_keysym, token_keysym};
-use crate::x11::{X11, XError};
+use crate::x11::service::X11;
 
 /// How long clients get to read a borrowed binding before it is taken back.
 const REBIND_SETTLE: Duration = Duration::from_millis(100);
@@ -53,7 +54,7 @@ pub fn type_text(x11: &X11, actions: &[TypeAction], delay_ms: i64) -> Result<(),
     if actions.is_empty() {
         return Ok(());
     }
-    let _one_typist = x11.typing.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_typist = crate::sync::lock(&x11.typing);
     let delay = (delay_ms > 0).then(|| Duration::from_millis(delay_ms as u64));
     x11.with(|c| c.refresh_keymap())?;
     let r = (|| {
@@ -85,7 +86,7 @@ pub fn type_text(x11: &X11, actions: &[TypeAction], delay_ms: i64) -> Result<(),
 
 /// `keyboard/key` and `keyboard/hotkey`: tap the key with the modifiers held.
 pub fn press_chord(x11: &X11, chord: &Chord) -> Result<(), XError> {
-    let _one_typist = x11.typing.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_typist = crate::sync::lock(&x11.typing);
     let sym = keysym(&chord.key)?;
     x11.with(|c| c.refresh_keymap())?;
     let r = with_modifiers(x11, &chord.modifiers, || {
@@ -102,7 +103,7 @@ pub fn press_chord(x11: &X11, chord: &Chord) -> Result<(), XError> {
 
 /// `keyboard/down` / `keyboard/up` of a normalised key token.
 pub fn key_state(x11: &X11, token: &str, down: bool) -> Result<(), XError> {
-    let _one_typist = x11.typing.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_typist = crate::sync::lock(&x11.typing);
     let sym = keysym(token)?;
     let kc = x11.with(|c| {
         if down {

@@ -4,9 +4,12 @@
 use std::thread::sleep;
 use std::time::Duration;
 
+use computer_use_api::input::{MAX_CLICKS, MAX_SCROLL_AMOUNT};
+
+use super::modifiers::with_modifiers;
 use super::quote::go_quote as q;
-use super::with_modifiers;
-use crate::x11::{X11, XError};
+use crate::x11::error::XError;
+use crate::x11::service::X11;
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -14,9 +17,6 @@ const fn ms(n: u64) -> Duration {
 
 /// Pause between the clicks of a multi-click: well inside every toolkit's double-click time.
 const MULTI_CLICK_GAP: Duration = ms(40);
-
-/// Upper bound on wheel clicks per request, so one call cannot keep the agent busy for minutes.
-pub const MAX_SCROLL_AMOUNT: i64 = 1000;
 
 /// `left` (also empty), `middle`, `right` → X button 1, 2, 3.
 pub fn button(raw: &str) -> Result<u8, String> {
@@ -52,8 +52,8 @@ pub fn scroll_amount(amount: Option<i64>) -> Result<u32, String> {
 pub fn click_count(clicks: Option<i64>, double: bool) -> Result<u32, String> {
     match clicks {
         None => Ok(if double { 2 } else { 1 }),
-        Some(n @ 1..=10) => Ok(n as u32),
-        Some(_) => Err("clicks must be between 1 and 10".into()),
+        Some(n @ 1..=MAX_CLICKS) => Ok(n as u32),
+        Some(_) => Err(format!("clicks must be between 1 and {MAX_CLICKS}")),
     }
 }
 
@@ -123,7 +123,7 @@ pub fn drag(
     mods: &[&'static str],
 ) -> Result<(i32, i32), XError> {
     let step =
-        |f: &dyn Fn(&crate::x11::Conn) -> Result<(), XError>| x11.with(|c| f(c).and_then(|_| c.sync()));
+        |f: &dyn Fn(&crate::x11::conn::Conn) -> Result<(), XError>| x11.with(|c| f(c).and_then(|_| c.sync()));
     with_modifiers(x11, mods, || {
         // Press and release only what this sequence pressed, also when a step fails.
         let mut down = false;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::logs::read_tail;
 use super::table::ProcSpec;
+use crate::sync::lock;
 
 /// First restart delay; doubled after each quick failure up to [`MAX_BACKOFF`].
 const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
@@ -51,7 +53,7 @@ impl Proc {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -231,7 +233,7 @@ async fn terminate_group(pid: u32, child: &mut tokio::process::Child) {
 
 /// The last non-empty line of a file (what a failing process said last), bounded.
 pub fn last_line(path: &Path) -> Option<String> {
-    let text = super::read_tail(path, 4096).ok()?;
+    let text = read_tail(path, 4096).ok()?;
     text.lines().rev().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
 }
 

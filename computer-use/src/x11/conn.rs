@@ -9,9 +9,9 @@ use x11rb::protocol::xproto::{self, ConnectionExt as _};
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
 
-use super::XError;
-use super::capture::Shm;
+use super::error::XError;
 use super::keymap::Keymap;
+use super::shm::Shm;
 
 x11rb::atom_manager! {
     pub Atoms: AtomsCookie {
@@ -41,7 +41,7 @@ pub struct Conn {
 impl Conn {
     pub fn open(display: &str) -> Result<Conn, XError> {
         let (c, screen_num) = RustConnection::connect(Some(display))
-            .map_err(|e| XError { message: format!("cannot open display {display}: {e}"), lost: true })?;
+            .map_err(|e| XError::lost(format!("cannot open display {display}: {e}")))?;
         let screen = &c.setup().roots[screen_num];
         let (root, root_visual, root_depth) = (screen.root, screen.root_visual, screen.root_depth);
         let atoms = Atoms::new(&c)?.reply()?;

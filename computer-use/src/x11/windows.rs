@@ -5,7 +5,8 @@
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{self, AtomEnum, ConnectionExt as _, MapState};
 
-use super::{Conn, XError};
+use super::conn::Conn;
+use super::error::XError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowInfo {
@@ -71,7 +72,7 @@ impl Conn {
             match self.describe(w, active) {
                 Ok(info) if managed || !info.title.is_empty() => out.push(info),
                 Ok(_) => {}
-                Err(e) if e.lost => return Err(e),
+                Err(e) if e.is_lost() => return Err(e),
                 Err(_) => {}
             }
         }

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use computer_use_api::desktop_tag;
 use tokio::sync::watch;
 
 use crate::reaper::{ExitStatus, Reaper};
@@ -19,10 +20,6 @@ pub const BIN_ENV: &str = "DAYTONA_COMPUTER_USE_BIN";
 /// The reference's install location.
 pub const SYSTEM_PATH: &str = "/usr/local/lib/daytona-computer-use";
 pub const BINARY_NAME: &str = "daytona-computer-use";
-/// The environment tag the agent puts on every desktop process (see the agent's `sweep`).
-pub const TAG_VAR: &str = "DAYTONA_DESKTOP_TAG";
-/// How the tag's value is handed to the agent (which must not carry the tag itself).
-const TAG_FOR_AGENT_VAR: &str = "DAYTONA_COMPUTER_USE_DESKTOP_TAG";
 /// How long the agent may take to listen on its socket.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the agent gets to stop the desktop on shutdown before it is killed.
@@ -168,7 +165,7 @@ pub async fn launch(
         .arg(&socket)
         .env_clear()
         .envs(env)
-        .env(TAG_FOR_AGENT_VAR, tag)
+        .env(desktop_tag::TAG_FROM_DAEMON_VAR, tag)
         .env("DAYTONA_COMPUTER_USE_EXIT_ON_STDIN_EOF", "1")
         .stdin(Stdio::piped())
         .stdout(out)
@@ -220,30 +217,9 @@ fn read_tail(path: &Path, max: u64) -> String {
 /// Ends every process carrying the desktop tag: what a crashed agent left behind, so that the
 /// next agent finds the display and ports free. Blocking.
 pub fn sweep(tag: &str) {
-    let needle = format!("{TAG_VAR}={tag}");
-    let tagged = || -> Vec<i32> {
-        let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/environ"))
-                    .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
-            })
-            .collect()
-    };
-    let pids = tagged();
-    if pids.is_empty() {
-        return;
-    }
-    tracing::info!(count = pids.len(), "ending desktop processes left by the computer-use agent");
-    for sig in [libc::SIGTERM, libc::SIGKILL] {
-        for &pid in &tagged() {
-            // SAFETY: plain syscall.
-            unsafe { libc::kill(pid, sig) };
-        }
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while !tagged().is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    let ended = desktop_tag::end_tagged(tag, Duration::from_secs(1));
+    if ended > 0 {
+        tracing::info!(count = ended, "ended desktop processes left by the computer-use agent");
     }
 }
 

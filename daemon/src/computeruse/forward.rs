@@ -84,8 +84,8 @@ pub async fn forward(socket: &Path, req: Request) -> Result<Response, String> {
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
-/// A small GET to the agent, read whole (bounded): for the daemon's own questions.
-pub async fn get_json(socket: &Path, path: &str) -> Result<serde_json::Value, String> {
+/// A small GET to the agent, read whole (bounded) and decoded: for the daemon's own questions.
+pub async fn get_json<T: serde::de::DeserializeOwned>(socket: &Path, path: &str) -> Result<T, String> {
     let req = Request::get(path).body(Body::empty()).map_err(|e| e.to_string())?;
     let res = forward(socket, req).await?;
     if !res.status().is_success() {

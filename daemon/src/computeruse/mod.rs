@@ -13,27 +13,39 @@
 //! Once the desktop runs, `DISPLAY` and `DBUS_SESSION_BUS_ADDRESS` join the child environment
 //! so that everything started afterwards (exec, sessions, PTYs, interpreters) shares the
 //! desktop's display and bus, and with them its accessibility tree; stop takes them out again.
+//!
+//! This file, `agent` and `forward` are the service; `api` is the HTTP side (the relay route and
+//! the routes' OpenAPI description, which comes from the `computer-use-api` crate the agent
+//! serves its bodies from).
 
 pub mod agent;
+pub mod api;
 pub mod forward;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use utoipa_axum::router::OpenApiRouter;
+use axum::extract::Request;
+use axum::http::Method;
+use axum::response::Response;
+use computer_use_api::process::DesktopEnvResponse;
 
 use crate::env::{ChildEnv, EnvUpdate};
-use crate::error::ApiError;
 use crate::reaper::Reaper;
-use crate::state::AppState;
+
+// Until server.rs merges `api::routes()` itself: this re-export closes the cycle
+// mod -> api -> state -> mod, and goes away with that one-line change.
+pub use api::routes;
 
 /// The variables the desktop adds to the child environment.
 const DESKTOP_VARS: [&str; 2] = ["DISPLAY", "DBUS_SESSION_BUS_ADDRESS"];
+
+/// The request could not reach the agent: none can run, or it did not answer. The message
+/// names what is missing (the clients show it as is).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
 
 pub struct ComputerUse {
     env: Arc<ChildEnv>,
@@ -41,6 +53,8 @@ pub struct ComputerUse {
     /// The agent's stdout/stderr (truncated at each launch).
     log: PathBuf,
     tag: String,
+    /// Where the agent binary is, when not found the usual way ([`agent::locate`]).
+    agent_bin: Option<PathBuf>,
     agent: tokio::sync::Mutex<Option<Arc<agent::Agent>>>,
     /// What the desktop put into the child environment, and what was there before.
     overlay: Mutex<Option<Overlay>>,
@@ -52,10 +66,6 @@ struct Overlay {
     previous: Vec<(String, Option<OsString>)>,
 }
 
-fn unavailable(message: impl Into<String>) -> ApiError {
-    ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: None, message: message.into() }
-}
-
 impl ComputerUse {
     pub fn new(env: Arc<ChildEnv>, reaper: &'static Reaper, config_dir: PathBuf) -> ComputerUse {
         let tag = format!("daemon-{}-{}", std::process::id(), jiff::Timestamp::now().as_nanosecond());
@@ -64,13 +74,20 @@ impl ComputerUse {
             reaper,
             log: config_dir.join("computeruse").join("agent.log"),
             tag,
+            agent_bin: None,
             agent: tokio::sync::Mutex::new(None),
             overlay: Mutex::new(None),
         }
     }
 
+    /// Uses the agent binary at `bin`, as `$DAYTONA_COMPUTER_USE_BIN` would.
+    pub fn with_agent_bin(mut self, bin: PathBuf) -> ComputerUse {
+        self.agent_bin = Some(bin);
+        self
+    }
+
     /// The running agent, started (or restarted after a crash) if needed.
-    async fn agent(&self) -> Result<Arc<agent::Agent>, ApiError> {
+    async fn agent(&self) -> Result<Arc<agent::Agent>, Unavailable> {
         let mut slot = self.agent.lock().await;
         if let Some(a) = slot.as_ref() {
             if a.alive() {
@@ -80,13 +97,13 @@ impl ComputerUse {
             *slot = None;
             self.desktop_gone().await;
         }
-        let bin =
-            agent::locate(std::env::var_os(agent::BIN_ENV), std::env::current_exe().ok(), &|p| p.is_file())
-                .map_err(|e| unavailable(format!("{}: {e}", agent::LOADING_MESSAGE)))?;
+        let chosen = self.agent_bin.clone().map(OsString::from).or_else(|| std::env::var_os(agent::BIN_ENV));
+        let bin = agent::locate(chosen, std::env::current_exe().ok(), &|p| p.is_file())
+            .map_err(|e| Unavailable(format!("{}: {e}", agent::LOADING_MESSAGE)))?;
         let env = self.env.snapshot_with([]);
         let a = agent::launch(self.reaper, &bin, env, &self.tag, &self.log).await.map_err(|e| {
             tracing::warn!(bin = %bin.display(), "computer-use agent unavailable: {e}");
-            unavailable(e)
+            Unavailable(e)
         })?;
         let a = Arc::new(a);
         *slot = Some(a.clone());
@@ -102,20 +119,16 @@ impl ComputerUse {
         let _ = tokio::task::spawn_blocking(move || agent::sweep(&tag)).await;
     }
 
-    async fn handle(&self, req: Request) -> Response {
+    /// Relays one request to the agent (starting it first if needed) and returns its answer
+    /// as it is.
+    pub async fn handle(&self, req: Request) -> Result<Response, Unavailable> {
         let path = req.uri().path().to_owned();
         let method = req.method().clone();
-        let agent = match self.agent().await {
-            Ok(a) => a,
-            Err(e) => return e.into_response(),
-        };
-        let res = match forward::forward(&agent.socket, req).await {
-            Ok(res) => res,
-            Err(e) => {
-                let why = if agent.alive() { e } else { format!("the agent ended: {e}") };
-                return unavailable(format!("{}: {why}", agent::LOADING_MESSAGE)).into_response();
-            }
-        };
+        let agent = self.agent().await?;
+        let res = forward::forward(&agent.socket, req).await.map_err(|e| {
+            let why = if agent.alive() { e } else { format!("the agent ended: {e}") };
+            Unavailable(format!("{}: {why}", agent::LOADING_MESSAGE))
+        })?;
         if method == Method::POST && res.status().is_success() {
             match path.as_str() {
                 "/computeruse/start" => self.adopt_desktop_env(&agent).await,
@@ -123,24 +136,24 @@ impl ComputerUse {
                 _ => {}
             }
         }
-        res
+        Ok(res)
     }
 
     /// Asks the agent which display and bus the desktop uses and exports them to children.
     async fn adopt_desktop_env(&self, agent: &agent::Agent) {
-        let v = match forward::get_json(&agent.socket, "/internal/desktop-env").await {
+        let env: DesktopEnvResponse = match forward::get_json(&agent.socket, "/internal/desktop-env").await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!("cannot read the desktop environment from the agent: {e}");
                 return;
             }
         };
-        let mut set = Vec::new();
-        for (var, key) in DESKTOP_VARS.iter().zip(["display", "dbusSessionBusAddress"]) {
-            if let Some(value) = v[key].as_str().filter(|s| !s.is_empty()) {
-                set.push((var.to_string(), value.to_string()));
-            }
-        }
+        let values = [Some(env.display), env.dbus_session_bus_address];
+        let set = DESKTOP_VARS
+            .iter()
+            .zip(values)
+            .filter_map(|(var, value)| Some((var.to_string(), value.filter(|v| !v.is_empty())?)))
+            .collect();
         self.apply_overlay(set);
     }
 
@@ -189,19 +202,6 @@ impl ComputerUse {
             let _ = tokio::task::spawn_blocking(move || agent::sweep(&tag)).await;
         }
     }
-}
-
-/// Every `/computeruse/*` route except recordings goes to the agent.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().route("/computeruse", any(relay)).route("/computeruse/{*rest}", any(relay))
-}
-
-async fn relay(State(state): State<AppState>, req: Request) -> Response {
-    if !forward::is_forwarded(req.uri().path()) {
-        return ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
-            .into_response();
-    }
-    state.computer_use.handle(req).await
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 //! (dbus-daemon and the services it activates, agents xfce4 forks off): each desktop process
 //! carries an environment tag, inherited by all its descendants, and the sweep ends every
 //! process whose environment holds it. Never by name: other desktops may run on the machine.
+//!
+//! The daemon chooses the tag and hands it to the agent (which must not carry the tag itself);
+//! the agent sweeps on stop, the daemon after an agent that died. Both use this one contract.
 
 use std::time::{Duration, Instant};
 
@@ -24,28 +27,24 @@ pub fn tagged(tag: &str) -> Vec<i32> {
         .collect()
 }
 
-/// SIGTERM to every tagged process, then SIGKILL to those still there after `grace`.
-/// Blocking: run it off the async runtime. Returns how many processes were found.
+/// SIGTERM to every tagged process, then SIGKILL to those still there after `grace`, then up
+/// to `grace` more for them to be gone (whoever starts the next desktop needs the display and
+/// the ports back). Blocking: run it off the async runtime. Returns how many processes were
+/// found.
 pub fn end_tagged(tag: &str, grace: Duration) -> usize {
     let pids = tagged(tag);
-    for &pid in &pids {
-        // SAFETY: plain syscall.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+    if pids.is_empty() {
+        return 0;
     }
-    let deadline = Instant::now() + grace;
-    loop {
-        let left = tagged(tag);
-        if left.is_empty() {
-            break;
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        for pid in tagged(tag) {
+            // SAFETY: plain syscall; the pid was tagged a moment ago.
+            unsafe { libc::kill(pid, signal) };
         }
-        if Instant::now() >= deadline {
-            for pid in left {
-                // SAFETY: plain syscall.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            break;
+        let deadline = Instant::now() + grace;
+        while !tagged(tag).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
     pids.len()
 }

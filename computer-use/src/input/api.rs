@@ -1,0 +1,172 @@
+//! `/computeruse/mouse/*` and `/computeruse/keyboard/*`: bodies checked first (400 `bad request:
+//! <reference text>`), then the X sequence on a blocking thread.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use computer_use_api::Empty;
+use computer_use_api::input::{
+    KeyboardHotkeyRequest, KeyboardKeyDownRequest, KeyboardKeyUpRequest, KeyboardPressRequest,
+    KeyboardTypeRequest, MouseClickRequest, MouseClickResponse, MouseDownRequest, MouseDragRequest,
+    MouseDragResponse, MouseMoveRequest, MousePositionResponse, MouseScrollRequest, MouseUpRequest,
+    ScrollResponse,
+};
+
+use super::{keyboard, keys, mouse, quote};
+use crate::error::{ApiError, Json};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/computeruse/mouse/position", get(position))
+        .route("/computeruse/mouse/move", post(move_mouse))
+        .route("/computeruse/mouse/click", post(click))
+        .route("/computeruse/mouse/drag", post(drag))
+        .route("/computeruse/mouse/scroll", post(scroll))
+        .route("/computeruse/mouse/down", post(mouse_down))
+        .route("/computeruse/mouse/up", post(mouse_up))
+        .route("/computeruse/keyboard/type", post(type_text))
+        .route("/computeruse/keyboard/key", post(press_key))
+        .route("/computeruse/keyboard/hotkey", post(hotkey))
+        .route("/computeruse/keyboard/down", post(key_down))
+        .route("/computeruse/keyboard/up", post(key_up))
+}
+
+fn bad(e: String) -> ApiError {
+    ApiError::bad_request(e)
+}
+
+fn at((x, y): (i32, i32)) -> MousePositionResponse {
+    MousePositionResponse { x, y }
+}
+
+/// Modifier lists of mouse actions are checked like `press` modifiers; the context names the
+/// action the way the SDK user wrote it.
+fn mouse_modifiers(action: &str, raw: &Option<Vec<String>>) -> Result<Vec<&'static str>, ApiError> {
+    let raw = raw.as_deref().unwrap_or(&[]);
+    let list: Vec<String> = raw.iter().map(|m| quote::go_quote(m)).collect();
+    keys::normalize_modifiers(raw, &format!("{action}([{}])", list.join(", "))).map_err(bad)
+}
+
+async fn position(State(s): State<AppState>) -> Result<Json<MousePositionResponse>, ApiError> {
+    let p = s.x11.run(mouse::position).await?;
+    Ok(Json(at(p)))
+}
+
+async fn move_mouse(
+    State(s): State<AppState>,
+    Json(r): Json<MouseMoveRequest>,
+) -> Result<Json<MousePositionResponse>, ApiError> {
+    let p = s.x11.run(move |x| mouse::move_to(x, r.x, r.y)).await?;
+    Ok(Json(at(p)))
+}
+
+async fn click(
+    State(s): State<AppState>,
+    Json(r): Json<MouseClickRequest>,
+) -> Result<Json<MouseClickResponse>, ApiError> {
+    let b = mouse::button(&r.button).map_err(bad)?;
+    let n = mouse::click_count(r.clicks, r.double).map_err(bad)?;
+    let mods = mouse_modifiers("click", &r.modifiers)?;
+    let (x, y) = s.x11.run(move |x| mouse::click(x, r.x, r.y, b, n, &mods)).await?;
+    Ok(Json(MouseClickResponse { x, y }))
+}
+
+async fn drag(
+    State(s): State<AppState>,
+    Json(r): Json<MouseDragRequest>,
+) -> Result<Json<MouseDragResponse>, ApiError> {
+    let b = mouse::button(&r.button).map_err(bad)?;
+    let mods = mouse_modifiers("drag", &r.modifiers)?;
+    let (start, end) = ((r.start_x, r.start_y), (r.end_x, r.end_y));
+    let (x, y) = s.x11.run(move |x| mouse::drag(x, start, end, b, &mods)).await?;
+    Ok(Json(MouseDragResponse { x, y }))
+}
+
+async fn scroll(
+    State(s): State<AppState>,
+    Json(r): Json<MouseScrollRequest>,
+) -> Result<Json<ScrollResponse>, ApiError> {
+    let b = mouse::scroll_button(&r.direction).map_err(bad)?;
+    let amount = mouse::scroll_amount(r.amount).map_err(bad)?;
+    let mods = mouse_modifiers("scroll", &r.modifiers)?;
+    s.x11.run(move |x| mouse::scroll(x, r.x, r.y, b, amount, &mods)).await?;
+    Ok(Json(ScrollResponse { success: true }))
+}
+
+/// The button, and where to move first: both coordinates or neither.
+fn button_target(button: &str, x: Option<i32>, y: Option<i32>) -> Result<(u8, Option<(i32, i32)>), ApiError> {
+    let b = mouse::button(button).map_err(bad)?;
+    let at = match (x, y) {
+        (Some(x), Some(y)) => Some((x, y)),
+        (None, None) => None,
+        _ => return Err(ApiError::bad_request("x and y must be given together")),
+    };
+    Ok((b, at))
+}
+
+async fn mouse_down(
+    State(s): State<AppState>,
+    Json(r): Json<MouseDownRequest>,
+) -> Result<Json<MousePositionResponse>, ApiError> {
+    let (b, to) = button_target(&r.button, r.x, r.y)?;
+    let p = s.x11.run(move |x| mouse::press(x, to, b, true)).await?;
+    Ok(Json(at(p)))
+}
+
+async fn mouse_up(
+    State(s): State<AppState>,
+    Json(r): Json<MouseUpRequest>,
+) -> Result<Json<MousePositionResponse>, ApiError> {
+    let (b, to) = button_target(&r.button, r.x, r.y)?;
+    let p = s.x11.run(move |x| mouse::press(x, to, b, false)).await?;
+    Ok(Json(at(p)))
+}
+
+async fn type_text(
+    State(s): State<AppState>,
+    Json(r): Json<KeyboardTypeRequest>,
+) -> Result<Json<Empty>, ApiError> {
+    let actions = keys::typing_actions(&r.text).map_err(bad)?;
+    let delay = r.delay.unwrap_or(0);
+    s.x11.run(move |x| keyboard::type_text(x, &actions, delay)).await?;
+    Ok(Json(Empty {}))
+}
+
+async fn press_key(
+    State(s): State<AppState>,
+    Json(r): Json<KeyboardPressRequest>,
+) -> Result<Json<Empty>, ApiError> {
+    let chord = keys::normalize_press(&r.key, r.modifiers.as_deref().unwrap_or(&[])).map_err(bad)?;
+    s.x11.run(move |x| keyboard::press_chord(x, &chord)).await?;
+    Ok(Json(Empty {}))
+}
+
+async fn hotkey(
+    State(s): State<AppState>,
+    Json(r): Json<KeyboardHotkeyRequest>,
+) -> Result<Json<Empty>, ApiError> {
+    let chord = keys::normalize_hotkey(&r.keys).map_err(bad)?;
+    s.x11.run(move |x| keyboard::press_chord(x, &chord)).await?;
+    Ok(Json(Empty {}))
+}
+
+async fn key_state(s: AppState, key: &str, down: bool) -> Result<Json<Empty>, ApiError> {
+    let key = keys::normalize_key(key).map_err(bad)?;
+    s.x11.run(move |x| keyboard::key_state(x, &key.token, down)).await?;
+    Ok(Json(Empty {}))
+}
+
+async fn key_down(
+    State(s): State<AppState>,
+    Json(r): Json<KeyboardKeyDownRequest>,
+) -> Result<Json<Empty>, ApiError> {
+    key_state(s, &r.key, true).await
+}
+
+async fn key_up(
+    State(s): State<AppState>,
+    Json(r): Json<KeyboardKeyUpRequest>,
+) -> Result<Json<Empty>, ApiError> {
+    key_state(s, &r.key, false).await
+}
