@@ -22,5 +22,5 @@ pub mod screenshot;
 pub mod server;
 pub mod state;
 pub mod supervisor;
-pub mod sync;
+pub use toolbox_envelope::sync;
 pub mod x11;

@@ -4,10 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use axum::Router;
-use axum::extract::Request;
 
 use crate::config::Config;
-use crate::error::{ApiError, envelope_layer};
+use crate::error::envelope_layer;
 use crate::state::AppState;
 
 pub enum Listen {
@@ -32,20 +31,15 @@ pub fn router(state: AppState) -> Router {
 /// dropped connection (which the daemon would have to report as the agent being unavailable).
 fn with_shared_layers(routes: Router<AppState>) -> Router<AppState> {
     routes
-        .fallback(no_route)
-        .method_not_allowed_fallback(no_route)
+        .fallback(toolbox_envelope::no_route)
+        .method_not_allowed_fallback(toolbox_envelope::no_route)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(envelope_layer))
 }
 
-async fn no_route(req: Request) -> ApiError {
-    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
-}
-
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+fn panic_response(p: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     tracing::error!("request handler panicked");
-    // Inside the envelope layer, so the body names the request like any other error.
-    axum::response::IntoResponse::into_response(ApiError::internal("the request handler failed unexpectedly"))
+    toolbox_envelope::panic_answer(p)
 }
 
 pub async fn serve(listen: Listen, config: Config) -> Result<(), String> {
@@ -119,6 +113,7 @@ async fn parent_gone() {
 mod tests {
     use super::*;
     use axum::body::Body;
+    use axum::extract::Request;
     use axum::http::StatusCode;
     use axum::routing::get;
     use http_body_util::BodyExt;

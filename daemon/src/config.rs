@@ -374,11 +374,16 @@ mod tests {
             let e = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("LOG_LEVEL", bad)])).unwrap_err();
             assert_eq!(e.var, "LOG_LEVEL", "{bad:?}");
         }
-        let c = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("LOG_LEVEL", "Warning"), ("ENVIRONMENT", "production")]))
-            .unwrap();
+        let c = from_env(&env(&[
+            ("DAYTONA_SANDBOX_ID", "x"),
+            ("LOG_LEVEL", "Warning"),
+            ("ENVIRONMENT", "production"),
+        ]))
+        .unwrap();
         assert_eq!(c.log_level, tracing::Level::WARN);
         assert_eq!(c.interpreter_max_contexts, 32);
-        let three = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_INTERPRETER_MAX_CONTEXTS", "3")])).unwrap();
+        let three = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_INTERPRETER_MAX_CONTEXTS", "3")]))
+            .unwrap();
         assert_eq!(three.interpreter_max_contexts, 3);
         for bad in ["-1", "many", "5000", ""] {
             let e = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_INTERPRETER_MAX_CONTEXTS", bad)]))

@@ -77,7 +77,7 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.table.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        toolbox_envelope::sync::lock(&self.table.live).remove(&self.id);
     }
 }
 
@@ -96,7 +96,12 @@ impl Activity {
 
 impl Table {
     pub fn new(limits: Limits) -> Arc<Self> {
-        Arc::new(Table { limits, origin: Instant::now(), next_id: AtomicU64::new(0), live: Mutex::new(HashMap::new()) })
+        Arc::new(Table {
+            limits,
+            origin: Instant::now(),
+            next_id: AtomicU64::new(0),
+            live: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn limits(&self) -> Limits {
@@ -104,7 +109,7 @@ impl Table {
     }
 
     pub fn len(&self) -> usize {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+        toolbox_envelope::sync::lock(&self.live).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -117,7 +122,7 @@ impl Table {
     /// its client a reconnect; refusing a new one would let a flood of silent connections keep
     /// every real client out.
     pub fn admit(self: &Arc<Self>) -> Option<Slot> {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = toolbox_envelope::sync::lock(&self.live);
         if live.len() >= self.limits.max_connections {
             let now = now_ms(self.origin);
             let oldest = live
@@ -223,7 +228,11 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {

@@ -4,8 +4,8 @@
 //! crate, shared with the computer-use agent; this file names the daemon's codes. Services
 //! return their own domain errors; an area's `api.rs` maps them to an [`ApiError`].
 
-use toolbox_envelope::{ErrorCode, Generic};
 pub use toolbox_envelope::layer as envelope_layer;
+use toolbox_envelope::{ErrorCode, Generic};
 
 /// The daemon's error: status, optional [`Code`], and the message the SDK shows its user.
 pub type ApiError = toolbox_envelope::ApiError<Code>;
@@ -116,7 +116,16 @@ mod tests {
     #[test]
     fn generic_kinds_keep_their_wire_names() {
         use Generic::*;
-        for g in [BadRequest, InvalidRequestBody, NotFound, Conflict, Gone, PayloadTooLarge, TooManyRequests, InternalServerError] {
+        for g in [
+            BadRequest,
+            InvalidRequestBody,
+            NotFound,
+            Conflict,
+            Gone,
+            PayloadTooLarge,
+            TooManyRequests,
+            InternalServerError,
+        ] {
             assert_eq!(Code::from(g).as_str(), g.as_str());
         }
         assert_eq!(Code::ProcessExecutionTimeout.as_str(), "PROCESS_EXECUTION_TIMEOUT");

@@ -308,7 +308,10 @@ mod tests {
     fn bad_paths_are_400s_naming_the_problem() {
         let w = Path::new("/w");
         let e = FilePath::parse(b"", w, "path is required").unwrap_err();
-        assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "bad request: path is required"));
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (StatusCode::BAD_REQUEST, "bad request: path is required")
+        );
         let e = FilePath::parse(b"/tmp\0x", w, "m").unwrap_err();
         assert_eq!(e.code, Some(Code::InvalidFilePath));
         assert!(e.message.contains("NUL"), "{}", e.message);

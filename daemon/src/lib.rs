@@ -8,17 +8,17 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub mod computeruse;
 pub mod client;
+pub mod computeruse;
 pub mod config;
 pub mod conn;
 pub mod entrypoint;
 pub mod env;
 pub mod error;
+pub mod extract;
 pub mod files;
 pub mod fspath;
 pub mod git;
-pub mod extract;
 pub mod id;
 pub mod logfile;
 pub mod logging;
@@ -30,9 +30,9 @@ pub mod shell;
 pub mod state;
 pub mod system;
 pub mod terminal;
-pub mod text;
 #[cfg(test)]
 pub mod testing;
+pub mod text;
 pub use toolbox_envelope::timefmt;
 
 /// Start-up failures exit with this code, as the reference does.

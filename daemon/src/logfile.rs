@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError, mpsc};
+use std::sync::{Mutex, mpsc};
 use std::thread;
 
 use jiff::civil::DateTime;
@@ -74,7 +74,7 @@ impl RotatingFile {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic elsewhere while holding the lock leaves the file itself intact; losing the log for
         // the rest of the daemon's life would be worse than carrying on.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        toolbox_envelope::sync::lock(&self.inner)
     }
 }
 

@@ -193,7 +193,7 @@ impl Reaper {
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.inner.table.lock().unwrap_or_else(|e| e.into_inner())
+        toolbox_envelope::sync::lock(&self.inner.table)
     }
 
     /// Spawns a command and returns the child with a future for its exit status.

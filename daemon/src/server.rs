@@ -21,7 +21,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::conn;
-use crate::error::{ApiError, envelope_layer};
+use crate::error::envelope_layer;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 
@@ -38,7 +38,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::process::routes())
         .merge(crate::files::routes())
         .merge(crate::git::routes())
-        .merge(crate::computeruse::routes())
+        .merge(crate::computeruse::api::routes())
         .split_for_parts();
     let mut doc = doc;
     crate::openapi::complete(&mut doc);
@@ -57,7 +57,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     }
     let app = app
         .fallback(unknown_route)
-        .method_not_allowed_fallback(wrong_method)
+        .method_not_allowed_fallback(toolbox_envelope::no_route)
         .with_state(state)
         .layer(axum::Extension(known))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
@@ -105,18 +105,13 @@ async fn unknown_route(axum::Extension(known): axum::Extension<Arc<KnownPaths>>,
             return (status, [(header::LOCATION, value)]).into_response();
         }
     }
-    ApiError::not_found(format!("no route for {} {path}", req.method())).into_response()
+    toolbox_envelope::no_route(req).await
 }
 
-async fn wrong_method(req: Request) -> Response {
-    // The reference answers 404, not 405, and clients map statuses to exception classes.
-    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path())).into_response()
-}
-
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+fn panic_response(p: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("request handler panicked");
     // Inside the envelope layer, so the body names the request like any other error.
-    ApiError::internal("the request handler failed unexpectedly").into_response()
+    toolbox_envelope::panic_answer(p)
 }
 
 /// Binds the toolbox port on every interface, IPv6 and IPv4 when the host has IPv6.

@@ -107,7 +107,7 @@ async fn initialize(
     State(state): State<AppState>,
     Json(req): Json<InitializeRequest>,
 ) -> Json<MessageResponse> {
-    *state.init_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(req.token.unwrap_or_default());
+    *toolbox_envelope::sync::lock(&state.init_token) = Some(req.token.unwrap_or_default());
     Json(MessageResponse { message: "Auth token set and telemetry initialized successfully".into() })
 }
 

@@ -58,7 +58,9 @@ mod tests {
 
     #[test]
     fn base64_encodes_per_rfc4648() {
-        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (plain, encoded) in
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")]
+        {
             assert_eq!(base64_encode(plain.as_bytes()), encoded);
         }
         assert_eq!(base64_encode(&[0xfb, 0xff, 0xfe]), "+//+");

@@ -33,7 +33,11 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn bad_request(detail: impl std::fmt::Display) -> Self {
-        Rejection { status: StatusCode::BAD_REQUEST, kind: Generic::BadRequest, message: format!("bad request: {detail}") }
+        Rejection {
+            status: StatusCode::BAD_REQUEST,
+            kind: Generic::BadRequest,
+            message: format!("bad request: {detail}"),
+        }
     }
 
     pub fn invalid_body(detail: impl std::fmt::Display) -> Self {
@@ -96,10 +100,13 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, Rejection> {
         return Err(Rejection::too_large(limit));
     }
     axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
-        let over = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        let over = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
             || e.to_string().contains("length limit");
-        if over { Rejection::too_large(limit) } else { Rejection::invalid_body(format!("cannot read body: {e}")) }
+        if over {
+            Rejection::too_large(limit)
+        } else {
+            Rejection::invalid_body(format!("cannot read body: {e}"))
+        }
     })
 }
 
@@ -155,10 +162,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ws {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
-        axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, state)
-            .await
-            .map(Ws)
-            .map_err(|e| Rejection::bad_request(format!("this route expects a WebSocket upgrade: {}", e.body_text())))
+        axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, state).await.map(Ws).map_err(|e| {
+            Rejection::bad_request(format!("this route expects a WebSocket upgrade: {}", e.body_text()))
+        })
     }
 }
 

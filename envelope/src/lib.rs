@@ -13,6 +13,7 @@
 //!   the router without a body (a safety net: no 4xx or 5xx is ever sent bare).
 
 pub mod extract;
+pub mod sync;
 pub mod timefmt;
 
 use std::fmt;
@@ -154,8 +155,7 @@ impl<C: ErrorCode> std::error::Error for ApiError<C> {}
 
 impl<C: ErrorCode> IntoResponse for ApiError<C> {
     fn into_response(self) -> Response {
-        Pending { status: self.status, code: self.code.map(C::as_str), message: self.message }
-            .into_response()
+        Pending { status: self.status, code: self.code.map(C::as_str), message: self.message }.into_response()
     }
 }
 
@@ -258,6 +258,29 @@ pub async fn layer(req: Request, next: Next) -> Response {
     res
 }
 
+/// The answer to an unknown route or a known route called with a method it does not serve:
+/// 404 `NOT_FOUND` either way (never 405), as the reference answers, since clients pick
+/// exception classes by status.
+pub async fn no_route(req: Request) -> Response {
+    Pending {
+        status: StatusCode::NOT_FOUND,
+        code: Some(Generic::NotFound.as_str()),
+        message: format!("not found: no route for {} {}", req.method(), req.uri().path()),
+    }
+    .into_response()
+}
+
+/// The panic guard's answer (for `tower_http`'s `CatchPanicLayer::custom`, inside [`layer`]):
+/// a 500 envelope for the request whose handler panicked; the server goes on.
+pub fn panic_answer(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    Pending {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: Some(Generic::InternalServerError.as_str()),
+        message: "internal server error: the request handler failed unexpectedly".into(),
+    }
+    .into_response()
+}
+
 /// The generic code of a bare error status, for the safety net above.
 fn bare_code(status: StatusCode) -> Option<&'static str> {
     Some(match status {
@@ -333,7 +356,9 @@ mod tests {
         let app = Router::new()
             .route(
                 "/p",
-                axum::routing::post(|| async { Err::<(), _>(E::uncoded(StatusCode::SERVICE_UNAVAILABLE, "m")) }),
+                axum::routing::post(|| async {
+                    Err::<(), _>(E::uncoded(StatusCode::SERVICE_UNAVAILABLE, "m"))
+                }),
             )
             .layer(axum::middleware::from_fn(layer));
         let (status, _, v) = call(app, Request::post("/p").body(Body::empty()).unwrap()).await;
@@ -348,7 +373,8 @@ mod tests {
             .route("/bare", get(|| async { (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")]) }))
             .route("/text", get(|| async { (StatusCode::BAD_REQUEST, "plain words") }))
             .layer(axum::middleware::from_fn(layer));
-        let (status, headers, v) = call(app.clone(), Request::get("/bare").body(Body::empty()).unwrap()).await;
+        let (status, headers, v) =
+            call(app.clone(), Request::get("/bare").body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(headers[header::ALLOW], "GET");
         assert_eq!(v["message"], "method not allowed");
@@ -370,6 +396,9 @@ mod tests {
         assert_eq!(E::too_many_requests("t").status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(E::internal("io").code, Some(TestCode::G(Generic::InternalServerError)));
         let env = E::new(StatusCode::IM_A_TEAPOT, TestCode::Special, "m").envelope("GET", "/x");
-        assert_eq!((env.status_code, env.code.as_deref(), env.source.as_str()), (418, Some("SPECIAL"), SOURCE));
+        assert_eq!(
+            (env.status_code, env.code.as_deref(), env.source.as_str()),
+            (418, Some("SPECIAL"), SOURCE)
+        );
     }
 }

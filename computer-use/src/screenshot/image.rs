@@ -86,38 +86,10 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding.
+/// Standard base64 with padding, as the clients decode it.
 pub fn base64(data: &[u8]) -> String {
-    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
-    let mut chunks = data.chunks_exact(3);
-    for c in &mut chunks {
-        let n = (c[0] as u32) << 16 | (c[1] as u32) << 8 | c[2] as u32;
-        out.extend_from_slice(&[
-            B64[(n >> 18) as usize & 63],
-            B64[(n >> 12) as usize & 63],
-            B64[(n >> 6) as usize & 63],
-            B64[n as usize & 63],
-        ]);
-    }
-    match chunks.remainder() {
-        [a] => {
-            let n = (*a as u32) << 16;
-            out.extend_from_slice(&[B64[(n >> 18) as usize & 63], B64[(n >> 12) as usize & 63], b'=', b'=']);
-        }
-        [a, b] => {
-            let n = (*a as u32) << 16 | (*b as u32) << 8;
-            out.extend_from_slice(&[
-                B64[(n >> 18) as usize & 63],
-                B64[(n >> 12) as usize & 63],
-                B64[(n >> 6) as usize & 63],
-                b'=',
-            ]);
-        }
-        _ => {}
-    }
-    String::from_utf8(out).expect("base64 is ASCII")
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 #[cfg(test)]

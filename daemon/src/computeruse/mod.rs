@@ -34,10 +34,6 @@ use computer_use_api::process::DesktopEnvResponse;
 use crate::env::{ChildEnv, EnvUpdate};
 use crate::reaper::Reaper;
 
-// Until server.rs merges `api::routes()` itself: this re-export closes the cycle
-// mod -> api -> state -> mod, and goes away with that one-line change.
-pub use api::routes;
-
 /// The variables the desktop adds to the child environment.
 const DESKTOP_VARS: [&str; 2] = ["DISPLAY", "DBUS_SESSION_BUS_ADDRESS"];
 
@@ -158,7 +154,7 @@ impl ComputerUse {
     }
 
     fn apply_overlay(&self, set: Vec<(String, String)>) {
-        let mut overlay = self.overlay.lock().unwrap_or_else(|e| e.into_inner());
+        let mut overlay = toolbox_envelope::sync::lock(&self.overlay);
         // The values from before the first start are the ones to come back to.
         let previous = match overlay.take() {
             Some(o) => o.previous,
@@ -174,7 +170,7 @@ impl ComputerUse {
     /// Puts back what the desktop replaced; a variable changed since (through `POST /env`) is
     /// the user's and stays.
     fn restore_env(&self) {
-        let Some(o) = self.overlay.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        let Some(o) = toolbox_envelope::sync::lock(&self.overlay).take() else { return };
         let mut update = EnvUpdate::default();
         for (name, before) in &o.previous {
             let ours = o.set.iter().find(|(n, _)| n == name).map(|(_, v)| OsString::from(v));

@@ -43,8 +43,8 @@ use crate::error::{ApiError, Code};
 use crate::extract::{Json, Rejection, Ws};
 use crate::fspath::{self, FilePath, RawQuery};
 use crate::openapi::ErrorResponse;
-use crate::text::os_error_text;
 use crate::state::AppState;
+use crate::text::os_error_text;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

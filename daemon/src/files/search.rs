@@ -486,7 +486,7 @@ impl<T> Collector<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Acc<T>> {
-        self.acc.lock().unwrap_or_else(|p| p.into_inner())
+        toolbox_envelope::sync::lock(&self.acc)
     }
 
     fn add(&self, batch: &mut Vec<Hit<T>>) {

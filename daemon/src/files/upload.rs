@@ -314,7 +314,7 @@ impl Stream for SharedBody {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         // Never contended: the parser and the drain take turns in one task.
-        let mut inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = toolbox_envelope::sync::lock(&self.0);
         inner.poll_next_unpin(cx)
     }
 }

@@ -21,10 +21,10 @@ use super::error::{GitError, Kind};
 use super::locks::run;
 use super::url::{self as giturl, Location};
 use super::{remote, repo};
+use crate::client::is_strict_go_client as strict_go_client;
 use crate::error::{ApiError, Code};
 use crate::extract::Json;
 use crate::fspath::{self, FilePath, RawQuery};
-use crate::client::is_strict_go_client as strict_go_client;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -21,7 +21,7 @@ pub struct PathLocks {
 
 impl PathLocks {
     pub fn get(&self, key: &Path) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = toolbox_envelope::sync::lock(&self.map);
         if let Some(lock) = map.get(key).and_then(Weak::upgrade) {
             return lock;
         }
@@ -34,7 +34,7 @@ impl PathLocks {
     }
 
     pub fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+        toolbox_envelope::sync::lock(&self.map).len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -69,9 +69,7 @@ pub async fn run(state: AppState) {
 }
 
 async fn ws(State(state): State<AppState>, headers: HeaderMap, Ws(mut ws): Ws) -> Response {
-    if let Some(t) =
-        crate::client::protocol_token(&headers).and_then(|t| HeaderValue::from_str(&t).ok())
-    {
+    if let Some(t) = crate::client::protocol_token(&headers).and_then(|t| HeaderValue::from_str(&t).ok()) {
         ws.set_selected_protocol(t);
     }
     ws.on_upgrade(move |socket| serve(socket, state)).into_response()

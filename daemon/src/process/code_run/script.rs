@@ -9,7 +9,11 @@ fn args(argv: &[String]) -> String {
 
 /// Pipes `program` into `interpreter` (e.g. `python3 -u -`), followed by the arguments.
 pub fn piped(program: &str, interpreter: &str, argv: &[String]) -> String {
-    format!("printf '%s' '{}' | base64 -d | {interpreter}{}\n", crate::text::base64_encode(program.as_bytes()), args(argv))
+    format!(
+        "printf '%s' '{}' | base64 -d | {interpreter}{}\n",
+        crate::text::base64_encode(program.as_bytes()),
+        args(argv)
+    )
 }
 
 /// JavaScript and TypeScript programs see `process.argv` as `[node, arg1, …]`: the script entry

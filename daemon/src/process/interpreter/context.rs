@@ -78,7 +78,7 @@ impl Context {
     }
 
     fn current(&self) -> std::sync::MutexGuard<'_, WorkerRef> {
-        self.current.lock().unwrap_or_else(|e| e.into_inner())
+        toolbox_envelope::sync::lock(&self.current)
     }
 
     /// A new worker serves the context (the previous one died).
@@ -89,7 +89,7 @@ impl Context {
     /// Queues a job. Err gives the job back when the context no longer takes jobs or its queue
     /// is full.
     pub fn submit(&self, job: Job) -> Result<(), (Job, SubmitError)> {
-        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = toolbox_envelope::sync::lock(&self.queue);
         let Some(tx) = queue.as_ref() else { return Err((job, SubmitError::Inactive)) };
         tx.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(j) => (j, SubmitError::Full),
@@ -101,7 +101,7 @@ impl Context {
     /// after `grace`. Jobs already queued end with `1001 context shutdown`.
     pub async fn stop(&self, grace: Duration) {
         self.deleting.store(true, Ordering::SeqCst);
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        toolbox_envelope::sync::lock(&self.queue).take();
         let (pid, alive) = {
             let w = self.current();
             (w.pid, w.alive.clone())

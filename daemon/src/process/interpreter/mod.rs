@@ -146,7 +146,7 @@ impl Interpreters {
     }
 
     fn contexts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Context>>> {
-        self.contexts.lock().unwrap_or_else(|e| e.into_inner())
+        toolbox_envelope::sync::lock(&self.contexts)
     }
 
     fn take_place(&self) -> Option<Place<'_>> {

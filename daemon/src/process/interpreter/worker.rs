@@ -83,7 +83,7 @@ impl Sink {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Attached>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        toolbox_envelope::sync::lock(&self.0)
     }
 
     fn is_attached(&self) -> bool {

@@ -293,20 +293,17 @@ async fn upgrade(
     state: &AppState,
     tokens: &[String],
 ) -> Result<Ws, ApiError> {
-    let Ws(ws) = Ws::from_request_parts(parts, state).await?;
-    Ok(Ws(configure(ws, tokens)))
+    let ws = Ws::from_request_parts(parts, state).await?;
+    Ok(configure(ws, tokens))
 }
 
-fn configure(
-    ws: axum::extract::ws::WebSocketUpgrade,
-    tokens: &[String],
-) -> axum::extract::ws::WebSocketUpgrade {
+fn configure(Ws(ws): Ws, tokens: &[String]) -> Ws {
     // Larger input messages break the connection (process.md §5.7 item 5).
     let mut ws = ws.max_message_size(64 * 1024).max_frame_size(64 * 1024);
     if let Some(t) = selected(tokens).and_then(|t| HeaderValue::from_str(t).ok()) {
         ws.set_selected_protocol(t);
     }
-    ws
+    Ws(ws)
 }
 
 /// Create a PTY session and attach to it in one websocket.
@@ -363,11 +360,12 @@ async fn connect_pty(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Ws(ws): Ws,
+    ws: Ws,
 ) -> Response {
     let tokens = offered(&headers);
     let exit_control = tokens.iter().any(|t| t == EXIT_CONTROL_PROTOCOL);
-    configure(ws, &tokens).on_upgrade(move |mut socket| async move {
+    let Ws(ws) = configure(ws, &tokens);
+    ws.on_upgrade(move |mut socket| async move {
         let fail = |reason: String| format!("Failed to connect to PTY session: {reason}");
         let started = state.ptys.get(&id).and_then(|pty| {
             if !pty.is_started() {

@@ -103,7 +103,7 @@ impl PtyRegistry {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        toolbox_envelope::sync::lock(&self.state)
     }
 
     pub fn list(&self) -> Vec<Arc<Pty>> {

@@ -154,7 +154,7 @@ impl Pty {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        toolbox_envelope::sync::lock(&self.inner)
     }
 
     pub fn size(&self) -> (u16, u16) {

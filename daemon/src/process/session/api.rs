@@ -16,10 +16,10 @@ use super::log::{demux_all, strip_all};
 use super::{
     Command, ENTRYPOINT_COMMAND, ENTRYPOINT_SESSION, Session, SessionError, State as CmdState, follow,
 };
+use crate::client::{ClientVersion, OutputMode, protocol_token};
 use crate::error::{ApiError, Code};
 use crate::extract::{Json, Path, Query, Ws};
 use crate::openapi::ErrorResponse;
-use crate::client::{ClientVersion, OutputMode, protocol_token};
 use crate::state::AppState;
 use crate::text::lossy_per_byte;
 

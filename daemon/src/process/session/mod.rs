@@ -173,18 +173,18 @@ impl Command {
     }
 
     fn pump_ctl(&self) -> PumpCtl {
-        *self.ctl.lock().unwrap_or_else(|e| e.into_inner())
+        *toolbox_envelope::sync::lock(&self.ctl)
     }
 
     fn tell_pump(&self, f: impl FnOnce(&mut PumpCtl)) {
-        f(&mut self.ctl.lock().unwrap_or_else(|e| e.into_inner()));
-        if let Some(w) = self.wake.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        f(&mut toolbox_envelope::sync::lock(&self.ctl));
+        if let Some(w) = toolbox_envelope::sync::lock(&self.wake).as_ref() {
             let _ = w.write_all_nb(b"w");
         }
     }
 
     fn close_wake(&self) {
-        self.wake.lock().unwrap_or_else(|e| e.into_inner()).take();
+        toolbox_envelope::sync::lock(&self.wake).take();
     }
 
     fn finish(&self, how: Finish) {
@@ -288,11 +288,11 @@ pub struct Session {
 
 impl Session {
     pub fn commands(&self) -> Vec<Arc<Command>> {
-        self.commands.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        toolbox_envelope::sync::lock(&self.commands).clone()
     }
 
     pub fn command(&self, id: &str) -> Option<Arc<Command>> {
-        self.commands.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|c| c.id == id).cloned()
+        toolbox_envelope::sync::lock(&self.commands).iter().find(|c| c.id == id).cloned()
     }
 
     /// A command asked for by a client: its id is checked before it is looked up.
@@ -371,7 +371,7 @@ impl Session {
             },
         )
         .map_err(|e| SessionError::io("cannot start the output pump", e))?;
-        self.commands.lock().unwrap_or_else(|e| e.into_inner()).push(cmd.clone());
+        toolbox_envelope::sync::lock(&self.commands).push(cmd.clone());
         let block = wrapper::block(&id, &dir, &self.control);
         let tx = stdin.as_mut().expect("checked above");
         if tx.write_all(block.as_bytes()).await.is_err() {
@@ -538,7 +538,7 @@ impl SessionService {
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+        toolbox_envelope::sync::lock(&self.sessions)
     }
 
     /// A session by id; the id is checked first, so a client's `../x` is refused, not looked up.
