@@ -7,60 +7,14 @@
 
 pub use toolbox_envelope::extract::{Json, Path, Query, Ws};
 pub use toolbox_envelope::layer as envelope_layer;
-use toolbox_envelope::{ErrorCode, Generic};
 
 /// The agent's error: the shared [`toolbox_envelope::ApiError`] over the agent's [`Code`]s.
 pub type ApiError = toolbox_envelope::ApiError<Code>;
 
-/// The `DaemonErrorCode` values this agent emits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    BadRequest,
-    InvalidRequestBody,
-    NotFound,
-    Conflict,
-    Gone,
-    PayloadTooLarge,
-    TooManyRequests,
-    InternalServerError,
-    A11yUnavailable,
-}
-
-impl From<Generic> for Code {
-    fn from(g: Generic) -> Self {
-        match g {
-            Generic::BadRequest => Code::BadRequest,
-            Generic::InvalidRequestBody => Code::InvalidRequestBody,
-            Generic::NotFound => Code::NotFound,
-            Generic::Conflict => Code::Conflict,
-            Generic::Gone => Code::Gone,
-            Generic::PayloadTooLarge => Code::PayloadTooLarge,
-            Generic::TooManyRequests => Code::TooManyRequests,
-            Generic::InternalServerError => Code::InternalServerError,
-        }
-    }
-}
-
-impl ErrorCode for Code {
-    fn as_str(self) -> &'static str {
-        match self {
-            Code::A11yUnavailable => "A11Y_UNAVAILABLE",
-            Code::BadRequest => Generic::BadRequest.as_str(),
-            Code::InvalidRequestBody => Generic::InvalidRequestBody.as_str(),
-            Code::NotFound => Generic::NotFound.as_str(),
-            Code::Conflict => Generic::Conflict.as_str(),
-            Code::Gone => Generic::Gone.as_str(),
-            Code::PayloadTooLarge => Generic::PayloadTooLarge.as_str(),
-            Code::TooManyRequests => Generic::TooManyRequests.as_str(),
-            Code::InternalServerError => Generic::InternalServerError.as_str(),
-        }
-    }
-}
-
-impl Code {
-    /// The code on the wire (also through [`ErrorCode`]; here so callers need no trait import).
-    pub fn as_str(self) -> &'static str {
-        ErrorCode::as_str(self)
+toolbox_envelope::error_codes! {
+    /// The `DaemonErrorCode` values this agent emits: the generic kinds and this one.
+    pub enum Code {
+        A11yUnavailable => "A11Y_UNAVAILABLE",
     }
 }
 

@@ -59,6 +59,78 @@ impl Generic {
     }
 }
 
+/// Declares a binary's code enum: the [`Generic`] kinds (same variant names) plus the binary's
+/// own codes with their wire names, and the conversions the shared layer needs. Each binary
+/// lists only what is its own:
+///
+/// ```
+/// toolbox_envelope::error_codes! {
+///     /// The codes of some binary.
+///     pub enum Code {
+///         FileNotFound => "FILE_NOT_FOUND",
+///     }
+/// }
+/// assert_eq!(Code::from(toolbox_envelope::Generic::Gone), Code::Gone);
+/// assert_eq!(Code::FileNotFound.as_str(), "FILE_NOT_FOUND");
+/// assert_eq!(Code::BadRequest.as_str(), "BAD_REQUEST");
+/// ```
+#[macro_export]
+macro_rules! error_codes {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            BadRequest,
+            InvalidRequestBody,
+            NotFound,
+            Conflict,
+            Gone,
+            PayloadTooLarge,
+            TooManyRequests,
+            InternalServerError,
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl ::core::convert::From<$crate::Generic> for $name {
+            fn from(g: $crate::Generic) -> Self {
+                match g {
+                    $crate::Generic::BadRequest => $name::BadRequest,
+                    $crate::Generic::InvalidRequestBody => $name::InvalidRequestBody,
+                    $crate::Generic::NotFound => $name::NotFound,
+                    $crate::Generic::Conflict => $name::Conflict,
+                    $crate::Generic::Gone => $name::Gone,
+                    $crate::Generic::PayloadTooLarge => $name::PayloadTooLarge,
+                    $crate::Generic::TooManyRequests => $name::TooManyRequests,
+                    $crate::Generic::InternalServerError => $name::InternalServerError,
+                }
+            }
+        }
+
+        impl $crate::ErrorCode for $name {
+            fn as_str(self) -> &'static str {
+                match self {
+                    $name::BadRequest => $crate::Generic::BadRequest.as_str(),
+                    $name::InvalidRequestBody => $crate::Generic::InvalidRequestBody.as_str(),
+                    $name::NotFound => $crate::Generic::NotFound.as_str(),
+                    $name::Conflict => $crate::Generic::Conflict.as_str(),
+                    $name::Gone => $crate::Generic::Gone.as_str(),
+                    $name::PayloadTooLarge => $crate::Generic::PayloadTooLarge.as_str(),
+                    $name::TooManyRequests => $crate::Generic::TooManyRequests.as_str(),
+                    $name::InternalServerError => $crate::Generic::InternalServerError.as_str(),
+                    $($name::$variant => $wire,)*
+                }
+            }
+        }
+
+        impl $name {
+            /// The code on the wire (also through `ErrorCode`; here so callers need no import).
+            pub fn as_str(self) -> &'static str {
+                $crate::ErrorCode::as_str(self)
+            }
+        }
+    };
+}
+
 /// A binary's `DaemonErrorCode` enum.
 pub trait ErrorCode: Copy + fmt::Debug + PartialEq + Send + Sync + 'static + From<Generic> {
     /// The code as it appears on the wire.
