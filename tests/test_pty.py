@@ -295,6 +295,25 @@ def test_invalid_id_via_sdk_is_a_bad_request(sandbox):
         sandbox.process.create_pty_session(id="a/b")
 
 
+def test_a_cwd_no_shell_can_start_in_is_refused_and_creates_nothing(sandbox, toolbox, tmp_path):
+    # It used to be a 500 ("failed to start PTY session"), or for a lazy PTY a failure only at
+    # the first connect.
+    api = ProcessApi(toolbox)
+    before = {s.id for s in api.list_pty_sessions().sessions}
+    afile = tmp_path / "plain-file"
+    afile.write_text("")
+    for cwd, status, code in [("/nonexistent", 404, "FILE_NOT_FOUND"), (str(afile), 400, "BAD_REQUEST")]:
+        for lazy in (True, False):
+            with pytest.raises(ApiException) as e:
+                api.create_pty_session(PtyCreateRequest(id=pid_name(), cwd=cwd, lazy_start=lazy))
+            assert e.value.status == status, e.value.body
+            body = json.loads(e.value.body)
+            assert body["code"] == code and cwd in body["message"], body
+    with pytest.raises(DaytonaError):
+        sandbox.process.create_pty_session(id=pid_name(), cwd="/nonexistent")
+    assert {s.id for s in api.list_pty_sessions().sessions} == before
+
+
 def test_invalid_create_connect_ids_are_refused_before_the_upgrade(daemon, toolbox):
     before = {s.id for s in ProcessApi(toolbox).list_pty_sessions().sessions}
     for q in ["a%2Fb", "..", "a%00b", "x" * 300]:

@@ -140,6 +140,29 @@ pub fn check(path: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Whether a process can start in `dir`: it exists, is a directory, and may be entered.
+pub fn usable_dir(dir: &Path) -> std::io::Result<()> {
+    if !std::fs::metadata(dir)?.is_dir() {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    rustix::fs::access(dir, rustix::fs::Access::EXEC_OK).map_err(std::io::Error::from)
+}
+
+/// The answer for a working directory (`what`, e.g. `cwd`) a process cannot start in: 404
+/// `FILE_NOT_FOUND` when it is missing, 403 `FILE_ACCESS_DENIED` when it cannot be entered,
+/// 400 otherwise (not a directory, a link loop, …), each naming it.
+pub fn dir_error(what: &str, dir: &Path, error: &std::io::Error) -> ApiError {
+    let detail =
+        format!("{what} {}: {}", display(dir.as_os_str().as_bytes()), crate::text::os_error_text(error));
+    match error.kind() {
+        std::io::ErrorKind::NotFound => ApiError::new(StatusCode::NOT_FOUND, Code::FileNotFound, detail),
+        std::io::ErrorKind::PermissionDenied => {
+            ApiError::new(StatusCode::FORBIDDEN, Code::FileAccessDenied, detail)
+        }
+        _ => ApiError::bad_request(detail),
+    }
+}
+
 /// A requested path that passed [`check`]: as the client spelled it (for answers that echo
 /// it) and made absolute against the daemon's working directory (for the file system).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,6 +315,23 @@ mod tests {
         for (p, d) in [("/a/b", "/a"), ("/a", "/"), ("a", "."), ("a/b/", "a/b"), ("//x", "/")] {
             assert_eq!(dir(p.as_bytes()), d.as_bytes(), "{p:?}");
         }
+    }
+
+    #[test]
+    fn usable_dirs_and_their_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(usable_dir(tmp.path()).is_ok());
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let e = usable_dir(&file).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR));
+        assert_eq!(dir_error("cwd", &file, &e).status, StatusCode::BAD_REQUEST);
+        let missing = tmp.path().join("missing");
+        let e = usable_dir(&missing).unwrap_err();
+        let api = dir_error("cwd", &missing, &e);
+        assert_eq!((api.status, api.code), (StatusCode::NOT_FOUND, Some(Code::FileNotFound)));
+        assert!(api.message.contains("missing: no such file or directory"), "{}", api.message);
+        assert_eq!(usable_dir(&file.join("below")).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
     }
 
     #[test]

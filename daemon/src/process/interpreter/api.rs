@@ -2,7 +2,6 @@
 //! (process.md §6.2–6.5). The only place where the service's errors become HTTP answers.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,21 +91,7 @@ pub struct MessageResponse {
 
 fn create_error(e: CreateError) -> ApiError {
     match e {
-        CreateError::Cwd { cwd, error } => {
-            let detail = format!(
-                "cwd {}: {}",
-                fspath::display(cwd.as_os_str().as_bytes()),
-                crate::text::os_error_text(&error)
-            );
-            match error.kind() {
-                io::ErrorKind::NotFound => ApiError::new(StatusCode::NOT_FOUND, Code::FileNotFound, detail),
-                io::ErrorKind::PermissionDenied => {
-                    ApiError::new(StatusCode::FORBIDDEN, Code::FileAccessDenied, detail)
-                }
-                // Not a directory, a symlink loop, …: the request names a directory that cannot be.
-                _ => ApiError::bad_request(detail),
-            }
-        }
+        CreateError::Cwd { cwd, error } => fspath::dir_error("cwd", &cwd, &error),
         CreateError::Limit { max } => ApiError::too_many_requests(format!(
             "the limit of {max} interpreter contexts is reached; delete contexts you no longer need \
              (DELETE /process/interpreter/context/{{id}}) before creating more"
@@ -508,7 +493,7 @@ mod router_tests {
         let (app, _) = app(4, tmp.path());
         let req = Request::post("/process/interpreter/context")
             .header("content-length", (crate::extract::MAX_JSON_BODY + 1).to_string())
-            .body(Body::from_stream(futures_util::stream::pending::<Result<bytes::Bytes, io::Error>>()))
+            .body(Body::from_stream(futures_util::stream::pending::<Result<bytes::Bytes, std::io::Error>>()))
             .unwrap();
         let res = app.oneshot(req).await.unwrap();
         assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);

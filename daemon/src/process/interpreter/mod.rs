@@ -25,7 +25,7 @@ pub mod worker;
 
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -181,7 +181,7 @@ impl Interpreters {
         // Checked here, where the problem can be named, rather than left to the worker's
         // chdir, whose failure only says that the spawn failed.
         let checked = cwd.clone();
-        match tokio::task::spawn_blocking(move || usable_dir(&checked)).await {
+        match tokio::task::spawn_blocking(move || crate::fspath::usable_dir(&checked)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => return Err(CreateError::Cwd { cwd, error }),
             Err(e) => return Err(StartError::Spawn(io::Error::other(e.to_string())).into()),
@@ -262,35 +262,9 @@ fn info(ctx: &Context) -> ContextInfo {
     }
 }
 
-/// Whether a worker can start in `dir`: it exists, is a directory, and may be entered.
-fn usable_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    if !std::fs::metadata(dir)?.is_dir() {
-        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
-    }
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: a NUL-terminated path.
-    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usable_dirs() {
-        let tmp = tempfile::tempdir().unwrap();
-        assert!(usable_dir(tmp.path()).is_ok());
-        let file = tmp.path().join("f");
-        std::fs::write(&file, "").unwrap();
-        assert_eq!(usable_dir(&file).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
-        assert_eq!(usable_dir(&tmp.path().join("missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
-        assert_eq!(usable_dir(&file.join("below")).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
-    }
 
     #[tokio::test]
     async fn places_are_bounded_and_given_back() {

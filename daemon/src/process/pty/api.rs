@@ -148,6 +148,20 @@ impl From<PtyError> for ApiError {
     }
 }
 
+/// A requested working directory must be one a shell can start in, checked when the PTY is
+/// made: a lazily started PTY would otherwise fail only on its first connect.
+async fn check_cwd(state: &AppState, cwd: Option<&str>) -> Result<(), ApiError> {
+    let Some(cwd) = cwd.filter(|c| !c.is_empty()) else { return Ok(()) };
+    let dir = crate::fspath::FilePath::parse_str(cwd, &state.work_dir, "cwd is required")?.abs;
+    let checked = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || crate::fspath::usable_dir(&dir))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    checked.map_err(|e| crate::fspath::dir_error("cwd", &dir, &e))
+}
+
 fn check_dims(cols: u16, rows: u16, what: impl Fn(&str) -> String) -> Result<(), ApiError> {
     if cols > MAX_DIM {
         return Err(ApiError::bad_request(what("cols")));
@@ -161,7 +175,9 @@ fn check_dims(cols: u16, rows: u16, what: impl Fn(&str) -> String) -> Result<(),
 /// Create a PTY session.
 #[utoipa::path(post, path = "/process/pty", tag = "process", request_body = PtyCreateRequest,
     responses((status = 201, body = PtyCreateResponse),
-        (status = 400, description = "no id, an invalid id, or a size over 1000", body = ErrorResponse),
+        (status = 400, description = "no id, an invalid id, a size over 1000, or a cwd that is not a directory", body = ErrorResponse),
+        (status = 403, description = "the cwd cannot be entered (FILE_ACCESS_DENIED)", body = ErrorResponse),
+        (status = 404, description = "the cwd does not exist (FILE_NOT_FOUND)", body = ErrorResponse),
         (status = 409, description = "a PTY session with this id exists", body = ErrorResponse),
         (status = 413, description = "the body is larger than the JSON limit", body = ErrorResponse),
         (status = 500, description = "the shell could not be started", body = ErrorResponse)))]
@@ -174,6 +190,7 @@ async fn create_pty(
     }
     let (cols, rows) = (req.cols.unwrap_or(80), req.rows.unwrap_or(24));
     check_dims(cols, rows, |w| format!("invalid value for {w} - must be less than 1000"))?;
+    check_cwd(&state, req.cwd.as_deref()).await?;
     let new = NewPty {
         id: req.id.clone(),
         cwd: req.cwd,
@@ -313,7 +330,9 @@ fn configure(Ws(ws): Ws, tokens: &[String]) -> Ws {
         ("rows" = Option<String>, Query, description = "24 unless a number up to 1000"),
         ("cwd" = Option<String>, Query)),
     responses((status = 101, description = "Upgraded: the terminal streams as websocket frames"),
-        (status = 400, description = "not a websocket upgrade, no id or an invalid one, a size over 1000, a repeated parameter, or a bad envs token", body = ErrorResponse),
+        (status = 400, description = "not a websocket upgrade, no id or an invalid one, a size over 1000, a repeated parameter, a bad envs token, or a cwd that is not a directory", body = ErrorResponse),
+        (status = 403, description = "the cwd cannot be entered (FILE_ACCESS_DENIED)", body = ErrorResponse),
+        (status = 404, description = "the cwd does not exist (FILE_NOT_FOUND)", body = ErrorResponse),
         (status = 409, description = "a PTY session with this id exists", body = ErrorResponse)))]
 async fn create_connect(
     State(state): State<AppState>,
@@ -330,6 +349,7 @@ async fn create_connect(
     if cols > MAX_DIM || rows > MAX_DIM {
         return Err(ApiError::bad_request("cols and rows must be less than 1000"));
     }
+    check_cwd(&state, q.cwd.as_deref()).await?;
     let tokens = offered(req.headers());
     let envs = envs_from(&tokens)?;
     let exit_control = tokens.iter().any(|t| t == EXIT_CONTROL_PROTOCOL);
@@ -512,6 +532,29 @@ mod tests {
         }
 
         #[tokio::test]
+        async fn a_cwd_no_shell_can_start_in_is_a_4xx_naming_it() {
+            let app = TestApp::new(routes());
+            let file = app.home.path().join("f");
+            std::fs::write(&file, "").unwrap();
+            let file = file.to_string_lossy().into_owned();
+            for (cwd, status, code) in [
+                ("/nonexistent".to_string(), StatusCode::NOT_FOUND, "FILE_NOT_FOUND"),
+                ("missing/sub".to_string(), StatusCode::NOT_FOUND, "FILE_NOT_FOUND"),
+                (file.clone(), StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+                (r"/tmp/a\u0000b".to_string(), StatusCode::BAD_REQUEST, "INVALID_FILE_PATH"),
+            ] {
+                for lazy in [false, true] {
+                    let body = format!(r#"{{"id":"p","cwd":"{cwd}","lazyStart":{lazy}}}"#);
+                    let msg = app.send("POST", "/process/pty", body).await.envelope(status, code);
+                    assert!(msg.contains("cwd") || code == "INVALID_FILE_PATH", "{cwd}: {msg}");
+                }
+            }
+            let q = format!("/process/pty/create-connect?id=p&cwd={}", "/nonexistent");
+            app.get(&q).await.envelope(StatusCode::NOT_FOUND, "FILE_NOT_FOUND");
+            assert_no_ptys(&app).await;
+        }
+
+        #[tokio::test]
         async fn bodies_must_be_objects_of_the_schema() {
             let app = TestApp::new(routes());
             for body in [
@@ -590,12 +633,12 @@ mod tests {
         fn the_document_tells_the_statuses() {
             let doc = serde_json::to_value(routes().split_for_parts().1).unwrap();
             let expect = [
-                ("/process/pty", "post", &["201", "400", "409", "413", "500"][..]),
+                ("/process/pty", "post", &["201", "400", "403", "404", "409", "413", "500"][..]),
                 ("/process/pty/{sessionId}", "get", &["200", "400", "404"]),
                 ("/process/pty/{sessionId}", "delete", &["200", "400", "404"]),
                 ("/process/pty/{sessionId}/resize", "post", &["200", "400", "404", "410", "413", "500"]),
                 ("/process/pty/{sessionId}/connect", "get", &["101", "400"]),
-                ("/process/pty/create-connect", "get", &["101", "400", "409"]),
+                ("/process/pty/create-connect", "get", &["101", "400", "403", "404", "409"]),
             ];
             for (path, method, codes) in expect {
                 let responses = &doc["paths"][path][method]["responses"];
