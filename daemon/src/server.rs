@@ -34,7 +34,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(70);
 /// Every route the daemon serves, and the OpenAPI document describing them.
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(crate::system::routes())
+        .merge(crate::system::api::routes())
         .merge(crate::process::routes())
         .merge(crate::files::routes())
         .merge(crate::git::routes())

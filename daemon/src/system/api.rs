@@ -1,4 +1,4 @@
-//! Version, directories, `/init` and `/env`.
+//! Version, directories, `/init` and `/env`: handlers, bodies and routes.
 
 use std::collections::BTreeMap;
 
