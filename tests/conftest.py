@@ -125,13 +125,14 @@ class DaemonFactory:
         remove_env: Sequence[str] = (),
         args: Sequence[str] = (),
         sandbox_id: str = "harness-sandbox",
+        nofile: int | None = None,
     ) -> Daemon:
         self._n += 1
         base = self.base / f"d{self._n}"
         problem = None
         try:
             d = start_daemon(
-                base, extra_env=extra_env, remove_env=remove_env, args=args, sandbox_id=sandbox_id
+                base, extra_env=extra_env, remove_env=remove_env, args=args, sandbox_id=sandbox_id, nofile=nofile
             )
         except (DaemonBinaryMissing, DaemonStartError) as e:
             problem = str(e)

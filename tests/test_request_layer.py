@@ -6,8 +6,8 @@ connection guards, the typed extractors), and idle connections cannot starve the
 from __future__ import annotations
 
 import json
+import os
 import re
-import resource
 import socket
 import subprocess
 import time
@@ -163,38 +163,77 @@ def test_a_repeated_query_key_is_400_envelope_on_every_route(daemon):
     assert len(tried) >= 10, tried
 
 
-@pytest.mark.deadline(90)
-def test_idle_connections_do_not_starve_the_daemon(daemon_factory):
-    """With the descriptor limit at 256 the daemon serves at most 16 connections; 400 clients
-    that connect and say nothing must not keep a real client (or a process spawn) out."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
-    try:
-        d = daemon_factory.start()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+def open_flood(port: int, n: int, first: bytes) -> list[socket.socket]:
+    """`n` connections that send `first` (maybe nothing) and then stay silent."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(5)
+        s.connect(("127.0.0.1", port))
+        if first:
+            s.sendall(first)
+        socks.append(s)
+    return socks
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.parametrize("first", [b"", b"G", b"GET /version HTTP/1.1\r\n"], ids=["silent", "one-byte", "half-head"])
+def test_stalled_connections_do_not_starve_the_daemon(daemon_factory, first):
+    """With the descriptor limit at 256 the daemon serves at most 16 connections (and lets at
+    most 2 more linger while they close); 400 clients that connect and stall, before or after
+    their first bytes, must not keep a real client (or a process spawn) out, nor run the daemon
+    out of descriptors."""
+    d = daemon_factory.start(nofile=256)
     idle = []
     try:
-        for _ in range(400):
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(("127.0.0.1", d.port))
-            idle.append(s)
-        time.sleep(1.5)
+        idle = open_flood(d.port, 400, first)
+        time.sleep(1.0)
         start = time.monotonic()
-        status, headers, body = raw(d.port, b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n", timeout=15)
-        assert status == 200, body
+        for _ in range(3):
+            status, headers, body = raw(d.port, b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n", timeout=15)
+            assert status == 200, body
         req = urllib.request.Request(
             d.url + "/process/execute", data=json.dumps({"command": "echo alive"}).encode(), method="POST"
         )
         with urllib.request.urlopen(req, timeout=15) as r:
             assert json.loads(r.read())["result"].strip() == "alive"
         assert time.monotonic() - start < 12
+        fds = len(os.listdir(f"/proc/{d.proc.pid}/fd"))
+        assert fds < 200, f"the daemon holds {fds} descriptors"
     finally:
         for s in idle:
             s.close()
     log = d.stdout.text() + d.stderr.text()
     assert log.count("accept failed") < 20, log[-3000:]
+
+
+@pytest.mark.deadline(60)
+def test_a_download_in_progress_is_not_taken_for_idle(daemon_factory):
+    """A response still being sent keeps its connection: at the cap, flooding connections are
+    closed instead of it."""
+    d = daemon_factory.start(nofile=256)
+    big = d.workdir / "big.bin"
+    big.write_bytes(os.urandom(64 << 20))
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+    s.sendall(f"GET /files/download?path={big} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    got = s.recv(65536)
+    assert got.startswith(b"HTTP/1.1 200"), got[:100]
+    total = len(got.partition(b"\r\n\r\n")[2])
+    idle = open_flood(d.port, 100, b"")
+    try:
+        time.sleep(1.0)
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total >= 64 << 20:
+                break
+        assert total == 64 << 20
+    finally:
+        s.close()
+        for x in idle:
+            x.close()
 
 
 def test_a_bad_log_level_stops_the_daemon_with_exit_2(tmp_path):

@@ -2,11 +2,14 @@
 taking input around the typed request layer.
 
 An edge A -> B exists when file A names an item of module B (a `use` of it, or a
-`crate::…`/`super::…`/`self::…` path in code). A module using its own submodules is how Rust
-code is built (a `mod.rs` declares and assembles its children), so an edge from a module to
-one of its descendants does not count; every other edge does. A cycle among the counted edges
-fails the test, naming the files and the items that tie them. Test modules (`#[cfg(test)]`)
-are left out: they import what they test.
+`crate::…`/`super::…`/`self::…` path in code; declaring `mod b;` is not one). Every edge counts
+except those of a crate's root (lib.rs declares and starts everything), so a child that takes
+`super::X` from a `mod.rs` that refers back to the child is a cycle too: shared items belong in
+a leaf module. A cycle fails the test, naming the files and the items that tie them.
+
+Layers point down: only the HTTP side (`api.rs` files, `server.rs`, `state.rs`, the crate root,
+test helpers) may name the application state, the server or another area's `api`; services
+and helpers never do. Test modules (`#[cfg(test)]`) are left out: they import what they test.
 """
 
 from __future__ import annotations
@@ -116,10 +119,8 @@ def graph():
             code = strip(f.read_text())
             for path, text in references(crate, module, code):
                 target = crate.resolve(path)
-                if target is None or target == module:
+                if target is None or target == module or module == ():
                     continue
-                if target[: len(module)] == module:
-                    continue  # a module using its own submodule
                 edges.setdefault(f, {}).setdefault(crate.files[target], set()).add(text)
     return edges
 
@@ -165,22 +166,19 @@ def test_the_checker_sees_a_cycle(tmp_path):
     (src / "state.rs").write_text("use crate::area::Service;\n")
     (src / "area" / "mod.rs").write_text("pub mod api;\npub struct Service;\n")
     (src / "area" / "api.rs").write_text("use crate::{state::AppState, area::Service};\n")
-    crate = Crate(tmp_path / "c")
-    edges = {}
-    for module, f in crate.files.items():
-        for path, text in references(crate, module, strip(f.read_text())):
-            target = crate.resolve(path)
-            if target is not None and target != module and target[: len(module)] != module:
-                edges.setdefault(f, {}).setdefault(crate.files[target], set()).add(text)
-    assert cycles(edges) == []  # state -> area, api -> state, api -> area: no cycle
-    (src / "area" / "mod.rs").write_text("pub mod api;\npub struct Service;\nfn f(_: crate::state::X) {}\n")
-    edges = {}
-    for module, f in crate.files.items():
-        for path, text in references(crate, module, strip(f.read_text())):
-            target = crate.resolve(path)
-            if target is not None and target != module and target[: len(module)] != module:
-                edges.setdefault(f, {}).setdefault(crate.files[target], set()).add(text)
-    assert [sorted(p.name for p in c) for c in cycles(edges)] == [["mod.rs", "state.rs"]]
+    global CRATES
+    saved, CRATES = CRATES, [tmp_path / "c"]
+    try:
+        assert cycles(graph()) == []  # state -> area, api -> state, api -> area: no cycle
+        (src / "area" / "mod.rs").write_text("pub mod api;\npub struct Service;\nfn f(_: crate::state::X) {}\n")
+        assert [sorted(p.name for p in c) for c in cycles(graph())] == [["mod.rs", "state.rs"]]
+        assert [o.split(":")[0] for o in layering_offenders()] == [str(src / "area" / "mod.rs")]
+        # A child taking an item from a mod.rs that uses the child back is a cycle as well.
+        (src / "area" / "mod.rs").write_text("pub mod api;\npub struct Service;\npub use api::routes;\n")
+        (src / "area" / "api.rs").write_text("use super::Service;\npub fn routes() {}\n")
+        assert [sorted(p.name for p in c) for c in cycles(graph())] == [["api.rs", "mod.rs"]]
+    finally:
+        CRATES = saved
 
 
 def test_no_import_cycles():
@@ -196,9 +194,35 @@ def test_no_import_cycles():
     assert not found, "\n".join(report)
 
 
+HTTP_SIDE = {"api.rs", "server.rs", "state.rs", "testing.rs", "lib.rs", "main.rs"}
+
+
+def layering_offenders() -> list[str]:
+    out = []
+    for root in CRATES:
+        crate = Crate(root)
+        for module, f in crate.files.items():
+            if f.name in HTTP_SIDE or "api" in module:
+                continue
+            for path, text in references(crate, module, strip(f.read_text())):
+                target = crate.resolve(path)
+                if target is None:
+                    continue
+                own = target[: len(module)] == module
+                if target in (("state",), ("server",)) or (target and target[-1] == "api" and not own):
+                    out.append(f"{f}: {text}")
+    return out
+
+
+def test_services_and_helpers_do_not_reach_up_to_http():
+    offenders = layering_offenders()
+    assert not offenders, "\n".join(offenders)
+
+
 BARE = re.compile(
     r"axum::extract::(?:\{[^}]*\b(?:Path|Query|WebSocketUpgrade)\b[^}]*\}|(?:Path|Query|WebSocketUpgrade)\b)"
     r"|axum::extract::ws::(?:\{[^}]*\bWebSocketUpgrade\b[^}]*\}|WebSocketUpgrade\b)"
+    r"|axum::(?:extract::)?(?:\{[^}]*\bJson\b[^}]*\}|Json\b)"
     r"|\bQueryRejection\b|\bJsonRejection\b|\bPathRejection\b|\bWebSocketUpgradeRejection\b"
 )
 

@@ -264,7 +264,8 @@ fn parse_log_level(v: &str) -> Option<tracing::Level> {
         "debug" => tracing::Level::DEBUG,
         "info" => tracing::Level::INFO,
         "warn" | "warning" => tracing::Level::WARN,
-        "error" => tracing::Level::ERROR,
+        // logrus's two levels above error; tracing has nothing above it.
+        "error" | "fatal" | "panic" => tracing::Level::ERROR,
         _ => return None,
     })
 }

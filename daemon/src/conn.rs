@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A new connection must send its first byte within this time.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
+/// ... and the whole head of its first request within this time.
+pub const FIRST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many connections may be served at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +56,10 @@ struct Entry {
     last_active: Arc<AtomicU64>,
     /// Requests being answered on the connection right now.
     busy: Arc<AtomicU64>,
-    /// Asks the connection to finish its current exchange and close.
+    /// Asks the connection to close.
     close: Arc<tokio::sync::Notify>,
+    /// Already asked to close: not picked again, but counted until its socket is gone.
+    closing: bool,
 }
 
 /// The live connections.
@@ -66,12 +70,18 @@ pub struct Table {
     live: Mutex<HashMap<u64, Entry>>,
 }
 
-/// A connection's place in the [`Table`]; leaving it frees the place.
+/// A connection's place in the [`Table`], held by its stream ([`Guarded`]), so the place is
+/// freed only when the socket is closed: after an eviction, and after a WebSocket upgrade (the
+/// upgraded stream is the same `Guarded`), not before.
 pub struct Slot {
     table: Arc<Table>,
     id: u64,
     pub activity: Activity,
+    /// Requests in progress, from their head until their response body is done or dropped
+    /// (see [`Busy`]); an upgraded connection stays busy for good.
     pub busy: Arc<AtomicU64>,
+    /// Requests whose head arrived on this connection.
+    pub requests: Arc<AtomicU64>,
     pub close: Arc<tokio::sync::Notify>,
 }
 
@@ -117,21 +127,28 @@ impl Table {
     }
 
     /// A place for a new connection. At the cap, the connection idle longest (no request in
-    /// progress on it) is asked to close and the new one takes its place; `None` when every
-    /// connection is in the middle of a request. Closing an idle kept-alive connection costs
-    /// its client a reconnect; refusing a new one would let a flood of silent connections keep
-    /// every real client out.
+    /// progress on it) is asked to close, which it does at once, and the new one is admitted
+    /// meanwhile; `None` when every connection is in the middle of a request, or when too many
+    /// asked to close have not gone yet (an eighth of the cap above it: the bound on open
+    /// sockets). Closing an idle kept-alive connection costs its client a reconnect; refusing
+    /// a new one would let a flood of silent connections keep every real client out.
     pub fn admit(self: &Arc<Self>) -> Option<Slot> {
         let mut live = toolbox_envelope::sync::lock(&self.live);
-        if live.len() >= self.limits.max_connections {
+        let max = self.limits.max_connections;
+        if live.len() >= max {
+            if live.len() >= max + (max / 8).max(1) {
+                return None;
+            }
             let now = now_ms(self.origin);
             let oldest = live
-                .iter()
-                .filter(|(_, e)| e.busy.load(Ordering::Relaxed) == 0)
-                .max_by_key(|(_, e)| now.saturating_sub(e.last_active.load(Ordering::Relaxed)))
-                .map(|(id, _)| *id);
-            match oldest.and_then(|id| live.remove(&id)) {
-                Some(e) => e.close.notify_one(),
+                .iter_mut()
+                .filter(|(_, e)| !e.closing && e.busy.load(Ordering::Relaxed) == 0)
+                .max_by_key(|(_, e)| now.saturating_sub(e.last_active.load(Ordering::Relaxed)));
+            match oldest {
+                Some((_, e)) => {
+                    e.closing = true;
+                    e.close.notify_one();
+                }
                 None => return None,
             }
         }
@@ -139,8 +156,74 @@ impl Table {
         let last = Arc::new(AtomicU64::new(now_ms(self.origin)));
         let busy = Arc::new(AtomicU64::new(0));
         let close = Arc::new(tokio::sync::Notify::new());
-        live.insert(id, Entry { last_active: last.clone(), busy: busy.clone(), close: close.clone() });
-        Some(Slot { table: self.clone(), id, activity: Activity { origin: self.origin, last }, busy, close })
+        live.insert(
+            id,
+            Entry { last_active: last.clone(), busy: busy.clone(), close: close.clone(), closing: false },
+        );
+        Some(Slot {
+            table: self.clone(),
+            id,
+            activity: Activity { origin: self.origin, last },
+            busy,
+            requests: Arc::new(AtomicU64::new(0)),
+            close,
+        })
+    }
+}
+
+/// One request in progress on a connection: made when its head arrives, dropped with its
+/// response body (hyper drops the body once it is written, or when the connection fails), so
+/// a download or a log stream keeps its connection from being taken for idle.
+pub struct Busy(Arc<AtomicU64>);
+
+impl Busy {
+    pub fn start(slot_busy: &Arc<AtomicU64>, slot_requests: &AtomicU64) -> Busy {
+        slot_busy.fetch_add(1, Ordering::Relaxed);
+        slot_requests.fetch_add(1, Ordering::Relaxed);
+        Busy(slot_busy.clone())
+    }
+
+    /// The connection is handed to a WebSocket for good: it stays busy until it is closed.
+    pub fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that holds its request's [`Busy`] until it is done.
+pub struct TrackedBody {
+    inner: axum::body::Body,
+    _busy: Busy,
+}
+
+impl TrackedBody {
+    pub fn new(inner: axum::body::Body, busy: Busy) -> Self {
+        TrackedBody { inner, _busy: busy }
+    }
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -183,14 +266,18 @@ impl AcceptWarnings {
 /// the wire: every error the router produces already carries the envelope.
 pub struct Guarded<S> {
     inner: S,
-    activity: Activity,
+    slot: Slot,
     /// A replacement answer still to be written, and how much of it is out.
     pending: Option<(Vec<u8>, usize)>,
 }
 
 impl<S> Guarded<S> {
-    pub fn new(inner: S, activity: Activity) -> Self {
-        Guarded { inner, activity, pending: None }
+    pub fn new(inner: S, slot: Slot) -> Self {
+        Guarded { inner, slot, pending: None }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
     }
 }
 
@@ -236,7 +323,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
+            self.slot.activity.touch();
         }
         res
     }
@@ -263,8 +350,11 @@ impl<S: AsyncWrite + Unpin> Guarded<S> {
 impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_pending(cx))?;
-        self.activity.touch();
-        if let Some(out) = replacement(buf) {
+        self.slot.activity.touch();
+        // Only outside a request: what hyper writes then is its own answer to a head it could
+        // not parse; inside one, the bytes are a response's, whatever they look like.
+        let own_answer = self.slot.busy.load(Ordering::Relaxed) == 0;
+        if let Some(out) = own_answer.then(|| replacement(buf)).flatten() {
             self.pending = Some((out, 0));
             // hyper's bytes count as written; ours go out now or on the next poll.
             let _ = self.poll_pending(cx)?;
@@ -308,7 +398,7 @@ mod tests {
         let table = Table::new(Limits { max_connections: 2 });
         let a = table.admit().unwrap();
         let b = table.admit().unwrap();
-        // `a` has been idle longest: it is asked to close and the newcomer takes its place.
+        // `a` has been idle longest: it is asked to close and the newcomer is admitted.
         a.activity.last.store(0, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(20)).await;
         b.activity.touch();
@@ -316,14 +406,35 @@ mod tests {
         let waiter = tokio::spawn(async move { notified.notified().await });
         let c = table.admit().expect("room made");
         tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap();
+        // `a` still counts until its socket is gone: the table says 3, one of them closing.
+        assert_eq!(table.len(), 3);
+        drop(a);
         assert_eq!(table.len(), 2);
-        // With every connection in a request, nobody is closed and the newcomer is refused.
-        b.busy.store(1, Ordering::Relaxed);
-        c.busy.store(1, Ordering::Relaxed);
+        // With every connection in a request (a response body still being sent counts), nobody
+        // is closed and the newcomer is refused.
+        let busy_b = Busy::start(&b.busy, &b.requests);
+        let busy_c = Busy::start(&c.busy, &c.requests);
         assert!(table.admit().is_none());
         assert_eq!(table.len(), 2);
-        drop((a, b, c));
-        assert!(table.is_empty());
+        drop(busy_b);
+        busy_c.keep(); // an upgraded connection stays busy until it is closed
+        assert_eq!(c.busy.load(Ordering::Relaxed), 1);
+        assert!(table.admit().is_some(), "b is idle again");
+        drop((b, c));
+    }
+
+    #[tokio::test]
+    async fn connections_asked_to_close_bound_the_open_sockets() {
+        let table = Table::new(Limits { max_connections: 8 });
+        let mut held = Vec::new();
+        // Nobody closes when asked: past the cap plus an eighth, newcomers are refused.
+        while let Some(slot) = table.admit() {
+            held.push(slot);
+            assert!(held.len() <= 9);
+        }
+        assert_eq!(held.len(), 9);
+        held.remove(0);
+        assert!(table.admit().is_some());
     }
 
     #[test]
@@ -356,11 +467,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn inside_a_request_bytes_that_look_like_a_parse_error_pass_untouched() {
+        let (client, server) = tokio::io::duplex(1024);
+        let table = Table::new(Limits { max_connections: 4 });
+        let slot = table.admit().unwrap();
+        let busy = Busy::start(&slot.busy, &slot.requests);
+        let mut g = Guarded::new(server, slot);
+        let looks_like = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        g.write_all(looks_like).await.unwrap();
+        g.shutdown().await.unwrap();
+        drop((g, busy));
+        let mut got = Vec::new();
+        let mut client = client;
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, looks_like);
+    }
+
+    #[tokio::test]
     async fn the_replacement_reaches_the_peer_whole() {
         let (client, server) = tokio::io::duplex(16);
         let table = Table::new(Limits { max_connections: 4 });
         let slot = table.admit().unwrap();
-        let mut g = Guarded::new(server, slot.activity.clone());
+        let mut g = Guarded::new(server, slot);
         let writer = tokio::spawn(async move {
             g.write_all(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n").await.unwrap();
             g.shutdown().await.unwrap();

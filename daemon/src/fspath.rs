@@ -216,6 +216,8 @@ pub struct RawQuery(Vec<(Vec<u8>, Vec<u8>)>);
 impl RawQuery {
     pub fn parse(query: &str) -> Result<Self, ApiError> {
         let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        // A set, not a scan of `pairs`: a long query of distinct keys must stay linear.
+        let mut seen = std::collections::HashSet::new();
         for pair in query.split('&') {
             if pair.is_empty() {
                 continue;
@@ -224,7 +226,7 @@ impl RawQuery {
             let (Some(k), Some(v)) = (unescape(k), unescape(v)) else {
                 return Err(ApiError::bad_request(format!("invalid query: malformed escape in {pair:?}")));
             };
-            if pairs.iter().any(|(seen, _)| *seen == k) {
+            if !seen.insert(k.clone()) {
                 return Err(ApiError::bad_request(format!(
                     "invalid query: duplicate parameter `{}`",
                     display(&k)

@@ -35,7 +35,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(70);
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::system::api::routes())
-        .merge(crate::process::routes())
+        .merge(crate::process::api::routes())
         .merge(crate::files::routes())
         .merge(crate::git::routes())
         .merge(crate::computeruse::api::routes())
@@ -176,32 +176,37 @@ pub async fn serve_with(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let busy = slot.busy.clone();
+        let (busy, requests, close) = (slot.busy.clone(), slot.requests.clone(), slot.close.clone());
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = app.clone();
-            let busy = busy.clone();
+            let guard = conn::Busy::start(&busy, &requests);
             async move {
-                busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let res = app.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {});
-                busy.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                Ok::<_, Infallible>(res)
+                if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    // The socket goes to a WebSocket: never idle, never evicted.
+                    guard.keep();
+                    return Ok::<_, Infallible>(res);
+                }
+                Ok(res.map(|body| axum::body::Body::new(conn::TrackedBody::new(body, guard))))
             }
         });
+        let (busy, requests) = (slot.busy.clone(), slot.requests.clone());
         let mut stop = stop_rx.clone();
         let alive = alive_tx.clone();
         tokio::spawn(async move {
+            // The stream holds the connection's place until the socket is closed.
+            let io = conn::Guarded::new(stream, slot);
             // A connection that says nothing is closed before hyper ever sees it (or sooner,
-            // when the table needs its place).
-            let close = slot.close.clone();
+            // when the table needs its place, or the daemon stops).
             tokio::select! {
-                r = tokio::time::timeout(conn::FIRST_BYTE_TIMEOUT, stream.readable()) => {
+                r = tokio::time::timeout(conn::FIRST_BYTE_TIMEOUT, io.get_ref().readable()) => {
                     if r.is_err() {
                         return;
                     }
                 }
                 () = close.notified() => return,
+                () = stopping(&mut stop) => return,
             }
-            let io = conn::Guarded::new(stream, slot.activity.clone());
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 // hyper arms this timer while it waits for the next request too, so it doubles
@@ -210,22 +215,40 @@ pub async fn serve_with(
                 .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
             let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                () = async {
-                    tokio::select! {
-                        _ = stop.wait_for(|s| *s) => {}
-                        () = close.notified() => {}
+            // The first request's head must be whole within this time: a client that sends a
+            // byte and stalls keeps no place for the keep-alive time.
+            let head_deadline = tokio::time::sleep(conn::FIRST_HEAD_TIMEOUT);
+            let mut head_deadline = std::pin::pin!(head_deadline);
+            let mut head_due = true;
+            let idle = || busy.load(std::sync::atomic::Ordering::Relaxed) == 0;
+            let result = loop {
+                tokio::select! {
+                    r = conn.as_mut() => break r,
+                    () = &mut head_deadline, if head_due => {
+                        head_due = false;
+                        if requests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                            return;
+                        }
                     }
-                } => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+                    () = close.notified() => {
+                        // Asked to make room: an idle connection goes at once (hyper would
+                        // otherwise wait for a head that is not coming); one in a request
+                        // finishes it first.
+                        if idle() {
+                            return;
+                        }
+                        conn.as_mut().graceful_shutdown();
+                        break conn.await;
+                    }
+                    () = stopping(&mut stop) => {
+                        conn.as_mut().graceful_shutdown();
+                        break conn.await;
+                    }
                 }
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(slot);
             drop(alive);
         });
     }
@@ -235,6 +258,12 @@ pub async fn serve_with(
     if tokio::time::timeout(DRAIN_TIMEOUT, alive_rx.recv()).await.is_err() {
         tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; shutting down anyway");
     }
+}
+
+/// Resolves once the daemon is stopping (the guard `wait_for` returns is not kept: it may not
+/// live across the awaits that follow).
+async fn stopping(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 #[cfg(test)]

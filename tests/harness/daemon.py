@@ -246,6 +246,16 @@ def build_env(
     return env
 
 
+def _limit_nofile(soft: int):
+    def apply() -> None:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return apply
+
+
 def start_daemon(
     base_dir: Path,
     *,
@@ -254,9 +264,12 @@ def start_daemon(
     args: Sequence[str] = (),
     sandbox_id: str = "harness-sandbox",
     ready_timeout: float = READY_TIMEOUT,
+    nofile: int | None = None,
 ) -> Daemon:
     """Start the daemon on a free port with HOME, cwd and log file below ``base_dir`` and wait
     until it printed its readiness line and accepts TCP connections.
+
+    ``nofile`` sets the daemon's own descriptor limit (soft), leaving the caller's alone.
 
     Raises DaemonBinaryMissing / DaemonStartError (the latter with the daemon's output)."""
     binary = daemon_binary()
@@ -279,6 +292,7 @@ def start_daemon(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # a stray Ctrl-C in the terminal must not reach the daemon
+        preexec_fn=None if nofile is None else _limit_nofile(nofile),
     )
     _LIVE.add(proc)
     ready = f"Starting toolbox server on port {port}"

@@ -8,7 +8,10 @@ and run whatever command they make up. Inside the jail:
   ``/usr`` as on Debian 12), so programs run but nothing there can change;
 * ``/dev`` is a private tmpfs with its own device nodes and a private devpts (PTYs work; a
   chmod of ``/dev/null`` changes nothing outside);
-* ``/proc`` shows the jail's processes only; a signal to every process reaches only those;
+* ``/proc`` shows the jail's processes only (a signal to every process reaches only those),
+  with ``/proc/sys`` and ``/proc/sysrq-trigger`` read-only;
+* the daemon runs as root with no capabilities (``setpriv``), so it can change only files it
+  owns and the kernel's knobs are closed to it;
 * ``/work`` (the daemon's working directory), ``/root`` (its HOME) and ``/tmp`` are plain
   directories of the throw-away root, which is all a request can write to.
 
@@ -35,14 +38,22 @@ mount --make-rprivate /
 for d in usr etc; do
     mkdir -p "$R/$d"
     mount --rbind "/$d" "$R/$d"
-    mount -o remount,bind,ro "$R/$d"
 done
+# Read-only, every mount below them too (a bind remount is not recursive).
+awk -v r="$R" '$5 == r"/usr" || $5 == r"/etc" || index($5, r"/usr/") == 1 || index($5, r"/etc/") == 1 { print $5 }' \
+    /proc/self/mountinfo | while read -r m; do mount -o remount,bind,ro "$m"; done
 for l in bin sbin lib lib64 lib32 libx32; do
     [ -e "/$l" ] && ln -s "usr/$l" "$R/$l"
 done
 mkdir -p "$R/proc" "$R/dev" "$R/tmp" "$R/work" "$R/root"
 chmod 1777 "$R/tmp"
 mount -t proc proc "$R/proc"
+# The kernel's knobs stay out of reach even for root.
+for k in sys sysrq-trigger; do
+    [ -e "$R/proc/$k" ] || continue
+    mount --bind "$R/proc/$k" "$R/proc/$k"
+    mount -o remount,bind,ro "$R/proc/$k"
+done
 mount -t tmpfs -o mode=755 tmpfs "$R/dev"
 mknod -m 666 "$R/dev/null" c 1 3
 mknod -m 666 "$R/dev/zero" c 1 5
@@ -54,7 +65,8 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$R/dev/pts"
 ln -s pts/ptmx "$R/dev/ptmx"
 cp "$BIN" "$R/daytona-daemon"
 cd "$R/work"
-exec chroot "$R" /bin/sh -c 'cd /work && exec /daytona-daemon'
+# Root without capabilities: it owns the jail's files, and nothing else.
+exec chroot "$R" /bin/sh -c 'cd /work && exec setpriv --bounding-set -all --inh-caps -all --ambient-caps -all /daytona-daemon'
 """
 
 
@@ -62,7 +74,7 @@ def require_jail_tools() -> None:
     import os
 
     assert os.geteuid() == 0, "the jailed daemon needs root (unshare, mount, chroot); CI runs as root"
-    for tool in ("unshare", "chroot", "mount", "mknod"):
+    for tool in ("unshare", "chroot", "mount", "mknod", "setpriv", "awk"):
         assert shutil.which(tool), f"{tool} is not installed (util-linux / coreutils)"
 
 

@@ -34,7 +34,19 @@ const SCHEMES: [(&str, Location); 7] = [
 ];
 
 fn invalid(url: &str, why: impl std::fmt::Display) -> GitError {
-    GitError::new(Kind::BadRequest, format!("invalid repository URL {url:?}: {why}"))
+    GitError::new(Kind::BadRequest, format!("invalid repository URL {:?}: {why}", without_userinfo(url)))
+}
+
+/// The URL as a message may show it: whatever stands before the `@` of the authority (a user
+/// name may be a token, as `https://TOKEN@host/` is) replaced by `***`. A URL refused as
+/// malformed still carries the credentials its sender put in it.
+fn without_userinfo(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_string(),
+    }
 }
 
 /// Classifies `url` or says why it is not one. Syntax only: whether a path exists is for the
@@ -155,6 +167,16 @@ fn check_host(url: &str, host: &str) -> GitResult<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn refusals_never_show_the_credentials() {
+        for url in ["https://u:ghp_TOKEN@h:99999/r", "https://ghp_TOKEN@h:bad/r", "https://u:ghp_TOKEN@h/r x"]
+        {
+            let e = super::parse(url).unwrap_err();
+            assert!(!e.to_string().contains("ghp_TOKEN"), "{e}");
+            assert!(e.to_string().contains("https://***@h"), "{e}");
+        }
+    }
+
     use super::*;
 
     #[test]

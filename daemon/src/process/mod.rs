@@ -1,9 +1,7 @@
 //! Running processes: `/process/execute`, code-run, sessions, PTYs and interpreter contexts.
+//! Each is a folder with its `api.rs`; [`api`] mounts them together.
 
-use utoipa_axum::router::OpenApiRouter;
-
-use crate::state::AppState;
-
+pub mod api;
 pub mod code_run;
 pub mod execute;
 pub mod interpreter;
@@ -11,11 +9,3 @@ pub mod pty;
 pub mod session;
 pub mod signal;
 pub mod tree;
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    execute::api::routes()
-        .merge(code_run::api::routes())
-        .merge(session::api::routes())
-        .merge(pty::api::routes())
-        .merge(interpreter::api::routes())
-}
