@@ -167,9 +167,20 @@ def test_compressed_formats_scale_and_quality(desktop, window):
         assert s.size_bytes == len(base64.b64decode(s.screenshot))
         assert s.cursor_position is None
     assert low.size_bytes < jpeg.size_bytes
-    # Nearest neighbour: the PNG at 1/4 takes every fourth pixel of the full image.
-    full = imgs[4]
-    assert imgs[2].crop(0, 10, 256, 1) == b"".join(bytes(full.px(4 * i, 40)) for i in range(256))
+    # Nearest neighbour: the PNG at 1/4 takes every fourth pixel of the full image. The two come
+    # from separate captures, so compare only when the screen held still across the scaled one
+    # (a full shot before and after it alike): the desktop may still be drawing its icons.
+    for _ in range(20):
+        before = shot.take_compressed(ScreenshotOptions()).screenshot
+        quarter = shot.take_compressed(ScreenshotOptions(fmt="png", scale=0.25)).screenshot
+        after = shot.take_compressed(ScreenshotOptions()).screenshot
+        if before == after:
+            break
+        time.sleep(0.25)
+    else:
+        pytest.fail("the screen never held still for three captures in a row")
+    small, full = decode(quarter, after)
+    assert small.crop(0, 10, 256, 1) == b"".join(bytes(full.px(4 * i, 40)) for i in range(256))
 
 
 def test_compressed_cursor_positions_are_scaled(desktop, window):
