@@ -524,21 +524,44 @@ async fn pull(
     State(state): State<AppState>,
     Json(req): Json<GitPullRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let path = body_path(&state, &req.path)?.abs;
-    no_nul(&[
-        ("username", req.username.as_deref()),
-        ("password", req.password.as_deref()),
-        ("remote", req.remote.as_deref()),
-        ("branch", req.branch.as_deref()),
-    ])?;
-    let env = config_env(&state);
-    let key = path.clone();
-    run(&key, move || {
-        let auth = auth_for(&env, req.username, req.password, false);
-        remote::pull(&path, &remote::PullSpec { remote: req.remote, branch: req.branch, auth })
+    let GitPullRequest { path, username, password, remote: name, branch } = req;
+    let who = Remote { path, username, password, remote: name, branch };
+    with_remote(&state, who, |path, name, branch, auth| {
+        remote::pull(path, &remote::PullSpec { remote: name, branch, auth })
     })
     .await?;
     Ok(StatusCode::OK)
+}
+
+/// What pull and push share: the repository, the credentials, the remote and the branch.
+struct Remote {
+    path: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    remote: Option<String>,
+    branch: Option<String>,
+}
+
+/// Checks the shared fields (a path, no NUL byte in the others) and runs `op` under the
+/// repository's lock with the request's credentials.
+async fn with_remote<T: Send + 'static>(
+    state: &AppState,
+    r: Remote,
+    op: impl FnOnce(&std::path::Path, Option<String>, Option<String>, Auth) -> Result<T, GitError>
+    + Send
+    + 'static,
+) -> Result<T, ApiError> {
+    let path = body_path(state, &r.path)?.abs;
+    no_nul(&[
+        ("username", r.username.as_deref()),
+        ("password", r.password.as_deref()),
+        ("remote", r.remote.as_deref()),
+        ("branch", r.branch.as_deref()),
+    ])?;
+    let env = config_env(state);
+    let key = path.clone();
+    Ok(run(&key, move || op(&path, r.remote, r.branch, auth_for(&env, r.username, r.password, false)))
+        .await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -568,24 +591,11 @@ async fn push(
     State(state): State<AppState>,
     Json(req): Json<GitPushRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let path = body_path(&state, &req.path)?.abs;
-    no_nul(&[
-        ("username", req.username.as_deref()),
-        ("password", req.password.as_deref()),
-        ("remote", req.remote.as_deref()),
-        ("branch", req.branch.as_deref()),
-    ])?;
-    let env = config_env(&state);
-    let key = path.clone();
-    run(&key, move || {
-        let auth = auth_for(&env, req.username, req.password, false);
-        let spec = remote::PushSpec {
-            remote: req.remote,
-            branch: req.branch,
-            set_upstream: req.set_upstream.unwrap_or(false),
-            auth,
-        };
-        remote::push(&path, &spec)
+    let GitPushRequest { path, username, password, remote: name, branch, set_upstream } = req;
+    let who = Remote { path, username, password, remote: name, branch };
+    with_remote(&state, who, move |path, name, branch, auth| {
+        let set_upstream = set_upstream.unwrap_or(false);
+        remote::push(path, &remote::PushSpec { remote: name, branch, set_upstream, auth })
     })
     .await?;
     Ok(StatusCode::OK)
