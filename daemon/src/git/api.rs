@@ -250,7 +250,7 @@ pub struct GitStatus {
         (status = 400, description = "Missing or invalid path (NUL byte, name too long, symbolic-link loop)", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository (GIT_REPO_NOT_FOUND)", body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn status(headers: HeaderMap, path: FilePath) -> Result<Json<GitStatus>, ApiError> {
     let strict = strict_go_client(&headers);
@@ -295,7 +295,7 @@ pub struct GitAddRequest {
         (status = 400, description = "Missing field or invalid path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository, or a file matched nothing", body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn add(State(state): State<AppState>, Json(req): Json<GitAddRequest>) -> Result<StatusCode, ApiError> {
@@ -366,7 +366,7 @@ pub struct ListBranchResponse {
         (status = 400, description = "Missing or invalid path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository (GIT_REPO_NOT_FOUND)", body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn list_branches(headers: HeaderMap, path: FilePath) -> Result<Json<ListBranchResponse>, ApiError> {
     let strict = strict_go_client(&headers);
@@ -477,7 +477,7 @@ pub struct GitCommitInfo {
         (status = 400, description = "Missing or invalid path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository (GIT_REPO_NOT_FOUND)", body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn history(path: FilePath) -> Result<Json<Vec<GitCommitInfo>>, ApiError> {
     let key = path.abs.clone();
@@ -649,7 +649,7 @@ pub struct ListRemotesResponse {
         (status = 400, description = "Missing or invalid path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository (GIT_REPO_NOT_FOUND)", body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn list_remotes(path: FilePath) -> Result<Json<ListRemotesResponse>, ApiError> {
     let key = path.abs.clone();
@@ -730,7 +730,7 @@ fn config_file(state: &AppState, scope: Option<&str>, repo: Option<PathBuf>) -> 
         (status = 400, description = "Missing or invalid key, scope or path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "scope=local and path is not a repository", body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn get_config(
     State(state): State<AppState>,
@@ -767,7 +767,7 @@ pub struct GitSetConfigRequest {
         (status = 400, description = "Missing or invalid key, value, scope or path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "scope=local and path is not a repository", body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn set_config(
@@ -802,7 +802,7 @@ pub struct GitConfigureUserRequest {
         (status = 400, description = "Missing field, invalid scope or path", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "scope=local and path is not a repository", body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn configure_user(
@@ -841,7 +841,7 @@ pub struct GitAuthenticateRequest {
     responses((status = 200, description = "Stored"),
         (status = 400, description = "Missing field, or a line break or NUL in one", body = Envelope),
         (status = 403, body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn credentials(
@@ -857,9 +857,12 @@ async fn credentials(
     }
     let env = config_env(&state);
     let store = env.credential_store();
-    let lock = store.clone();
+    // Keyed by the global config, which `/git/config` and `/git/config/user` write too; the
+    // store is written only here, so the same lock covers it.
+    let global = env.global_file();
+    let lock = global.clone();
     run(&lock, move || {
-        gitconfig::set(&env.global_file(), "credential.helper", "store")?;
+        gitconfig::set(&global, "credential.helper", "store")?;
         let cred = StoredCred { protocol, host, username, password };
         super::creds::store_credential(&store, &cred).map_err(|e| GitError::io(&e, &store))
     })
@@ -924,7 +927,7 @@ pub struct GitRestoreRequest {
         (status = 400, description = "Missing field, invalid path, nothing to restore", body = Envelope),
         (status = 403, body = Envelope),
         (status = 404, description = "Not a repository; revision or path not found", body = Envelope),
-        (status = 409, description = "A git configuration file cannot be read (CONFLICT)", body = Envelope),
+        (status = 409, description = "A git configuration file cannot be read, or another git process holds its lock (CONFLICT)", body = Envelope),
         (status = 413, description = "Body too large", body = Envelope),
         (status = 500, body = Envelope)))]
 async fn restore(

@@ -5,6 +5,7 @@
 //! libgit2, which keeps comments and formatting of the rest of the file.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::error::{GitError, GitResult, Kind};
 
@@ -168,15 +169,36 @@ pub fn set(file: &Path, key: &str, value: &str) -> GitResult<()> {
         })?;
     }
     present(file)?;
-    let mut cfg = git2::Config::open(file)?;
-    // A multi-valued key would make set_str fail; replace all its values like `git config --replace-all`.
-    match cfg.set_str(key, value) {
-        Ok(()) => Ok(()),
-        Err(e) if e.code() == git2::ErrorCode::Exists || e.message().contains("multivar") => {
-            cfg.set_multivar(key, ".*", value)?;
-            Ok(())
+    with_lock_retry(|| {
+        let mut cfg = git2::Config::open(file)?;
+        // A multi-valued key would make set_str fail; replace all its values like `git config --replace-all`.
+        match cfg.set_str(key, value) {
+            Err(e) if e.code() == git2::ErrorCode::Exists || e.message().contains("multivar") => {
+                cfg.set_multivar(key, ".*", value)
+            }
+            other => other,
         }
-        Err(e) => Err(e.into()),
+    })
+    .map_err(GitError::from)
+}
+
+/// How long a config write waits for a `.lock` file another writer holds (a `git config` in a
+/// session, a clone writing the repository's config) before answering 409.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Runs `op` again while libgit2 reports the file's lock as taken, backing off from 5 ms to
+/// 100 ms; git itself gives up at once, which turns two concurrent writers into a failure.
+fn with_lock_retry<T>(mut op: impl FnMut() -> Result<T, git2::Error>) -> Result<T, git2::Error> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match op() {
+            Err(e) if e.code() == git2::ErrorCode::Locked && Instant::now() + pause < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -242,5 +264,42 @@ mod tests {
         assert_eq!(get(&looped, "a.v").unwrap_err().kind, Kind::InvalidPath);
         assert_eq!(set(&looped, "a.v", "1").unwrap_err().kind, Kind::InvalidPath);
         assert_eq!(set(&looped.join("config"), "a.v", "1").unwrap_err().kind, Kind::InvalidPath);
+    }
+
+    #[test]
+    fn writers_wait_for_a_held_lock_and_name_a_stale_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config");
+        // Concurrent writers with no lock of ours around them: git alone would fail all but one.
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let f = &f;
+                s.spawn(move || set(f, &format!("s.k{i}"), "v").unwrap());
+            }
+        });
+        for i in 0..8 {
+            assert_eq!(get(&f, &format!("s.k{i}")).unwrap().as_deref(), Some("v"), "k{i}");
+        }
+        // A lock another process releases soon is waited for.
+        let lock = dir.path().join("config.lock");
+        std::fs::write(&lock, "").unwrap();
+        let release = std::thread::spawn({
+            let lock = lock.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(150));
+                std::fs::remove_file(lock).unwrap();
+            }
+        });
+        set(&f, "user.name", "Ann").unwrap();
+        release.join().unwrap();
+        assert_eq!(get(&f, "user.name").unwrap().as_deref(), Some("Ann"));
+        // One that stays is a conflict that says what to do, and the file keeps its content.
+        std::fs::write(&lock, "").unwrap();
+        let started = Instant::now();
+        let err = set(&f, "user.name", "Bob").unwrap_err();
+        assert!(started.elapsed() >= LOCK_WAIT - Duration::from_millis(200), "{:?}", started.elapsed());
+        assert_eq!(err.kind, Kind::Conflict, "{err:?}");
+        assert!(err.message.contains("lock"), "{}", err.message);
+        assert_eq!(get(&f, "user.name").unwrap().as_deref(), Some("Ann"));
     }
 }

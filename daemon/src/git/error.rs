@@ -80,6 +80,15 @@ impl From<git2::Error> for GitError {
             // libgit2 says "failed to parse 'v' as a boolean" without saying where.
             return GitError::new(kind, format!("the git configuration is invalid: {}", e.message()));
         }
+        if e.code() == ErrorCode::Locked {
+            return GitError::new(
+                kind,
+                format!(
+                    "{}: another git process holds the lock; retry, or remove the .lock file if none is running",
+                    e.message()
+                ),
+            );
+        }
         GitError::new(kind, e.message().to_string())
     }
 }
@@ -143,6 +152,8 @@ pub fn classify(e: &git2::Error) -> Kind {
             return Kind::DirtyWorktree;
         }
         ErrorCode::Exists => return Kind::Conflict,
+        // Another git process holds the `.lock` file (or one was left behind by a crash).
+        ErrorCode::Locked => return Kind::Conflict,
         _ => {}
     }
     if let Some(status) = http_status(&msg) {
