@@ -310,6 +310,10 @@ def the_server(daemon: Daemon, program: str, project: Project) -> Proc:
     return found[0]
 
 
+def child_pids(daemon: Daemon) -> set[int]:
+    return {p.pid for p in descendants(daemon.proc.pid) if p.state != "Z"}
+
+
 def running(p: Proc) -> bool:
     """Whether the process `p` still runs (same pid and start time, not a zombie)."""
     now = read_proc(p.pid)
@@ -717,13 +721,13 @@ def test_concurrent_completions_on_two_servers(daemon: Daemon, sandbox, base: Pa
 @pytest.mark.deadline(30)
 def test_unsupported_language(daemon: Daemon, sandbox, base: Path):
     project = make_project(base, "python")
-    before = server_procs(daemon)
+    before = child_pids(daemon)
     err = sdk_error(sandbox.create_lsp_server("cobol", project.path).start, request_timeout=TIMEOUT)
     assert isinstance(err, DaytonaBadRequestError) and err.status_code == 400, repr(err)
     assert err.code == "LSP_LANGUAGE_UNSUPPORTED", repr(err)
     for word in ("cobol", "python", "typescript", "javascript", "py2"):
         assert word in err.message, f"{word!r} not named in: {err.message}"
-    assert server_procs(daemon) == before, "a server was started for an unsupported language"
+    assert child_pids(daemon) <= before, "a server was started for an unsupported language"
 
 
 @pytest.mark.deadline(30)
@@ -736,6 +740,7 @@ def test_missing_server_binaries(daemon_factory, sdk_for, base: Path):
     )
     sandbox = sdk_for(d).sandbox
     project = make_project(base, "python")
+    before = child_pids(d)
     for language, commands in (
         ("python", ["pylsp", "pyright-langserver", "basedpyright-langserver"]),
         ("typescript", ["typescript-language-server"]),
@@ -745,7 +750,7 @@ def test_missing_server_binaries(daemon_factory, sdk_for, base: Path):
         assert err.status_code == 400 and err.code == "LSP_SERVER_MISSING", f"{language}: {err!r}"
         for word in [language, *commands]:
             assert word in err.message, f"{word!r} not named in: {err.message}"
-    assert server_procs(d) == [], "a process was started for a missing server"
+    assert child_pids(d) <= before, "a process was started for a missing server"
 
 
 @pytest.mark.deadline(30)
@@ -754,10 +759,11 @@ def test_user_entry_replaces_the_built_in_server(daemon_factory, sdk_for, base: 
     to pylsp (which is installed)."""
     d = daemon_factory.start(extra_env={"DAYTONA_LSP_SERVERS": json.dumps({"python": ["no-such-server-xyz", "--stdio"]})})
     project = make_project(base, "python")
+    before = child_pids(d)
     err = sdk_error(sdk_for(d).sandbox.create_lsp_server("python", project.path).start, request_timeout=TIMEOUT)
     assert err.status_code == 400 and err.code == "LSP_SERVER_MISSING", repr(err)
     assert "python" in err.message and "no-such-server-xyz" in err.message, err.message
-    assert server_procs(d) == [], "fell back to another server"
+    assert child_pids(d) <= before and server_procs(d, "pylsp") == [], "fell back to another server"
 
 
 @pytest.mark.deadline(45)
@@ -973,6 +979,19 @@ def test_server_errors_and_server_requests(daemon: Daemon, sandbox, base: Path):
 
 
 @pytest.mark.deadline(30)
+def test_oversized_answer_is_refused(daemon: Daemon, sandbox, base: Path):
+    """An answer over the size limit (16 MiB) is refused naming the method; the server stays usable."""
+    project = make_project(base, "plain")
+    fake_script(project, {"textDocument/completion": {"big": 24 << 20}})
+    with lsp_running(sandbox, "fake", project) as lsp:
+        err = sdk_error(lsp.completions, project.file, LspCompletionPosition(line=0, character=0), request_timeout=TIMEOUT)
+        assert err.status_code == 400 and err.code == "LSP_RESPONSE_TOO_LARGE", repr(err)
+        assert "textDocument/completion" in err.message, err.message
+        fake_script(project, {})
+        assert lsp.completions(project.file, LspCompletionPosition(line=0, character=0), request_timeout=TIMEOUT).items == []
+
+
+@pytest.mark.deadline(30)
 def test_server_dying_during_a_request(daemon: Daemon, sandbox, base: Path):
     project = make_project(base, "plain")
     fake_script(project, {"textDocument/completion": {"exit": 7}})
@@ -1003,7 +1022,8 @@ def test_servers_die_with_the_daemon(daemon_factory, sdk_for, base: Path, tools)
         lsp.start(request_timeout=TIMEOUT)
         lsp.did_open(project.file, request_timeout=TIMEOUT)
     tree = descendants(d.proc.pid)
-    assert len(server_procs(d)) == 4, [(p.pid, p.cmdline) for p in tree]
+    for program in ("pylsp", "typescript-language-server", "pyright-langserver", "fake_lsp.py"):
+        assert len(server_procs(d, program)) == 1, (program, [(p.pid, p.cmdline) for p in tree])
     assert d.stop(signal.SIGTERM) == 0, d.output_tail()
     assert wait_for(lambda: not any(running(p) for p in tree), 5), (
         f"still running after the daemon stopped: {[(p.pid, p.cmdline) for p in tree if running(p)]}"
