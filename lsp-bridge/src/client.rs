@@ -24,6 +24,9 @@ const STDERR_GRACE: Duration = Duration::from_millis(250);
 /// How many oversized responses without a readable id are remembered (see [`Client`]).
 const MAX_UNCLAIMED: usize = 32;
 
+/// How many abandoned request ids are remembered (see [`Client`]).
+const MAX_ABANDONED: usize = 32;
+
 /// A handle on one language server connection. Cloning is cheap; the connection's tasks end
 /// when the last clone is dropped (the server then sees its stdin close).
 ///
@@ -31,9 +34,12 @@ const MAX_UNCLAIMED: usize = 32;
 /// A response longer than [`Options::max_message_bytes`] is never buffered: its body is read
 /// and thrown away in small chunks. Its id is looked for in the first 4 KiB (servers usually
 /// write `"id"` before the result). When found, that request fails at once with
-/// [`Error::ResponseTooLarge`]; when only one request is in flight, that one does. Otherwise the
-/// response is remembered, and the oldest request that was in flight at the time and then times
-/// out reports [`Error::ResponseTooLarge`] instead of [`Error::Timeout`].
+/// [`Error::ResponseTooLarge`]. When not, and exactly one request is in flight and no request
+/// that was given up on (timed out or dropped) may still be answered, that one fails at once.
+/// Otherwise the response is remembered, and the oldest request that was in flight at the time
+/// and then times out reports [`Error::ResponseTooLarge`] instead of [`Error::Timeout`].
+/// (Up to 32 given-up ids are remembered until their late answer arrives; servers answer a
+/// cancelled request with an error, which clears it.)
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Handle>,
@@ -66,6 +72,8 @@ struct State {
     pending: HashMap<i64, Pending>,
     /// Oversized responses whose id was not seen, oldest first.
     unclaimed: VecDeque<Unclaimed>,
+    /// Requests given up on (timed out or dropped) whose answer may still come, newest last.
+    abandoned: VecDeque<i64>,
 }
 
 struct Pending {
@@ -84,6 +92,9 @@ impl Client {
     /// Starts the reader, writer and stderr-drain tasks on the current tokio runtime (so it must
     /// be called from within one) and returns at once; nothing is sent until the first
     /// [`request`](Self::request) or [`notify`](Self::notify), which is normally `initialize`.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime (the tasks are spawned with `tokio::spawn`).
     pub fn new<R, W, E>(from_server: R, to_server: W, stderr: Option<E>, opts: Options) -> Client
     where
         R: AsyncRead + Unpin + Send + 'static,
@@ -136,7 +147,8 @@ impl Client {
     }
 
     /// Sends a request with untyped params (`null` sends none) and waits for its `result`, at
-    /// most `timeout`. On timeout (or when the returned future is dropped) the request is
+    /// most `timeout`. Like every async fn it does nothing until polled: the request joins the
+    /// writer queue on the first poll, after everything queued before that. On timeout (or when the returned future is dropped) the request is
     /// forgotten, `$/cancelRequest` is sent, and a late answer is dropped.
     pub async fn request_raw(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, Error> {
         let h = &*self.inner;
@@ -236,7 +248,17 @@ impl Handle {
 
     /// Drops a pending request and tells the server; false when it was no longer pending.
     fn forget(&self, id: i64) -> bool {
-        let was_pending = lock(&self.shared.state).pending.remove(&id).is_some();
+        let was_pending = {
+            let mut st = lock(&self.shared.state);
+            let was_pending = st.pending.remove(&id).is_some();
+            if was_pending {
+                if st.abandoned.len() == MAX_ABANDONED {
+                    st.abandoned.pop_front();
+                }
+                st.abandoned.push_back(id);
+            }
+            was_pending
+        };
         if was_pending {
             let _ =
                 self.enqueue(&json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": id}}));
@@ -303,6 +325,7 @@ impl Shared {
             }
             st.closed = true;
             st.unclaimed.clear();
+            st.abandoned.clear();
             std::mem::take(&mut st.pending)
         };
         self.closed.send_replace(true);
@@ -343,7 +366,7 @@ impl Shared {
             warn!(%id, "ignoring a response with an id this client never uses");
             return;
         };
-        let Some(p) = lock(&self.state).pending.remove(&num) else {
+        let Some(p) = self.take_pending(num) else {
             debug!(id = num, "dropped a response to a request that is no longer waiting");
             return;
         };
@@ -367,26 +390,46 @@ impl Shared {
             }
             Scanned::Response(id) => id,
         };
-        let mut st = lock(&self.state);
         let target = match id {
-            Some(id) if st.pending.contains_key(&id) => Some(id),
-            Some(id) => {
-                debug!(id, size, "dropped an oversized response to a request that is no longer waiting");
-                return;
+            Some(id) => self.take_pending(id),
+            None => {
+                let mut st = lock(&self.state);
+                // Without an id it can only be pinned on a request when no other one, including
+                // one given up on whose late answer this may be, could have been answered.
+                if st.pending.len() == 1 && st.abandoned.is_empty() {
+                    let only = st.pending.keys().next().copied();
+                    only.and_then(|id| st.pending.remove(&id))
+                } else {
+                    if let Some(&newest_id) = st.pending.keys().max() {
+                        if st.unclaimed.len() == MAX_UNCLAIMED {
+                            st.unclaimed.pop_front();
+                        }
+                        st.unclaimed.push_back(Unclaimed { size, newest_id });
+                    }
+                    None
+                }
             }
-            None if st.pending.len() == 1 => st.pending.keys().next().copied(),
-            None => None,
         };
-        if let Some(p) = target.and_then(|id| st.pending.remove(&id)) {
-            warn!(method = %p.method, size, limit, "discarded an oversized response");
-            let _ = p.tx.send(Err(Error::ResponseTooLarge { method: p.method, size, limit }));
-        } else if let Some(&newest_id) = st.pending.keys().max() {
-            warn!(size, limit, "discarded an oversized response without a readable id");
-            if st.unclaimed.len() == MAX_UNCLAIMED {
-                st.unclaimed.pop_front();
+        match target {
+            Some(p) => {
+                warn!(method = %p.method, size, limit, "discarded an oversized response");
+                let _ = p.tx.send(Err(Error::ResponseTooLarge { method: p.method, size, limit }));
             }
-            st.unclaimed.push_back(Unclaimed { size, newest_id });
+            None => warn!(
+                ?id,
+                size, limit, "discarded an oversized response that no waiting request can be sure to own"
+            ),
         }
+    }
+
+    /// Takes a pending request for its answer; an answer to an abandoned one just clears that.
+    fn take_pending(&self, id: i64) -> Option<Pending> {
+        let mut st = lock(&self.state);
+        let p = st.pending.remove(&id);
+        if p.is_none() {
+            st.abandoned.retain(|&a| a != id);
+        }
+        p
     }
 
     /// On a timeout of request `id` (already removed from pending): the size of a discarded

@@ -344,7 +344,7 @@ async fn oversized_response_without_a_visible_id_and_one_request_in_flight() {
 #[tokio::test]
 async fn oversized_response_without_a_visible_id_is_reported_by_the_timeout() {
     let (client, mut fake, _stderr) = start(small_limit());
-    let first = spawn_raw(&client, "custom/first", Value::Null, ms(300));
+    let first = spawn_raw(&client, "custom/first", Value::Null, ms(1000));
     let req1 = fake.recv().await;
     let second = spawn_raw(&client, "custom/second", Value::Null, WAIT);
     let req2 = fake.recv().await;
@@ -617,4 +617,30 @@ async fn a_failed_write_closes_the_transport() {
     let waiting = spawn_raw(&client, "custom/x", Value::Null, WAIT);
     assert!(matches!(within(waiting).await.unwrap(), Err(Error::Closed { .. })));
     assert!(client.is_closed());
+}
+
+#[tokio::test]
+async fn an_oversized_late_answer_is_not_pinned_on_the_next_request() {
+    let (client, mut fake, _stderr) = start(small_limit());
+    let abandoned = spawn_raw(&client, "custom/slow", Value::Null, ms(50));
+    let req1 = fake.recv().await;
+    assert_eq!(fake.recv().await["method"], "$/cancelRequest");
+    assert!(matches!(within(abandoned).await.unwrap(), Err(Error::Timeout { .. })));
+
+    let current = spawn_raw(&client, "custom/current", Value::Null, WAIT);
+    let req2 = fake.recv().await;
+    // The late, oversized answer to the abandoned request, its id out of sight.
+    let body = format!(r#"{{"jsonrpc":"2.0","result":"{}","id":{}}}"#, "x".repeat(50_000), req1["id"]);
+    fake.send_body(body.as_bytes()).await;
+    fake.reply(&req2["id"], json!("mine")).await;
+    assert_eq!(within(current).await.unwrap().unwrap(), json!("mine"));
+
+    // Once the server answered the cancelled request, a lone request gets the quick verdict again.
+    fake.send(json!({"jsonrpc": "2.0", "id": req1["id"], "error": {"code": -32800, "message": "cancelled"}}))
+        .await;
+    let big = spawn_raw(&client, "custom/big", Value::Null, WAIT);
+    let req3 = fake.recv().await;
+    let body = format!(r#"{{"jsonrpc":"2.0","result":"{}","id":{}}}"#, "x".repeat(50_000), req3["id"]);
+    fake.send_body(body.as_bytes()).await;
+    assert!(matches!(within(big).await.unwrap(), Err(Error::ResponseTooLarge { .. })));
 }
