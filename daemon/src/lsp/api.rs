@@ -417,3 +417,6 @@ fn flatten(uri: &str, symbols: Vec<lsp::DocumentSymbol>, out: &mut Vec<LspSymbol
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

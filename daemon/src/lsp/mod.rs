@@ -11,8 +11,6 @@ mod error;
 pub mod languages;
 mod server;
 pub mod service;
-#[cfg(test)]
-mod tests;
 
 pub use error::LspError;
 pub use service::Lsp;

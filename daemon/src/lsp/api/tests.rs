@@ -10,8 +10,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::Lsp;
-use super::languages::Languages;
+use crate::lsp::Lsp;
+use crate::lsp::languages::Languages;
 use crate::reaper::Reaper;
 use crate::testing::TestApp;
 
@@ -33,7 +33,7 @@ impl Fixture {
         })
         .to_string();
         let vars = [("DAYTONA_LSP_SERVERS", servers.as_str()), ("DAYTONA_LSP_MAX_SERVERS", max_servers)];
-        let app = TestApp::with(super::api::routes(), &vars, |state| {
+        let app = TestApp::with(super::routes(), &vars, |state| {
             if let Some(options) = options {
                 let lsp = Lsp::new(
                     Languages::new(state.config.lsp_servers.clone()),
