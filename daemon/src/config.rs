@@ -6,7 +6,7 @@
 //! booleans take Go's `ParseBool` spellings and durations Go's syntax (`100ms`, `1m30s`).
 //! Any failure names the variable and makes the daemon exit with code 2.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,6 +59,11 @@ pub struct Config {
     pub pty_replay_bytes: usize,
     /// Interpreter contexts clients may hold at once (the default context not counted).
     pub interpreter_max_contexts: usize,
+    /// Language servers running at once (`DAYTONA_LSP_MAX_SERVERS`, 16).
+    pub lsp_max_servers: usize,
+    /// Language servers configured beyond the built-in ones (`DAYTONA_LSP_SERVERS`): language id
+    /// to command line.
+    pub lsp_servers: BTreeMap<String, Vec<String>>,
     pub log_level: tracing::Level,
     /// `ENVIRONMENT=production` hides the API documentation routes, as the reference does.
     pub production: bool,
@@ -120,9 +125,25 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
             err("DAYTONA_INTERPRETER_MAX_CONTEXTS", format!("{v:?} is not a count (0-4096)"))
         })?,
     };
+    let lsp_max_servers = match get("DAYTONA_LSP_MAX_SERVERS") {
+        // Each server is a process of 50-300 MiB; 16 is plenty for one sandbox.
+        None => 16,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 1024)
+            .ok_or_else(|| err("DAYTONA_LSP_MAX_SERVERS", format!("{v:?} is not a count (0-1024)")))?,
+    };
+    let lsp_servers = match get("DAYTONA_LSP_SERVERS") {
+        None => BTreeMap::new(),
+        Some(v) => parse_lsp_servers(v).map_err(|e| err("DAYTONA_LSP_SERVERS", e))?,
+    };
 
     Ok(Config {
         terminal_port,
+        lsp_max_servers,
+        lsp_servers,
         interpreter_max_contexts,
         pty_replay_bytes,
         sandbox_id,
@@ -247,6 +268,30 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// `k=v,k=v` with keys and values trimmed; malformed pairs are skipped.
+/// `{"go": ["gopls"], "rust": ["rust-analyzer"]}`: a JSON object from language id to a non-empty
+/// argv array. JSON rather than a shell-like line so arguments with spaces need no quoting rules.
+fn parse_lsp_servers(v: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let map: BTreeMap<String, Vec<String>> = serde_json::from_str(v).map_err(|e| {
+        format!(
+            "expected a JSON object from language id to a command array, like {{\"go\":[\"gopls\"]}}: {e}"
+        )
+    })?;
+    for (language, argv) in &map {
+        if !crate::id::is_language_id(language) {
+            return Err(format!("{language:?} is not a language id (letters, digits and -_.+#, at most 64)"));
+        }
+        match argv.first() {
+            None => return Err(format!("the command of {language:?} is empty")),
+            Some(p) if p.is_empty() => return Err(format!("the program of {language:?} is empty")),
+            _ => {}
+        }
+        if argv.iter().any(|a| a.contains('\0')) {
+            return Err(format!("the command of {language:?} contains a NUL byte"));
+        }
+    }
+    Ok(map)
+}
+
 fn parse_labels(s: &str) -> Vec<(String, String)> {
     s.split(',')
         .filter_map(|pair| {

@@ -36,6 +36,12 @@ toolbox_envelope::error_codes! {
         GitTransportFailed => "GIT_TRANSPORT_FAILED",
         GitRemoteRejected => "GIT_REMOTE_REJECTED",
         LspServerNotInitialized => "LSP_SERVER_NOT_INITIALIZED",
+        // Ours: the clients know only the one above and map these by status.
+        LspLanguageUnsupported => "LSP_LANGUAGE_UNSUPPORTED",
+        LspServerMissing => "LSP_SERVER_MISSING",
+        LspServerFailed => "LSP_SERVER_FAILED",
+        LspRequestFailed => "LSP_REQUEST_FAILED",
+        LspResponseTooLarge => "LSP_RESPONSE_TOO_LARGE",
         RecordingStillActive => "RECORDING_STILL_ACTIVE",
         RecordingFfmpegNotFound => "RECORDING_FFMPEG_NOT_FOUND",
     }

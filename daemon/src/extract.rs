@@ -5,3 +5,14 @@
 pub use toolbox_envelope::extract::{
     Json, MAX_JSON_BODY, Path, Query, Rejection, Ws, decode, parse_query, read_body,
 };
+
+use crate::error::ApiError;
+
+/// A required body field: absent or empty is 400 `INVALID_REQUEST_BODY`, as the reference's
+/// validator answers.
+pub fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, ApiError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::invalid_body(format!("invalid request body: {field} is required")))
+}

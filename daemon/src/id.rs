@@ -99,6 +99,17 @@ pub fn uuid_v4() -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
+/// Longest language id (`/lsp`, `DAYTONA_LSP_SERVERS`), in bytes.
+pub const MAX_LANGUAGE_ID: usize = 64;
+
+/// A language id as LSP uses them (`python`, `typescriptreact`, `objective-c`, `c++`):
+/// ASCII letters, digits and `-_.+#`, 1 to 64 bytes. It keys a server and names it in errors.
+pub fn is_language_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_LANGUAGE_ID
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+#".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +152,15 @@ mod tests {
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
         assert_ne!(u, uuid_v4());
+    }
+
+    #[test]
+    fn language_ids() {
+        for ok in ["python", "typescriptreact", "objective-c", "c++", "c#", "x.y_z"] {
+            assert!(is_language_id(ok), "{ok}");
+        }
+        for bad in ["", "py thon", "a/b", "é", &"a".repeat(65), "py\0"] {
+            assert!(!is_language_id(bad), "{bad:?}");
+        }
     }
 }

@@ -22,17 +22,20 @@ pub mod git;
 pub mod id;
 pub mod logfile;
 pub mod logging;
+pub mod lsp;
 pub mod openapi;
 pub mod process;
 pub mod reaper;
 pub mod server;
 pub mod shell;
+pub mod signal;
 pub mod state;
 pub mod system;
 pub mod terminal;
 #[cfg(test)]
 pub mod testing;
 pub mod text;
+pub mod which;
 pub use toolbox_envelope::timefmt;
 
 /// Start-up failures exit with this code, as the reference does.
@@ -110,8 +113,8 @@ pub fn main_entry() -> ExitCode {
         }
         state.interpreters.warm_default();
         run_servers(state.clone(), shutdown_requested(shutdown)).await;
-        // Both wait for children to exit; neither depends on the other.
-        tokio::join!(state.computer_use.shutdown(), state.interpreters.shutdown());
+        // Each waits for its own children to exit; none depends on another.
+        tokio::join!(state.computer_use.shutdown(), state.interpreters.shutdown(), state.lsp.shutdown());
         tracing::info!("Shutdown complete");
         if !args.is_empty() {
             stop_entrypoint(&state).await;

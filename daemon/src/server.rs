@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::process::api::routes())
         .merge(crate::files::routes())
         .merge(crate::git::routes())
+        .merge(crate::lsp::api::routes())
         .merge(crate::computeruse::api::routes())
         .split_for_parts();
     let mut doc = doc;

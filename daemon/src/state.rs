@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use crate::computeruse::ComputerUse;
 use crate::config::Config;
 use crate::env::ChildEnv;
+use crate::lsp::Lsp;
+use crate::lsp::languages::Languages;
 use crate::process::interpreter::Interpreters;
 use crate::process::pty::PtyRegistry;
 use crate::process::session::SessionService;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub computer_use: Arc<ComputerUse>,
     /// Interpreter contexts (stateful Python/JavaScript workers).
     pub interpreters: Arc<Interpreters>,
+    /// Language servers behind `/lsp`.
+    pub lsp: Arc<Lsp>,
 }
 
 impl AppState {
@@ -60,8 +64,15 @@ impl AppState {
             work_dir.clone(),
             config.interpreter_max_contexts,
         ));
+        let lsp = Arc::new(Lsp::new(
+            Languages::new(config.lsp_servers.clone()),
+            config.lsp_max_servers,
+            env.clone(),
+            Reaper::global(),
+        ));
         AppState {
             ptys,
+            lsp,
             interpreters,
             config: Arc::new(config),
             env,

@@ -31,14 +31,29 @@ pub struct Answer {
 
 impl TestApp {
     pub fn new(routes: OpenApiRouter<AppState>) -> Self {
+        Self::with(routes, &[], |_| {})
+    }
+
+    /// Like [`TestApp::new`], with more configuration variables and a last change to the state
+    /// before the routes get it.
+    pub fn with(
+        routes: OpenApiRouter<AppState>,
+        vars: &[(&str, &str)],
+        adjust: impl FnOnce(&mut AppState),
+    ) -> Self {
         let home = tempfile::tempdir().expect("temporary home");
-        let vars = [("DAYTONA_SANDBOX_ID".to_string(), "test".to_string())].into_iter().collect();
+        let vars = [("DAYTONA_SANDBOX_ID", "test")]
+            .iter()
+            .chain(vars)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let config = crate::config::from_env(&vars).expect("test configuration");
         let env = ChildEnv::new([
             ("HOME".into(), home.path().into()),
             ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
         ]);
-        let state = AppState::new(config, env, home.path().to_path_buf());
+        let mut state = AppState::new(config, env, home.path().to_path_buf());
+        adjust(&mut state);
         let (router, _doc) = routes.split_for_parts();
         let router = router.with_state(state.clone()).layer(axum::middleware::from_fn(envelope_layer));
         TestApp { state, router, home }

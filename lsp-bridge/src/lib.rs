@@ -1,84 +1,87 @@
-//! A generic Language Server Protocol client for the daemon's `/lsp/*` routes.
+//! A small async Language Server Protocol client for the daemon's `/lsp/*` routes.
 //!
-//! This crate will spawn a language server per (language, project root), frame JSON-RPC with
-//! `Content-Length` headers over the server's stdio, keep a map of pending requests keyed by id,
-//! answer the server-to-client requests every server sends (`workspace/configuration`,
-//! `window/workDoneProgress/create`, `client/registerCapability`) and expose typed requests for
-//! completion and symbols. It knows nothing about HTTP; the daemon's `lsp` module is the thin
-//! HTTP layer over it.
+//! [`Client`] speaks JSON-RPC with `Content-Length` framing over any [`AsyncRead`] /
+//! [`AsyncWrite`] pair: it numbers requests, keeps a map of pending requests keyed by id (with a
+//! timeout and `$/cancelRequest` for each), sends requests and notifications through one queue
+//! so they reach the server in call order, answers the requests every server sends its client
+//! (`workspace/configuration`, `client/registerCapability`, `window/workDoneProgress/create`, …),
+//! drains the server's stderr into a bounded ring, and fails every waiting request with the
+//! stderr tail when the server goes away. Messages are the typed ones of [`lsp_types`],
+//! re-exported here.
 //!
-//! What exists today is the framing codec, which every later part builds on.
+//! It does not spawn language servers. The daemon runs every child through its own reaper (it is
+//! PID 1 in the sandbox, and owns process groups, the child environment, and the kill on stop), so
+//! it starts the process with `std::process` and hands this crate the three pipes. That also keeps
+//! the crate testable over in-memory pipes, and free of any HTTP: the daemon's `lsp` module is the
+//! thin HTTP layer over it.
+//!
+//! Memory is bounded everywhere the server controls it: header blocks (8 KiB), message bodies
+//! ([`Options::max_message_bytes`]; larger ones are skipped, see [`Client`]), the stderr ring
+//! ([`Options::stderr_bytes`]); and what waits to be written is capped at
+//! `max(4 × max_message_bytes, 1 MiB)` so a server that stops reading its input makes sends fail
+//! with [`Error::Io`] instead of growing the queue.
+//!
+//! [`AsyncRead`]: tokio::io::AsyncRead
+//! [`AsyncWrite`]: tokio::io::AsyncWrite
 
-use std::fmt;
-
-/// A JSON-RPC message could not be framed or unframed.
-#[derive(Debug, PartialEq, Eq)]
-pub enum FrameError {
-    /// The header block ended without a `Content-Length` header.
-    MissingContentLength,
-    /// A header line was not `Name: value`, or the length was not a number.
-    BadHeader(String),
-}
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FrameError::MissingContentLength => write!(f, "missing Content-Length header"),
-            FrameError::BadHeader(line) => write!(f, "malformed header line: {line:?}"),
-        }
-    }
-}
-
-impl std::error::Error for FrameError {}
-
-/// Frames one JSON-RPC payload for the wire.
-pub fn encode_frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("Content-Length: {}\r\n\r\n", payload.len()).into_bytes();
-    out.extend_from_slice(payload);
-    out
-}
-
-/// Splits one complete frame off the front of `buf`.
-///
-/// Returns `Ok(None)` while the frame is still incomplete, and otherwise the payload and the
-/// number of bytes the frame used, so a reader can keep appending to one buffer.
-pub fn decode_frame(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, FrameError> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| FrameError::BadHeader("<non-utf8>".into()))?;
-    let mut length = None;
-    for line in head.split("\r\n") {
-        let (name, value) = line.split_once(':').ok_or_else(|| FrameError::BadHeader(line.into()))?;
-        if name.trim().eq_ignore_ascii_case("content-length") {
-            let n = value.trim().parse::<usize>().map_err(|_| FrameError::BadHeader(line.into()))?;
-            length = Some(n);
-        }
-    }
-    let length = length.ok_or(FrameError::MissingContentLength)?;
-    let start = end + 4;
-    if buf.len() < start + length {
-        return Ok(None);
-    }
-    Ok(Some((buf[start..start + length].to_vec(), start + length)))
-}
+mod client;
+mod framing;
+mod uri;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    #[test]
-    fn round_trip_and_partial_frames() {
-        let frame = encode_frame(br#"{"jsonrpc":"2.0"}"#);
-        assert_eq!(decode_frame(&frame[..frame.len() - 1]).unwrap(), None);
-        let (payload, used) = decode_frame(&frame).unwrap().unwrap();
-        assert_eq!(payload, br#"{"jsonrpc":"2.0"}"#);
-        assert_eq!(used, frame.len());
-    }
+use std::time::Duration;
 
-    #[test]
-    fn header_errors_are_reported() {
-        assert_eq!(decode_frame(b"Content-Type: x\r\n\r\n{}"), Err(FrameError::MissingContentLength));
-        assert!(matches!(decode_frame(b"Content-Length: ten\r\n\r\n"), Err(FrameError::BadHeader(_))));
+pub use client::Client;
+pub use lsp_types;
+pub use uri::file_uri;
+
+/// Limits of one connection.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long [`Client::request`] waits for an answer. Default 30 s.
+    pub request_timeout: Duration,
+    /// The largest message body read from the server. Default 16 MiB.
+    pub max_message_bytes: usize,
+    /// How much of the server's stderr is kept. Default 64 KiB.
+    pub stderr_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            request_timeout: Duration::from_secs(30),
+            max_message_bytes: 16 << 20,
+            stderr_bytes: 64 << 10,
+        }
     }
+}
+
+/// Why a request or notification failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server did not answer in time; the request was cancelled with `$/cancelRequest`.
+    #[error("the language server did not answer {method} within {after:?}")]
+    Timeout { method: String, after: Duration },
+    /// The server went away (its output ended or was not LSP, or writing to it failed).
+    /// `stderr` is the tail (at most 4 KiB) of what it wrote to stderr.
+    #[error("the language server closed the connection{}", stderr_suffix(.stderr))]
+    Closed { stderr: String },
+    /// The answer was larger than [`Options::max_message_bytes`] and was discarded.
+    #[error("the language server's answer to {method} is {size} bytes, over the limit of {limit} bytes")]
+    ResponseTooLarge { method: String, size: usize, limit: usize },
+    /// The server answered with a JSON-RPC error.
+    #[error("the language server failed {method}: {message} (code {code})")]
+    Server { method: String, code: i64, message: String },
+    /// The answer (or the params) did not match the method's type.
+    #[error("the language server's answer to {method} could not be decoded: {detail}")]
+    Decode { method: String, detail: String },
+    /// The message could not be queued (e.g. the server stopped reading its input).
+    #[error("{0}")]
+    Io(String),
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() { String::new() } else { format!("; its stderr ends with: {stderr}") }
 }

@@ -23,7 +23,7 @@ use super::url::{self as giturl, Location};
 use super::{remote, repo};
 use crate::client::is_strict_go_client as strict_go_client;
 use crate::error::{ApiError, Code};
-use crate::extract::Json;
+use crate::extract::{Json, required};
 use crate::fspath::{self, FilePath, RawQuery};
 use crate::state::AppState;
 
@@ -77,15 +77,6 @@ impl From<GitError> for ApiError {
             Kind::Internal => ApiError::internal(&e.message),
         }
     }
-}
-
-/// A required body field: absent or empty is 400 `INVALID_REQUEST_BODY`, as the reference's
-/// validator answers.
-fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, ApiError> {
-    value
-        .as_deref()
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::invalid_body(format!("invalid request body: {field} is required")))
 }
 
 /// Text fields reach libgit2 as C strings, which cannot hold a NUL byte; say which field has one

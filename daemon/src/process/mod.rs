@@ -7,5 +7,4 @@ pub mod execute;
 pub mod interpreter;
 pub mod pty;
 pub mod session;
-pub mod signal;
 pub mod tree;

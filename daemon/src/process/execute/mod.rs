@@ -14,10 +14,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
 
-use super::signal::{GroupGuard, kill_group};
 use crate::env::ChildEnv;
 use crate::reaper::{ExitStatus, Reaper};
 use crate::shell;
+use crate::signal::{GroupGuard, kill_group};
 use crate::text::os_error_text;
 /// Other areas still import it from here; it lives in [`crate::text`].
 

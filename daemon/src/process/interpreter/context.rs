@@ -114,6 +114,6 @@ impl Context {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // The group too: subprocesses of the worker must not outlive the context.
-        crate::process::signal::kill_group(pid, libc::SIGKILL);
+        crate::signal::kill_group(pid, libc::SIGKILL);
     }
 }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::context::{Context, DEFAULT_CONTEXT, Job};
 use super::launcher::Launcher;
 use super::worker::{Event, Out, Worker, output_frame};
-use crate::process::signal::kill_group;
+use crate::signal::kill_group;
 
 /// After SIGINT, how long the code has to stop before the worker is killed (process.md §6.5).
 const INTERRUPT_GRACE: Duration = Duration::from_secs(2);

@@ -73,7 +73,7 @@ impl Launcher {
     /// Starts a worker (blocking parts on the blocking pool) and waits until it is ready.
     pub async fn start(&self, id: &str, cwd: &Path, language: Language) -> Result<Worker, StartError> {
         let env = self.env.snapshot_with([]);
-        let program = worker::find_program(
+        let program = crate::which::find_program(
             language.programs(),
             env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str()),
         )
@@ -103,7 +103,7 @@ impl Launcher {
         let commands = match tokio::net::unix::pipe::Sender::from_owned_fd(spawned.commands) {
             Ok(c) => c,
             Err(e) => {
-                crate::process::signal::kill_group(spawned.pid, libc::SIGKILL);
+                crate::signal::kill_group(spawned.pid, libc::SIGKILL);
                 return Err(StartError::Spawn(e));
             }
         };

@@ -23,7 +23,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -169,7 +169,7 @@ impl Worker {
     /// Kills the worker and everything it started (its process group).
     pub fn kill(&self) {
         if self.is_alive() {
-            crate::process::signal::kill_group(self.pid, libc::SIGKILL);
+            crate::signal::kill_group(self.pid, libc::SIGKILL);
         }
     }
 }
@@ -265,7 +265,7 @@ pub fn spawn(reaper: &Reaper, launch: Launch<'_>) -> io::Result<Spawned> {
     };
     let spawned = std::thread::Builder::new().name(format!("interp-{pid}")).spawn(move || reader.run());
     if let Err(e) = spawned {
-        crate::process::signal::kill_group(pid, libc::SIGKILL);
+        crate::signal::kill_group(pid, libc::SIGKILL);
         return Err(e);
     }
     Ok(Spawned { pid, commands: cmd_w, events, sink, alive: Arc::new(AtomicBool::new(true)), exit })
@@ -493,25 +493,6 @@ pub fn incomplete_tail(b: &[u8]) -> usize {
     0
 }
 
-/// `python3`, else `python` (process.md §6.1), or `node`, looked up on the child `PATH`.
-pub fn find_program(names: &[&str], path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
-    let path = path?;
-    for name in names {
-        for dir in std::env::split_paths(path) {
-            let candidate = dir.join(name);
-            if is_executable(&candidate) {
-                return Some(candidate);
-            }
-        }
-    }
-    None
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,17 +519,5 @@ mod tests {
             output_frame("stdout", "hi\n"),
             r#"{"type":"stdout","text":"hi\n","name":"","value":"","traceback":""}"#
         );
-    }
-
-    #[test]
-    fn program_lookup_follows_the_path_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("python");
-        std::fs::write(&bin, "").unwrap();
-        assert_eq!(find_program(&["python3"], Some(dir.path().as_os_str())), None);
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(find_program(&["python3", "python"], Some(dir.path().as_os_str())), Some(bin));
-        assert_eq!(find_program(&["python"], None), None);
     }
 }

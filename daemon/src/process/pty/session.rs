@@ -402,7 +402,7 @@ impl Pty {
     /// terminal does.
     pub fn hangup(&self) {
         if let Some(pid) = self.pid() {
-            crate::process::signal::kill_group(pid, libc::SIGHUP);
+            crate::signal::kill_group(pid, libc::SIGHUP);
         }
     }
 }

@@ -27,10 +27,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
-use super::{signal, tree};
+use super::tree;
 use crate::env::ChildEnv;
 use crate::id::{self, InvalidId};
 use crate::reaper::{ExitStatus, ExitWait, Reaper};
+use crate::signal;
 use crate::text::os_error_text;
 
 pub const ENTRYPOINT_SESSION: &str = "entrypoint";
