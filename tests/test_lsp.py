@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlencode
 
 import pytest
 from daytona import (
@@ -303,15 +305,36 @@ def server_procs(daemon: Daemon, program: str | None = None, project: Project | 
     return found
 
 
-def the_server(daemon: Daemon, program: str, project: Project) -> Proc:
+def the_server(daemon: Daemon, program: str, project: Project | None) -> Proc:
+    """The one process of the daemon running `program` in `project` (any directory when None:
+    pyright changes its own working directory once started)."""
     found = server_procs(daemon, program, project)
     tree = "\n".join(f"  {p.pid} ppid={p.ppid} cwd={p.cwd} {' '.join(p.cmdline)}" for p in descendants(daemon.proc.pid))
-    assert len(found) == 1, f"expected one {program} process with cwd {project.root}, found {len(found)}:\n{tree}"
+    where = f" with cwd {project.root}" if project else ""
+    assert len(found) == 1, f"expected one {program} process{where}, found {len(found)}:\n{tree}"
     return found[0]
 
 
-def child_pids(daemon: Daemon) -> set[int]:
-    return {p.pid for p in descendants(daemon.proc.pid) if p.state != "Z"}
+# Every program the tests let a daemon run as a language server. The daemon has other children
+# (the interpreter's worker, ...), which the "nothing was started" checks must not count.
+SERVER_PROGRAMS = (
+    "pylsp",
+    "pyright-langserver",
+    "basedpyright-langserver",
+    "typescript-language-server",
+    "no-such-server-xyz",
+    "fake_lsp.py",
+    "sh",
+)
+
+
+def server_pids(daemon: Daemon) -> set[int]:
+    """The daemon's running descendants that run any language server the tests configure."""
+    return {
+        p.pid
+        for p in descendants(daemon.proc.pid)
+        if p.state != "Z" and any(names(p, program) for program in SERVER_PROGRAMS)
+    }
 
 
 def running(p: Proc) -> bool:
@@ -508,7 +531,7 @@ def test_user_configured_server(daemon: Daemon, sandbox, base: Path):
     workspace symbols (which pylsp lacks)."""
     project = make_project(base, "python")
     with lsp_running(sandbox, "py2", project) as lsp:
-        proc = the_server(daemon, "pyright-langserver", project)
+        proc = the_server(daemon, "pyright-langserver", None)
         assert "--stdio" in proc.cmdline, proc.cmdline
         lsp.did_open(project.file, request_timeout=TIMEOUT)
         got = completions(lsp, project)
@@ -560,8 +583,9 @@ def test_fake_server_sees_the_handshake_and_the_document_sync(daemon: Daemon, sa
     project = make_project(base, "plain")
     with lsp_running(sandbox, "fake", project) as lsp:
         proc = the_server(daemon, "fake_lsp.py", project)
+        # initialized is a notification: start may answer before the server has read it.
+        assert wait_for(lambda: fake_methods(project)[:2] == ["initialize", "initialized"], 5), fake_methods(project)
         log = fake_log(project)
-        assert [m.get("method") for m in log[:2]] == ["initialize", "initialized"], fake_methods(project)
         init = log[0]
         assert "id" in init, "initialize must be a request"
         assert init["params"]["processId"] == daemon.proc.pid
@@ -623,6 +647,27 @@ def test_start_twice_is_a_no_op(daemon: Daemon, sandbox, base: Path):
 
 
 @pytest.mark.deadline(45)
+def test_concurrent_starts_make_one_server_per_key(daemon: Daemon, sandbox, base: Path):
+    """Four starts of one key at once leave one server; keys are verbatim, so the same project
+    with a trailing slash is another server."""
+    project = make_project(base, "python")
+    lsp = sandbox.create_lsp_server("python", project.path)
+    slash = sandbox.create_lsp_server("python", project.path + "/")
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            for job in [pool.submit(lsp.start, request_timeout=TIMEOUT) for _ in range(4)]:
+                job.result(timeout=TIMEOUT)
+        the_server(daemon, "pylsp", project)
+        slash.start(request_timeout=TIMEOUT)
+        assert len(server_procs(daemon, "pylsp", project)) == 2, "the key with a trailing slash shared a server"
+        slash.stop(request_timeout=TIMEOUT)
+        the_server(daemon, "pylsp", project)  # the other key's server is untouched
+    finally:
+        lsp.stop(request_timeout=TIMEOUT)
+        slash.stop(request_timeout=TIMEOUT)
+
+
+@pytest.mark.deadline(45)
 def test_stop_twice_and_stop_of_an_unknown_server(daemon: Daemon, sandbox, base: Path):
     project = make_project(base, "python")
     lsp = sandbox.create_lsp_server("python", project.path)
@@ -664,7 +709,8 @@ def test_killed_server_is_reported_and_restarted(daemon: Daemon, sandbox, base: 
             assert time.monotonic() - started < 10, f"{call.__name__} took long to notice the dead server"
             assert isinstance(err, DaytonaLspServerNotInitializedError), f"{call.__name__}: {err!r}"
             assert err.status_code == 400 and err.code == "LSP_SERVER_NOT_INITIALIZED"
-            assert "exit" in err.message.lower() and "start" in err.message.lower(), err.message
+            # It says how the server ended (here: killed by signal 9) and what to do.
+            assert re.search(r"exit|signal 9", err.message) and "start" in err.message, err.message
         assert wait_for(lambda: reaped(proc), 5), "the killed server was never reaped"
 
         lsp.start(request_timeout=TIMEOUT)
@@ -672,6 +718,53 @@ def test_killed_server_is_reported_and_restarted(daemon: Daemon, sandbox, base: 
         assert (again.pid, again.start) != (proc.pid, proc.start)
         lsp.did_open(project.file, request_timeout=TIMEOUT)
         assert offers(completions(lsp, project), "greet")
+
+
+@pytest.mark.deadline(45)
+def test_killed_typescript_server_takes_its_children_along(daemon: Daemon, sandbox, base: Path):
+    """typescript-language-server runs tsserver processes below it: when the server is killed,
+    the daemon reports it and kills what is left of its process group."""
+    project = make_project(base, "typescript")
+    with lsp_running(sandbox, "typescript", project) as lsp:
+        lsp.did_open(project.file, request_timeout=TIMEOUT)
+        assert offers(completions(lsp, project, TS_SOURCE), "greet")
+        proc = the_server(daemon, "typescript-language-server", project)
+        group = [p for p in descendants(daemon.proc.pid) if p.pgid == proc.pgid and p.pid != proc.pid]
+        assert group, "typescript-language-server started no tsserver"
+        os.kill(proc.pid, signal.SIGKILL)
+        err = sdk_error(lsp.document_symbols, project.file, request_timeout=TIMEOUT)
+        assert isinstance(err, DaytonaLspServerNotInitializedError), repr(err)
+        assert wait_for(lambda: not any(running(p) for p in group), 5), (
+            f"tsserver left running after its server was killed: {[(p.pid, p.cmdline) for p in group if running(p)]}"
+        )
+        lsp.start(request_timeout=TIMEOUT)
+        assert offers(completions(lsp, project, TS_SOURCE), "greet")
+
+
+@pytest.mark.deadline(30)
+def test_stop_of_a_server_that_will_not_go(daemon: Daemon, sandbox, base: Path):
+    """shutdown never answered, exit ignored: stop still ends within a few seconds, the server killed."""
+    project = make_project(base, "plain")
+    fake_script(project, {"shutdown": {"hang": True}, "exit": {"ignore": True}})
+    lsp = sandbox.create_lsp_server("fake", project.path)
+    lsp.start(request_timeout=TIMEOUT)
+    proc = the_server(daemon, "fake_lsp.py", project)
+    started = time.monotonic()
+    lsp.stop(request_timeout=TIMEOUT)
+    took = time.monotonic() - started
+    assert took < 6, f"stop took {took:.1f} s (shutdown has 2 s)"
+    assert wait_for(lambda: reaped(proc), 5), "the server that ignored shutdown and exit still runs"
+    asked = [m for m in fake_log(project) if m.get("method") == "shutdown"]
+    assert len(asked) == 1 and "id" in asked[0], f"shutdown was not asked for: {fake_methods(project)}"
+
+
+@pytest.mark.deadline(30)
+def test_chatty_server_stderr_is_drained(daemon: Daemon, sandbox, base: Path):
+    """A server writing more to stderr than a pipe holds keeps working."""
+    project = make_project(base, "plain")
+    fake_script(project, {"stderrBytes": 1 << 20})
+    with lsp_running(sandbox, "fake", project) as lsp:
+        assert lsp.completions(project.file, LspCompletionPosition(line=0, character=0), request_timeout=TIMEOUT).items == []
 
 
 @pytest.mark.deadline(30)
@@ -721,13 +814,13 @@ def test_concurrent_completions_on_two_servers(daemon: Daemon, sandbox, base: Pa
 @pytest.mark.deadline(30)
 def test_unsupported_language(daemon: Daemon, sandbox, base: Path):
     project = make_project(base, "python")
-    before = child_pids(daemon)
+    before = server_pids(daemon)
     err = sdk_error(sandbox.create_lsp_server("cobol", project.path).start, request_timeout=TIMEOUT)
     assert isinstance(err, DaytonaBadRequestError) and err.status_code == 400, repr(err)
     assert err.code == "LSP_LANGUAGE_UNSUPPORTED", repr(err)
     for word in ("cobol", "python", "typescript", "javascript", "py2"):
         assert word in err.message, f"{word!r} not named in: {err.message}"
-    assert child_pids(daemon) <= before, "a server was started for an unsupported language"
+    assert server_pids(daemon) <= before, "a server was started for an unsupported language"
 
 
 @pytest.mark.deadline(30)
@@ -740,7 +833,7 @@ def test_missing_server_binaries(daemon_factory, sdk_for, base: Path):
     )
     sandbox = sdk_for(d).sandbox
     project = make_project(base, "python")
-    before = child_pids(d)
+    before = server_pids(d)
     for language, commands in (
         ("python", ["pylsp", "pyright-langserver", "basedpyright-langserver"]),
         ("typescript", ["typescript-language-server"]),
@@ -750,7 +843,7 @@ def test_missing_server_binaries(daemon_factory, sdk_for, base: Path):
         assert err.status_code == 400 and err.code == "LSP_SERVER_MISSING", f"{language}: {err!r}"
         for word in [language, *commands]:
             assert word in err.message, f"{word!r} not named in: {err.message}"
-    assert child_pids(d) <= before, "a process was started for a missing server"
+    assert server_pids(d) <= before, "a process was started for a missing server"
 
 
 @pytest.mark.deadline(30)
@@ -759,11 +852,11 @@ def test_user_entry_replaces_the_built_in_server(daemon_factory, sdk_for, base: 
     to pylsp (which is installed)."""
     d = daemon_factory.start(extra_env={"DAYTONA_LSP_SERVERS": json.dumps({"python": ["no-such-server-xyz", "--stdio"]})})
     project = make_project(base, "python")
-    before = child_pids(d)
+    before = server_pids(d)
     err = sdk_error(sdk_for(d).sandbox.create_lsp_server("python", project.path).start, request_timeout=TIMEOUT)
     assert err.status_code == 400 and err.code == "LSP_SERVER_MISSING", repr(err)
     assert "python" in err.message and "no-such-server-xyz" in err.message, err.message
-    assert child_pids(d) <= before and server_procs(d, "pylsp") == [], "fell back to another server"
+    assert server_pids(d) <= before and server_procs(d, "pylsp") == [], "fell back to another server"
 
 
 @pytest.mark.deadline(45)
@@ -779,7 +872,7 @@ def test_python_falls_back_to_pyright(daemon_factory, sdk_for, base: Path, tools
     sandbox = sdk_for(d).sandbox
     project = make_project(base, "python")
     with lsp_running(sandbox, "python", project) as lsp:
-        proc = the_server(d, "pyright-langserver", project)
+        proc = the_server(d, "pyright-langserver", None)
         assert "--stdio" in proc.cmdline
         lsp.did_open(project.file, request_timeout=TIMEOUT)
         assert offers(completions(lsp, project), "greet")
@@ -840,6 +933,68 @@ def test_project_and_file_paths(daemon: Daemon, sandbox, base: Path):
         # The server survived both refusals.
         lsp.did_open(project.file, request_timeout=TIMEOUT)
         assert offers(completions(lsp, project), "greet")
+
+
+@pytest.mark.deadline(30)
+def test_missing_fields_are_named(daemon: Daemon, base: Path):
+    """Requests the SDK cannot get wrong, sent raw: each missing field is a 400 naming it."""
+    key = {"languageId": "python", "pathToProject": str(base)}
+    uri = "file://" + str(base / "x.py")
+    for method, path, body, field in (
+        ("POST", "/lsp/start", {"pathToProject": str(base)}, "languageId"),
+        ("POST", "/lsp/start", {"languageId": "python"}, "pathToProject"),
+        ("POST", "/lsp/stop", {"languageId": "python"}, "pathToProject"),
+        ("POST", "/lsp/did-open", key, "uri"),
+        ("POST", "/lsp/did-close", key, "uri"),
+        ("POST", "/lsp/completions", {**key, "uri": uri}, "position"),
+        ("GET", "/lsp/document-symbols?" + urlencode(key), None, "uri"),
+        ("GET", "/lsp/document-symbols?" + urlencode({"pathToProject": str(base), "uri": uri}), None, "languageId"),
+        ("GET", "/lsp/workspacesymbols?" + urlencode(key), None, "query"),
+        ("GET", "/lsp/workspacesymbols?" + urlencode({"query": "x", "languageId": "python"}), None, "pathToProject"),
+    ):
+        if body is None:
+            r = raw.get(daemon.url, path, timeout=TIMEOUT)
+        else:
+            r = raw.post_json(daemon.url, path, body, timeout=TIMEOUT)
+        assert r.status == 400, f"{method} {path} without {field}: {r.describe()}"
+        assert field in r.json()["message"], f"{method} {path}: {field} not named: {r.describe()}"
+    r = raw.post_json(daemon.url, "/lsp/did-open", {**key, "uri": "http://example.com/x.py"}, timeout=TIMEOUT)
+    assert r.status == 400 and "file://" in r.json()["message"], r.describe()
+
+
+@pytest.mark.deadline(30)
+def test_server_lookup_uses_the_child_environment(daemon_factory, sdk_for, base: Path, tools):
+    """The PATH that POST /env gives the daemon's children is where servers are looked for."""
+    empty = base / "empty-bin"
+    empty.mkdir()
+    d = daemon_factory.start(extra_env={"PATH": str(empty)})
+    sandbox = sdk_for(d).sandbox
+    project = make_project(base, "python")
+    lsp = sandbox.create_lsp_server("python", project.path)
+    assert sdk_error(lsp.start, request_timeout=TIMEOUT).code == "LSP_SERVER_MISSING"
+    pylsp_dir = os.path.dirname(tools["pylsp"])
+    r = raw.post_json(d.url, "/env", {"set": {"PATH": f"{pylsp_dir}:/usr/bin:/bin"}}, timeout=TIMEOUT)
+    assert r.status == 200, r.describe()
+    lsp.start(request_timeout=TIMEOUT)
+    try:
+        the_server(d, "pylsp", project)
+        assert offers(completions(lsp, project), "greet")
+    finally:
+        lsp.stop(request_timeout=TIMEOUT)
+
+
+@pytest.mark.deadline(30)
+def test_file_name_with_a_space(daemon: Daemon, sandbox, base: Path):
+    """The SDK sends `file://` + path unescaped; a space in the name still reaches the right file."""
+    project = make_project(base, "python")
+    spaced = project.root / "my greeter.py"
+    project.source.rename(spaced)
+    project = Project(project.root, spaced)
+    with lsp_running(sandbox, "python", project) as lsp:
+        lsp.did_open(project.file, request_timeout=TIMEOUT)
+        assert offers(completions(lsp, project), "greet")
+        names_ = {s.name for s in lsp.document_symbols(project.file, request_timeout=TIMEOUT)}
+        assert {"Greeter", "make_greeter"} <= names_, sorted(names_)
 
 
 @pytest.mark.deadline(30)
@@ -1013,7 +1168,8 @@ def test_server_dying_during_a_request(daemon: Daemon, sandbox, base: Path):
 
 
 @pytest.mark.deadline(60)
-def test_servers_die_with_the_daemon(daemon_factory, sdk_for, base: Path, tools):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_servers_die_with_the_daemon(daemon_factory, sdk_for, base: Path, tools, sig: int):
     d = daemon_factory.start(extra_env={"DAYTONA_LSP_SERVERS": json.dumps(USER_SERVERS)})
     sandbox = sdk_for(d).sandbox
     for language, kind in (("python", "python"), ("typescript", "typescript"), ("py2", "python"), ("fake", "plain")):
@@ -1024,7 +1180,10 @@ def test_servers_die_with_the_daemon(daemon_factory, sdk_for, base: Path, tools)
     tree = descendants(d.proc.pid)
     for program in ("pylsp", "typescript-language-server", "pyright-langserver", "fake_lsp.py"):
         assert len(server_procs(d, program)) == 1, (program, [(p.pid, p.cmdline) for p in tree])
-    assert d.stop(signal.SIGTERM) == 0, d.output_tail()
+    if sig == signal.SIGTERM:
+        assert d.stop(signal.SIGTERM) == 0, d.output_tail()
+    else:
+        d.kill()  # no chance to clean up: the servers must still not outlive it
     assert wait_for(lambda: not any(running(p) for p in tree), 5), (
         f"still running after the daemon stopped: {[(p.pid, p.cmdline) for p in tree if running(p)]}"
     )

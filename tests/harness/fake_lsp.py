@@ -15,7 +15,9 @@ Everything is per project, found through ``rootUri`` of ``initialize``:
   that error, ``{"hang": true}`` never answers, ``{"exit": n}`` exits with status ``n`` at once,
   ``{"big": n}`` answers a completion list whose one item has an ``n``-byte label. The key
   ``"serverRequests"`` lists methods the server sends to the client as requests right after the
-  ``initialized`` notification (each preceded by a ``window/logMessage`` notification).
+  ``initialized`` notification (each preceded by a ``window/logMessage`` notification);
+  ``"exit": {"ignore": true}`` makes the server ignore the ``exit`` notification;
+  ``"stderrBytes": n`` writes ``n`` bytes to stderr before answering ``initialize``.
 
 Methods without a script entry get sensible defaults: ``initialize`` announces completion,
 document-symbol and workspace-symbol support; ``shutdown`` answers ``null``; ``exit`` exits 0;
@@ -111,12 +113,18 @@ def main() -> int:
         if method is None:
             continue  # a reply to one of our own requests: logged, nothing else to do
         if method == "exit":
+            if (_script().get("exit") or {}).get("ignore"):
+                continue  # a server that will not go: the client has to kill it
             return 0
         step = _script().get(method)
         if isinstance(step, dict) and "exit" in step:
             sys.stderr.write(f"fake-lsp: exiting with {step['exit']} on {method}\n")
             sys.stderr.flush()
             return int(step["exit"])
+        if method == "initialize" and _script().get("stderrBytes"):
+            # A chatty server: more than a pipe holds, which blocks it unless the client drains it.
+            sys.stderr.write("e" * int(_script()["stderrBytes"]) + "\n")
+            sys.stderr.flush()
         if method == "initialized":
             for request in _script().get("serverRequests", []):
                 _send({"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 3, "message": "hello"}})
