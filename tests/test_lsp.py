@@ -618,6 +618,16 @@ def test_fake_server_sees_the_handshake_and_the_document_sync(daemon: Daemon, sa
         lsp.document_symbols(project.file, request_timeout=TIMEOUT)
         assert fake_methods(project).count("textDocument/didChange") == 1, "re-sent an unchanged file"
 
+        # An edit that keeps the size and puts the old modification time back is still seen.
+        st = project.source.stat()
+        project.source.write_text("six six six\n")
+        os.utime(project.source, ns=(st.st_atime_ns, st.st_mtime_ns))
+        lsp.document_symbols(project.file, request_timeout=TIMEOUT)
+        changes = [m for m in fake_log(project) if m.get("method") == "textDocument/didChange"]
+        assert len(changes) == 2, f"a same-size edit with the old mtime was missed: {fake_methods(project)}"
+        assert changes[1]["params"]["contentChanges"][0]["text"] == "six six six\n"
+        assert changes[1]["params"]["textDocument"]["version"] > changes[0]["params"]["textDocument"]["version"]
+
         lsp.did_close(project.file, request_timeout=TIMEOUT)
         assert wait_for(lambda: "textDocument/didClose" in fake_methods(project), 5)
         closed = next(m for m in fake_log(project) if m.get("method") == "textDocument/didClose")
