@@ -11,8 +11,12 @@ For pylsp (python) and typescript-language-server (typescript), on a small proje
   the SDK sends) and N × GET /lsp/document-symbols, each on one kept-alive connection;
 * directly: the same server binary spawned here over stdio (a minimal Content-Length JSON-RPC
   client below), the same initialize / initialized / didOpen, then the same N requests.
-The two are interleaved request by request after a warm-up, so machine noise hits both alike;
-p50/p99 of each and the p50 the daemon adds are printed (target: at most 1 ms added at p50).
+The two are interleaved request by request after a warm-up (alternating which goes first), so
+machine noise hits both alike; p50/p99 of each and the p50 the daemon adds are printed (target:
+at most 1 ms added at p50). A third row uses tests/harness/fake_lsp.py, which answers at once,
+so what it shows is the transport alone. pylsp's completions take ~100+ ms of CPU and two pylsp
+processes of the same project differ by tens of ms between themselves, so its "added" figure is
+mostly that spread; the typescript and fake rows show the daemon's own cost.
 
 Then the daemon's VmRSS idle and with 5 servers running (each opened a file and answered a
 completion), with the servers' own RSS (each server's whole process tree) reported separately.
@@ -33,7 +37,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from common import HEADERS, REPO, pcts, rss_kib, start_daemon, stop
+from common import HEADERS, REPO, pcts, rss_kib
+
+sys.path.insert(0, str(REPO / "tests"))
+
+from harness.daemon import start_daemon  # noqa: E402
+
+# A server that answers at once (null results): what is left of its row is the transport.
+FAKE_LSP = str(REPO / "tests" / "harness" / "fake_lsp.py")
 
 PY_SOURCE = '''class Greeter:
     """Says hello."""
@@ -80,6 +91,7 @@ SERVERS = [
     ("python", ["pylsp"], "greeter.py", PY_SOURCE),
     ("typescript", ["typescript-language-server", "--stdio"], "src/greeter.ts", TS_SOURCE),
 ]
+ECHO = ("echo", [sys.executable, FAKE_LSP], "notes.txt", "one\n")
 
 
 def make_project(root: Path, file: str, source: str) -> Path:
@@ -143,22 +155,28 @@ class StdioLsp:
                 return msg.get("result")
 
     def initialize(self, root: Path) -> None:
-        # The handshake the daemon makes (lsp.md §2).
+        # The handshake the daemon makes, capabilities and workspace folder included, so that both
+        # servers do the same work per request.
+        kinds = list(range(1, 27))
         self.request("initialize", {
             "processId": os.getpid(),
             "clientInfo": {"name": "bench", "version": "0.0.1"},
             "rootUri": f"file://{root}",
+            "workspaceFolders": [{"uri": f"file://{root}", "name": root.name}],
             "capabilities": {
                 "textDocument": {
+                    "synchronization": {"dynamicRegistration": True},
                     "completion": {
                         "dynamicRegistration": True, "contextSupport": True,
                         "completionItem": {"snippetSupport": True, "commitCharactersSupport": True,
                                            "deprecatedSupport": True, "preselectSupport": True,
                                            "documentationFormat": ["markdown", "plaintext"]},
+                        "completionItemKind": {"valueSet": kinds},
                     },
-                    "documentSymbol": {"dynamicRegistration": True, "symbolKind": {"valueSet": list(range(1, 14))}},
+                    "documentSymbol": {"dynamicRegistration": True, "symbolKind": {"valueSet": kinds}},
                 },
-                "workspace": {"symbol": {"dynamicRegistration": True}},
+                "workspace": {"symbol": {"dynamicRegistration": True}, "configuration": True,
+                              "workspaceFolders": True},
             },
         })
         self.notify("initialized", {})
@@ -269,14 +287,13 @@ def bench_server(port: int, base: Path, language: str, argv: list[str], file: st
                 via_daemon()
                 via_stdio()
             t_daemon, t_direct = [], []
-            for _ in range(iterations):
-                t0 = time.perf_counter()
-                via_stdio()
-                t1 = time.perf_counter()
-                via_daemon()
-                t2 = time.perf_counter()
-                t_direct.append(t1 - t0)
-                t_daemon.append(t2 - t1)
+            for i in range(iterations):
+                # Alternate which goes first, so neither always runs on the caches the other warmed.
+                pair = ((via_stdio, t_direct), (via_daemon, t_daemon))
+                for fn, times in pair if i % 2 == 0 else pair[::-1]:
+                    t0 = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - t0)
             rows.append((label, pcts(t_direct), pcts(t_daemon)))
     finally:
         direct.close()
@@ -322,12 +339,14 @@ def main() -> None:
         raise SystemExit(f"language servers missing on PATH: {', '.join(missing)} (tests/ensure-deps installs them)")
 
     base = Path(os.path.realpath(tempfile.mkdtemp(prefix="lspbench-")))
-    proc, port = start_daemon(args.bin, str(base))
+    os.environ["DAYTONA_DAEMON_BIN"] = os.path.abspath(args.bin)
+    daemon = start_daemon(base / "daemon", extra_env={"DAYTONA_LSP_SERVERS": json.dumps({ECHO[0]: ECHO[1]})})
+    proc, port = daemon.proc, daemon.port
     try:
         print(f"{args.iterations} requests each after {args.warmup} warm-up, interleaved; times in ms")
         print(f"{'server':<34}{'request':<18}{'direct p50':>11}{'p99':>8}{'daemon p50':>12}{'p99':>8}{'added p50':>11}")
-        for language, argv, file, source in SERVERS:
-            name = f"{argv[0]} {version_of(argv[0]).split()[-1]}"
+        for language, argv, file, source in [*SERVERS, ECHO]:
+            name = "fake_lsp.py (answers at once)" if language == ECHO[0] else f"{argv[0]} {version_of(argv[0]).split()[-1]}"
             for label, (d50, d99), (m50, m99) in bench_server(port, base, language, argv, file, source,
                                                                args.iterations, args.warmup):
                 print(f"{name:<34}{label:<18}{d50:>11.2f}{d99:>8.2f}{m50:>12.2f}{m99:>8.2f}{m50 - d50:>11.2f}")
@@ -341,7 +360,7 @@ def main() -> None:
             print(f"  server {name}: {shown} (its process tree)")
         print(f"  servers in all: {sum(k or 0 for _, k in servers) / 1024:.1f} MiB")
     finally:
-        stop(proc)
+        daemon.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
