@@ -36,6 +36,7 @@ from daytona import (
     DaytonaFileNotFoundError,
     DaytonaLspServerNotInitializedError,
     DaytonaRateLimitError,
+    DaytonaTimeoutError,
     LspCompletionPosition,
 )
 
@@ -766,6 +767,8 @@ def test_stop_of_a_server_that_will_not_go(daemon: Daemon, sandbox, base: Path):
     assert wait_for(lambda: reaped(proc), 5), "the server that ignored shutdown and exit still runs"
     asked = [m for m in fake_log(project) if m.get("method") == "shutdown"]
     assert len(asked) == 1 and "id" in asked[0], f"shutdown was not asked for: {fake_methods(project)}"
+    # exit follows an unanswered shutdown too, before the kill.
+    assert "exit" in fake_methods(project), f"exit was not sent: {fake_methods(project)}"
 
 
 @pytest.mark.deadline(30)
@@ -943,6 +946,33 @@ def test_project_and_file_paths(daemon: Daemon, sandbox, base: Path):
         # The server survived both refusals.
         lsp.did_open(project.file, request_timeout=TIMEOUT)
         assert offers(completions(lsp, project), "greet")
+        # A relative file is the project's, as the SDK documents, not the daemon's cwd's.
+        relative = os.path.relpath(project.file, project.path)
+        assert not (daemon.workdir / relative).exists()
+        lsp.did_open(relative, request_timeout=TIMEOUT)
+        names_ = {s.name for s in lsp.document_symbols(relative, request_timeout=TIMEOUT)}
+        assert "Greeter" in names_, sorted(names_)
+
+
+@pytest.mark.deadline(30)
+def test_a_request_the_server_never_answers_times_out(daemon_factory, sdk_for, base: Path, tools):
+    """DAYTONA_LSP_REQUEST_TIMEOUT bounds a request: 408 (DaytonaTimeoutError), and the server
+    keeps serving what it does answer."""
+    d = daemon_factory.start(
+        extra_env={"DAYTONA_LSP_SERVERS": json.dumps(USER_SERVERS), "DAYTONA_LSP_REQUEST_TIMEOUT": "500ms"}
+    )
+    project = make_project(base, "plain")
+    fake_script(project, {"textDocument/completion": {"hang": True}})
+    lsp = sdk_for(d).sandbox.create_lsp_server("fake", project.path)
+    lsp.start(request_timeout=TIMEOUT)
+    started = time.monotonic()
+    err = sdk_error(lsp.completions, project.file, LspCompletionPosition(line=0, character=0), request_timeout=TIMEOUT)
+    took = time.monotonic() - started
+    assert isinstance(err, DaytonaTimeoutError) and err.status_code == 408, repr(err)
+    assert err.code == "REQUEST_TIMEOUT" and "textDocument/completion" in err.message, repr(err)
+    assert 0.4 < took < 5, f"answered after {took:.2f} s"
+    assert lsp.document_symbols(project.file, request_timeout=TIMEOUT) == []
+    lsp.stop(request_timeout=TIMEOUT)
 
 
 @pytest.mark.deadline(30)
@@ -1003,8 +1033,11 @@ def test_file_name_with_a_space(daemon: Daemon, sandbox, base: Path):
     with lsp_running(sandbox, "python", project) as lsp:
         lsp.did_open(project.file, request_timeout=TIMEOUT)
         assert offers(completions(lsp, project), "greet")
-        names_ = {s.name for s in lsp.document_symbols(project.file, request_timeout=TIMEOUT)}
+        symbols = lsp.document_symbols(project.file, request_timeout=TIMEOUT)
+        names_ = {s.name for s in symbols}
         assert {"Greeter", "make_greeter"} <= names_, sorted(names_)
+        # Locations come back spelled as the SDK sent the uri, not percent-encoded.
+        assert {s.location.uri for s in symbols} == {f"file://{project.file}"}, {s.location.uri for s in symbols}
 
 
 @pytest.mark.deadline(30)

@@ -59,6 +59,8 @@ pub struct Config {
     pub pty_replay_bytes: usize,
     /// Interpreter contexts clients may hold at once (the default context not counted).
     pub interpreter_max_contexts: usize,
+    /// How long a language server may take to answer one request (`DAYTONA_LSP_REQUEST_TIMEOUT`).
+    pub lsp_request_timeout: Duration,
     /// Language servers running at once (`DAYTONA_LSP_MAX_SERVERS`, 16).
     pub lsp_max_servers: usize,
     /// Language servers configured beyond the built-in ones (`DAYTONA_LSP_SERVERS`): language id
@@ -135,6 +137,11 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
             .filter(|n| *n <= 1024)
             .ok_or_else(|| err("DAYTONA_LSP_MAX_SERVERS", format!("{v:?} is not a count (0-1024)")))?,
     };
+    // 30 s covers the first completion of a large TypeScript project (tsserver loads it then).
+    let lsp_request_timeout = duration_var(get, "DAYTONA_LSP_REQUEST_TIMEOUT", "30s")?;
+    if lsp_request_timeout < Duration::from_millis(10) || lsp_request_timeout > Duration::from_secs(3600) {
+        return Err(err("DAYTONA_LSP_REQUEST_TIMEOUT", "must be between 10ms and 1h"));
+    }
     let lsp_servers = match get("DAYTONA_LSP_SERVERS") {
         None => BTreeMap::new(),
         Some(v) => parse_lsp_servers(v).map_err(|e| err("DAYTONA_LSP_SERVERS", e))?,
@@ -143,6 +150,7 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     Ok(Config {
         terminal_port,
         lsp_max_servers,
+        lsp_request_timeout,
         lsp_servers,
         interpreter_max_contexts,
         pty_replay_bytes,
@@ -428,6 +436,9 @@ mod tests {
         .unwrap();
         assert_eq!(c.log_level, tracing::Level::WARN);
         assert_eq!(c.interpreter_max_contexts, 32);
+        assert_eq!(c.lsp_max_servers, 16);
+        assert_eq!(c.lsp_request_timeout, Duration::from_secs(30));
+        assert!(c.lsp_servers.is_empty());
         let three = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_INTERPRETER_MAX_CONTEXTS", "3")]))
             .unwrap();
         assert_eq!(three.interpreter_max_contexts, 3);
@@ -437,5 +448,36 @@ mod tests {
             assert_eq!(e.var, "DAYTONA_INTERPRETER_MAX_CONTEXTS");
         }
         assert!(c.production);
+    }
+
+    #[test]
+    fn language_servers() {
+        let with = |k: &str, v: &str| from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), (k, v)]));
+        let c = with("DAYTONA_LSP_SERVERS", r#"{"go":["gopls"],"rust":["rust-analyzer","--log","x y"]}"#)
+            .unwrap();
+        assert_eq!(c.lsp_servers["rust"], ["rust-analyzer", "--log", "x y"]);
+        for bad in [
+            r#"["gopls"]"#,
+            r#"{"go":[]}"#,
+            r#"{"go":[""]}"#,
+            r#"{"g o":["gopls"]}"#,
+            r#"{"go":"gopls"}"#,
+            "",
+        ] {
+            assert_eq!(with("DAYTONA_LSP_SERVERS", bad).unwrap_err().var, "DAYTONA_LSP_SERVERS", "{bad}");
+        }
+        assert_eq!(
+            with("DAYTONA_LSP_REQUEST_TIMEOUT", "250ms").unwrap().lsp_request_timeout,
+            Duration::from_millis(250)
+        );
+        for bad in ["0s", "2h", "soon"] {
+            assert_eq!(
+                with("DAYTONA_LSP_REQUEST_TIMEOUT", bad).unwrap_err().var,
+                "DAYTONA_LSP_REQUEST_TIMEOUT",
+                "{bad}"
+            );
+        }
+        assert_eq!(with("DAYTONA_LSP_MAX_SERVERS", "0").unwrap().lsp_max_servers, 0);
+        assert_eq!(with("DAYTONA_LSP_MAX_SERVERS", "2000").unwrap_err().var, "DAYTONA_LSP_MAX_SERVERS");
     }
 }

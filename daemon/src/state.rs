@@ -64,12 +64,18 @@ impl AppState {
             work_dir.clone(),
             config.interpreter_max_contexts,
         ));
-        let lsp = Arc::new(Lsp::new(
-            Languages::new(config.lsp_servers.clone()),
-            config.lsp_max_servers,
-            env.clone(),
-            Reaper::global(),
-        ));
+        let lsp = Arc::new(
+            Lsp::new(
+                Languages::new(config.lsp_servers.clone()),
+                config.lsp_max_servers,
+                env.clone(),
+                Reaper::global(),
+            )
+            .with_options(lsp_bridge::Options {
+                request_timeout: config.lsp_request_timeout,
+                ..Default::default()
+            }),
+        );
         AppState {
             ptys,
             lsp,

@@ -1,6 +1,8 @@
 //! `/lsp/*`: start, stop and query language servers. Handlers, bodies and routes; the work is in
 //! [`super::service`].
 
+use std::path::{Path, PathBuf};
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use lsp_bridge::lsp_types as lsp;
@@ -177,7 +179,7 @@ fn key(
     state: &AppState,
     language: &Option<String>,
     project: &Option<String>,
-) -> Result<(String, String, std::path::PathBuf), ApiError> {
+) -> Result<(String, String, PathBuf), ApiError> {
     let language = required("languageId", language)?.to_string();
     let project = required("pathToProject", project)?.to_string();
     let root = FilePath::parse_str(&project, &state.work_dir, "pathToProject is required")?.abs;
@@ -185,10 +187,37 @@ fn key(
 }
 
 /// The file a `file://` URI names. The SDKs send `file://` and the path as it is, so nothing
-/// is percent-decoded; a relative path resolves against the daemon's working directory.
-fn document(state: &AppState, uri: &str) -> Result<std::path::PathBuf, ApiError> {
+/// is percent-decoded; a relative path resolves against the project, as the SDKs document.
+fn document(uri: &str, project: &Path) -> Result<PathBuf, ApiError> {
     let path = uri.strip_prefix("file://").ok_or_else(|| LspError::BadUri(uri.to_string()))?;
-    Ok(FilePath::parse_str(path, &state.work_dir, "uri has no path")?.abs)
+    Ok(FilePath::parse_str(path, project, "uri has no path")?.abs)
+}
+
+/// A server's `file:` URI as the clients write them: `file://` and the path, not encoded, so a
+/// location can be compared with the uri that was sent. Other URIs, and paths that do not
+/// decode to UTF-8, are left as the server wrote them.
+fn client_uri(uri: &str) -> String {
+    let Some(rest) = uri.strip_prefix("file://") else { return uri.to_string() };
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(path) if !path.contains('\0') => format!("file://{path}"),
+        _ => uri.to_string(),
+    }
 }
 
 /// Starts the language server of a language and project, or does nothing when it runs.
@@ -235,8 +264,8 @@ async fn did_open(
     State(state): State<AppState>,
     Json(req): Json<LspDocumentRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let (language, project, _) = key(&state, &req.language_id, &req.path_to_project)?;
-    let file = document(&state, required("uri", &req.uri)?)?;
+    let (language, project, root) = key(&state, &req.language_id, &req.path_to_project)?;
+    let file = document(required("uri", &req.uri)?, &root)?;
     state.lsp.did_open(&language, &project, &file).await?;
     Ok(StatusCode::OK)
 }
@@ -249,8 +278,8 @@ async fn did_close(
     State(state): State<AppState>,
     Json(req): Json<LspDocumentRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let (language, project, _) = key(&state, &req.language_id, &req.path_to_project)?;
-    let file = document(&state, required("uri", &req.uri)?)?;
+    let (language, project, root) = key(&state, &req.language_id, &req.path_to_project)?;
+    let file = document(required("uri", &req.uri)?, &root)?;
     state.lsp.did_close(&language, &project, &file).await?;
     Ok(StatusCode::OK)
 }
@@ -264,15 +293,15 @@ const QUERY_ERRORS: &str = "Missing parameter, a uri that is not file://, no run
         (status = 400, description = QUERY_ERRORS, body = Envelope),
         (status = 403, description = "The file cannot be read (FILE_ACCESS_DENIED)", body = Envelope),
         (status = 404, description = "The file does not exist (FILE_NOT_FOUND)", body = Envelope),
-        (status = 408, description = "The server did not answer in 30 s (REQUEST_TIMEOUT)", body = Envelope),
+        (status = 408, description = "The server did not answer within DAYTONA_LSP_REQUEST_TIMEOUT, 30 s by default (REQUEST_TIMEOUT)", body = Envelope),
         (status = 413, description = "The file is over 32 MiB", body = Envelope),
         (status = 502, description = "The server's answer could not be read (LSP_SERVER_FAILED)", body = Envelope)))]
 async fn completions(
     State(state): State<AppState>,
     Json(req): Json<LspCompletionParams>,
 ) -> Result<Json<CompletionList>, ApiError> {
-    let (language, project, _) = key(&state, &req.language_id, &req.path_to_project)?;
-    let file = document(&state, required("uri", &req.uri)?)?;
+    let (language, project, root) = key(&state, &req.language_id, &req.path_to_project)?;
+    let file = document(required("uri", &req.uri)?, &root)?;
     let position =
         req.position.ok_or_else(|| ApiError::invalid_body("invalid request body: position is required"))?;
     let context = match req.context {
@@ -330,7 +359,7 @@ fn number(v: impl Serialize) -> Option<i64> {
         (status = 400, description = QUERY_ERRORS, body = Envelope),
         (status = 403, description = "The file cannot be read (FILE_ACCESS_DENIED)", body = Envelope),
         (status = 404, description = "The file does not exist (FILE_NOT_FOUND)", body = Envelope),
-        (status = 408, description = "The server did not answer in 30 s (REQUEST_TIMEOUT)", body = Envelope),
+        (status = 408, description = "The server did not answer within DAYTONA_LSP_REQUEST_TIMEOUT, 30 s by default (REQUEST_TIMEOUT)", body = Envelope),
         (status = 413, description = "The file is over 32 MiB", body = Envelope),
         (status = 502, description = "The server's answer could not be read (LSP_SERVER_FAILED)", body = Envelope)))]
 async fn document_symbols(
@@ -340,7 +369,8 @@ async fn document_symbols(
     let language = query_text(&query, "languageId")?;
     let project = query_text(&query, "pathToProject")?;
     let uri = query_text(&query, "uri")?;
-    let file = document(&state, &uri)?;
+    let root = FilePath::parse_str(&project, &state.work_dir, "pathToProject is required")?.abs;
+    let file = document(&uri, &root)?;
     let answer = state.lsp.document_symbols(&language, &project, &file).await?;
     let mut out = Vec::new();
     match answer {
@@ -357,13 +387,17 @@ async fn document_symbols(
         ("languageId" = String, Query), ("pathToProject" = String, Query)),
     responses((status = 200, body = Vec<LspSymbol>),
         (status = 400, description = QUERY_ERRORS, body = Envelope),
-        (status = 408, description = "The server did not answer in 30 s (REQUEST_TIMEOUT)", body = Envelope),
+        (status = 408, description = "The server did not answer within DAYTONA_LSP_REQUEST_TIMEOUT, 30 s by default (REQUEST_TIMEOUT)", body = Envelope),
         (status = 502, description = "The server's answer could not be read (LSP_SERVER_FAILED)", body = Envelope)))]
 async fn workspace_symbols(
     State(state): State<AppState>,
     query: RawQuery,
 ) -> Result<Json<Vec<LspSymbol>>, ApiError> {
-    let text = query.text("query").ok_or_else(|| ApiError::bad_request("query is required"))?;
+    // Present but possibly empty: LSP lets an empty query ask for every symbol.
+    let text = query
+        .get("query")
+        .map(crate::fspath::display)
+        .ok_or_else(|| ApiError::bad_request("query is required"))?;
     let language = query_text(&query, "languageId")?;
     let project = query_text(&query, "pathToProject")?;
     let answer = state.lsp.workspace_symbols(&language, &project, &text).await?;
@@ -392,9 +426,10 @@ fn query_text(query: &RawQuery, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
 }
 
+/// A location with the uri in the clients' spelling.
 fn location(uri: String, range: lsp::Range) -> LspLocation {
     let pos = |p: lsp::Position| LspPosition { line: p.line, character: p.character };
-    LspLocation { uri, range: LspRange { start: pos(range.start), end: pos(range.end) } }
+    LspLocation { uri: client_uri(&uri), range: LspRange { start: pos(range.start), end: pos(range.end) } }
 }
 
 fn symbol_information(s: lsp::SymbolInformation) -> LspSymbol {

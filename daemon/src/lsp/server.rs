@@ -354,10 +354,10 @@ impl Server {
     /// the reference sent `shutdown` as a notification and left every server running.
     pub async fn stop(&self) {
         if self.is_running() {
-            let asked = self.client.request_with_timeout::<req::Shutdown>((), SHUTDOWN_TIMEOUT).await;
-            if asked.is_ok() {
-                let _ = self.client.notify::<note::Exit>(());
-            }
+            // `exit` follows even when `shutdown` went unanswered: a server that is merely slow
+            // may still go by itself, and the kill below comes either way.
+            let _ = self.client.request_with_timeout::<req::Shutdown>((), SHUTDOWN_TIMEOUT).await;
+            let _ = self.client.notify::<note::Exit>(());
             self.exit_status(EXIT_GRACE).await;
         }
         self.kill();

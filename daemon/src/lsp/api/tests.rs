@@ -185,6 +185,15 @@ async fn documents_follow_the_disk_and_answers_are_normalised() {
     // Unchanged since: nothing is sent again; a second did-open of an open file is no error.
     assert_eq!(f.post("did-open", body.clone()).await.status, StatusCode::OK);
     assert_eq!(labels(&f.complete(&file).await.json()), ["gamma"]);
+    // A relative path is the project's file, as the SDKs document.
+    let relative = f
+        .post(
+            "completions",
+            json!({"languageId": "fake", "pathToProject": p, "uri": "file://app.tsx",
+        "position": {"line": 0, "character": 0}}),
+        )
+        .await;
+    assert_eq!(labels(&relative.json()), ["gamma"]);
     // A file never opened is opened on the way.
     let other = f.file("other.py", "delta\n");
     assert_eq!(labels(&f.complete(&other).await.json()), ["delta"]);
@@ -325,4 +334,17 @@ async fn shutdown_stops_every_server() {
     }
     assert_eq!(f.app.state.lsp.running(), 0);
     assert_eq!(f.log().iter().filter(|l| *l == "exit").count(), 2, "both were asked to exit: {:?}", f.log());
+}
+
+#[test]
+fn server_uris_come_back_as_the_clients_write_them() {
+    use super::client_uri;
+    assert_eq!(client_uri("file:///p/my%20file.py"), "file:///p/my file.py");
+    assert_eq!(client_uri("file:///p/%C3%A9%40x%2Fy"), "file:///p/é@x/y");
+    assert_eq!(client_uri("file:///p/plain.py"), "file:///p/plain.py");
+    // Not UTF-8 once decoded, a NUL, a broken escape, or not a file URI: left alone.
+    assert_eq!(client_uri("file:///p/%FF"), "file:///p/%FF");
+    assert_eq!(client_uri("file:///p/%00"), "file:///p/%00");
+    assert_eq!(client_uri("file:///p/100%"), "file:///p/100%");
+    assert_eq!(client_uri("untitled:Untitled-1"), "untitled:Untitled-1");
 }
