@@ -1,5 +1,6 @@
-//! Router tests of `/lsp` against a scripted language server (`testdata/fake_server.py`): every
-//! error path, the document sync, crashes, timeouts, oversized answers and the server limit.
+//! Router tests of `/lsp` against the scripted language server the end-to-end suite uses
+//! (`tests/harness/fake_lsp.py`: a script per project, every message logged): every error path,
+//! the document sync, crashes, timeouts, oversized answers and the server limit.
 //! The real servers (pylsp, pyright, typescript-language-server) are exercised end to end
 //! through the official SDK in the Python suite.
 
@@ -15,7 +16,7 @@ use crate::lsp::languages::Languages;
 use crate::reaper::Reaper;
 use crate::testing::TestApp;
 
-const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/lsp/testdata/fake_server.py");
+const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/harness/fake_lsp.py");
 
 struct Fixture {
     app: TestApp,
@@ -23,12 +24,12 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// Routes where language `fake` runs the scripted server in `mode`, logging to `log`.
-    fn new(mode: &str, max_servers: &str, options: Option<lsp_bridge::Options>) -> Self {
+    /// Routes where language `fake` runs the scripted server; `script` is what it answers (see
+    /// the harness file), the same for every project of the fixture.
+    fn new(script: Value, max_servers: &str, options: Option<lsp_bridge::Options>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("log");
         let servers = json!({
-            "fake": ["python3", FAKE, mode, log.to_str().unwrap()],
+            "fake": ["python3", FAKE],
             "ghost": ["no-such-language-server-xyz", "--stdio"],
         })
         .to_string();
@@ -45,7 +46,10 @@ impl Fixture {
                 state.lsp = Arc::new(lsp);
             }
         });
-        std::fs::create_dir(dir.path().join("proj")).unwrap();
+        for project in [dir.path().join("proj"), dir.path().to_path_buf()] {
+            std::fs::create_dir_all(project.join(".fake-lsp")).unwrap();
+            std::fs::write(project.join(".fake-lsp/script.json"), script.to_string()).unwrap();
+        }
         Fixture { app, dir }
     }
 
@@ -59,12 +63,18 @@ impl Fixture {
         p
     }
 
-    fn log(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("log"))
+    /// What the server received, in order (the harness logs every message of the project).
+    fn log(&self) -> Vec<Value> {
+        let log = self.dir.path().join("proj/.fake-lsp/log.jsonl");
+        std::fs::read_to_string(log)
             .unwrap_or_default()
             .lines()
-            .map(String::from)
+            .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    fn methods(&self) -> Vec<String> {
+        self.log().iter().filter_map(|m| m["method"].as_str().map(String::from)).collect()
     }
 
     async fn post(&self, route: &str, body: Value) -> crate::testing::Answer {
@@ -115,7 +125,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn bad_requests_name_what_is_wrong() {
-    let f = Fixture::new("normal", "16", None);
+    let f = Fixture::new(json!({}), "16", None);
     let p = f.project();
     let a = f.post("start", json!({"pathToProject": p})).await;
     assert!(a.envelope(StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY").contains("languageId is required"));
@@ -156,15 +166,46 @@ async fn bad_requests_name_what_is_wrong() {
     assert!(f.log().is_empty(), "{:?}", f.log());
 }
 
+/// The server's answers in this test: a completion list with extras to drop, an outline, and no
+/// workspace/symbol (MethodNotFound, as pylsp answers).
+fn answers() -> Value {
+    let range =
+        |a: u32, b: u32| json!({"start": {"line": a, "character": 0}, "end": {"line": b, "character": 1}});
+    json!({
+        "textDocument/completion": {"result": {"isIncomplete": true, "items": [{
+            "label": "beta", "kind": 6, "documentation": "plain words",
+            "textEdit": {"newText": "dropped", "range": range(0, 0)}}]}},
+        "textDocument/documentSymbol": {"result": [{
+            "name": "Outer", "kind": 5, "range": range(0, 9), "selectionRange": range(0, 0),
+            "children": [{"name": "inner", "kind": 6, "range": range(1, 2), "selectionRange": range(1, 1)}]}]},
+        "workspace/symbol": {"error": {"code": -32601, "message": "Method Not Found: workspace/symbol"}},
+    })
+}
+
+/// The document notifications the server received, as (method, version, text or "").
+fn sync_log(f: &Fixture) -> Vec<(String, i64, String)> {
+    f.log()
+        .iter()
+        .filter(|m| m["method"].as_str().is_some_and(|m| m.starts_with("textDocument/did")))
+        .map(|m| {
+            let p = &m["params"];
+            let text =
+                p["textDocument"]["text"].as_str().or(p["contentChanges"][0]["text"].as_str()).unwrap_or("");
+            let method = m["method"].as_str().unwrap().trim_start_matches("textDocument/").to_string();
+            (method, p["textDocument"]["version"].as_i64().unwrap_or(0), text.to_string())
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn documents_follow_the_disk_and_answers_are_normalised() {
-    let f = Fixture::new("normal", "16", None);
+    let f = Fixture::new(answers(), "16", None);
     let p = f.project();
     assert_eq!(f.start(&p).await.status, StatusCode::OK);
     let pid = f.pid(&p);
     assert_eq!(f.start(&p).await.status, StatusCode::OK, "start is idempotent");
     assert_eq!(f.pid(&p), pid, "the second start kept the running server");
-    let file = f.file("app.tsx", "alpha\nbeta\n");
+    let file = f.file("app.py", "alpha\nbeta\n");
     let body = json!({"languageId": "fake", "pathToProject": p, "uri": uri(&file)});
     let a = f.post("did-open", body.clone()).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
@@ -179,24 +220,19 @@ async fn documents_follow_the_disk_and_answers_are_normalised() {
     assert_eq!(item["documentation"], json!({"kind": "plaintext", "value": "plain words"}));
     assert!(item.get("textEdit").is_none(), "{item}");
 
-    // Edited on disk after did-open: the next answer is about the new text.
+    // Edited on disk after did-open: the full new text goes before the next request.
     std::fs::write(&file, "alpha\ngamma\n").unwrap();
-    assert_eq!(labels(&f.complete(&file).await.json()), ["gamma"]);
+    assert_eq!(f.complete(&file).await.status, StatusCode::OK);
     // Unchanged since: nothing is sent again; a second did-open of an open file is no error.
     assert_eq!(f.post("did-open", body.clone()).await.status, StatusCode::OK);
-    assert_eq!(labels(&f.complete(&file).await.json()), ["gamma"]);
+    assert_eq!(f.complete(&file).await.status, StatusCode::OK);
     // A relative path is the project's file, as the SDKs document.
-    let relative = f
-        .post(
-            "completions",
-            json!({"languageId": "fake", "pathToProject": p, "uri": "file://app.tsx",
-        "position": {"line": 0, "character": 0}}),
-        )
-        .await;
-    assert_eq!(labels(&relative.json()), ["gamma"]);
+    let relative = json!({"languageId": "fake", "pathToProject": p, "uri": "file://app.py",
+        "position": {"line": 0, "character": 0}});
+    assert_eq!(f.post("completions", relative).await.status, StatusCode::OK);
     // A file never opened is opened on the way.
     let other = f.file("other.py", "delta\n");
-    assert_eq!(labels(&f.complete(&other).await.json()), ["delta"]);
+    assert_eq!(f.complete(&other).await.status, StatusCode::OK);
 
     let a = f
         .app
@@ -228,25 +264,32 @@ async fn documents_follow_the_disk_and_answers_are_normalised() {
     );
     eventually("the server exit", || !alive(pid)).await;
 
-    let name = file.file_name().unwrap().to_str().unwrap();
-    let log: Vec<String> = f.log().into_iter().map(|l| l.replace(&uri(&file), name)).collect();
-    let seen: Vec<&str> = log.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    let s = |m: &str, v: i64, t: &str| (m.to_string(), v, t.to_string());
     assert_eq!(
-        seen,
-        ["initialize", "didOpen", "didChange", "didOpen", "didClose", "shutdown", "exit"],
-        "{log:?}"
+        sync_log(&f),
+        [
+            s("didOpen", 1, "alpha\nbeta\n"),
+            s("didChange", 2, "alpha\ngamma\n"),
+            s("didOpen", 1, "delta\n"),
+            s("didClose", 0, ""),
+        ]
     );
-    // The server's language names the document: only TypeScript's variants go by extension.
-    assert_eq!(log[1], "didOpen 1 fake app.tsx", "{log:?}");
-    assert_eq!(log[2], "didChange 2 app.tsx", "{log:?}");
-    assert!(log[3].contains("other.py"), "{log:?}");
+    let opened = f.log().into_iter().find(|m| m["method"] == "textDocument/didOpen").unwrap();
+    assert_eq!(
+        opened["params"]["textDocument"]["languageId"], "fake",
+        "the server's language names the document"
+    );
+    let methods = f.methods();
+    let tail: Vec<&str> = methods.iter().rev().take(2).rev().map(String::as_str).collect();
+    assert_eq!(tail, ["shutdown", "exit"], "{methods:?}");
+    assert_eq!(methods[0], "initialize");
     let a = f.complete(&file).await;
     a.envelope(StatusCode::BAD_REQUEST, "LSP_SERVER_NOT_INITIALIZED");
 }
 
 #[tokio::test]
 async fn a_killed_server_is_reported_then_started_again() {
-    let f = Fixture::new("normal", "16", None);
+    let f = Fixture::new(json!({}), "16", None);
     let p = f.project();
     let file = f.file("a.py", "one\n");
     assert_eq!(f.start(&p).await.status, StatusCode::OK);
@@ -259,14 +302,19 @@ async fn a_killed_server_is_reported_then_started_again() {
     assert_eq!(f.app.state.lsp.running(), 0);
     assert_eq!(f.start(&p).await.status, StatusCode::OK);
     assert_ne!(f.pid(&p), pid);
-    assert_eq!(labels(&f.complete(&file).await.json()), ["one"]);
+    let a = f.complete(&file).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.json(), json!({"isIncomplete": false, "items": []}), "a null answer is an empty list");
 }
 
 #[tokio::test]
 async fn a_crash_during_initialize_is_502_with_its_stderr() {
-    let f = Fixture::new("crash-on-initialize", "16", None);
+    let f = Fixture::new(json!({"initialize": {"exit": 3}}), "16", None);
     let msg = f.start(&f.project()).await.envelope(StatusCode::BAD_GATEWAY, "LSP_SERVER_FAILED");
-    assert!(msg.contains("exited with code 3") && msg.contains("cannot find my runtime"), "{msg}");
+    assert!(
+        msg.contains("exited with code 3") && msg.contains("fake-lsp: exiting with 3 on initialize"),
+        "{msg}"
+    );
     assert_eq!(f.app.state.lsp.running(), 0);
     f.complete(&f.file("a.py", "x")).await.envelope(StatusCode::BAD_REQUEST, "LSP_SERVER_NOT_INITIALIZED");
 }
@@ -274,7 +322,7 @@ async fn a_crash_during_initialize_is_502_with_its_stderr() {
 #[tokio::test]
 async fn an_unanswered_request_is_408_and_the_server_stays() {
     let options = lsp_bridge::Options { request_timeout: Duration::from_millis(300), ..Default::default() };
-    let f = Fixture::new("silent-completion", "16", Some(options));
+    let f = Fixture::new(json!({"textDocument/completion": {"hang": true}}), "16", Some(options));
     let p = f.project();
     let file = f.file("a.py", "x\n");
     assert_eq!(f.start(&p).await.status, StatusCode::OK);
@@ -290,7 +338,7 @@ async fn an_unanswered_request_is_408_and_the_server_stays() {
 #[tokio::test]
 async fn an_oversized_answer_is_refused_and_the_next_one_served() {
     let options = lsp_bridge::Options { max_message_bytes: 64 << 10, ..Default::default() };
-    let f = Fixture::new("huge-completion", "16", Some(options));
+    let f = Fixture::new(json!({"textDocument/completion": {"big": 200000}}), "16", Some(options));
     let p = f.project();
     let file = f.file("a.py", "x\n");
     assert_eq!(f.start(&p).await.status, StatusCode::OK);
@@ -305,7 +353,7 @@ async fn an_oversized_answer_is_refused_and_the_next_one_served() {
 
 #[tokio::test]
 async fn the_server_limit_is_429_until_one_stops() {
-    let f = Fixture::new("normal", "1", None);
+    let f = Fixture::new(json!({}), "1", None);
     let a = f.project();
     let b = f.dir.path().to_str().unwrap().to_string();
     assert_eq!(f.start(&a).await.status, StatusCode::OK);
@@ -322,7 +370,7 @@ async fn the_server_limit_is_429_until_one_stops() {
 
 #[tokio::test]
 async fn shutdown_stops_every_server() {
-    let f = Fixture::new("normal", "16", None);
+    let f = Fixture::new(json!({}), "16", None);
     let a = f.project();
     let b = f.dir.path().to_str().unwrap().to_string();
     assert_eq!(f.start(&a).await.status, StatusCode::OK);
@@ -333,7 +381,10 @@ async fn shutdown_stops_every_server() {
         eventually("the server exit", || !alive(pid)).await;
     }
     assert_eq!(f.app.state.lsp.running(), 0);
-    assert_eq!(f.log().iter().filter(|l| *l == "exit").count(), 2, "both were asked to exit: {:?}", f.log());
+    for project in [f.dir.path().join("proj"), f.dir.path().to_path_buf()] {
+        let log = std::fs::read_to_string(project.join(".fake-lsp/log.jsonl")).unwrap();
+        assert!(log.contains("\"method\": \"exit\""), "not asked to exit: {log}");
+    }
 }
 
 #[test]
