@@ -113,6 +113,8 @@ pub fn main_entry() -> ExitCode {
             }
         }
         state.interpreters.warm_default();
+        // From the start, so the first /system/metrics call already has a CPU figure.
+        state.metrics.start();
         run_servers(state.clone(), shutdown_requested(shutdown)).await;
         // Each waits for its own children to exit; none depends on another.
         tokio::join!(state.computer_use.shutdown(), state.interpreters.shutdown(), state.lsp.shutdown());

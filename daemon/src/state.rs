@@ -12,6 +12,7 @@ use crate::process::interpreter::Interpreters;
 use crate::process::pty::PtyRegistry;
 use crate::process::session::SessionService;
 use crate::reaper::Reaper;
+use crate::system::metrics::Metrics;
 
 /// The daemon version: the `VERSION` variable at build time, as the reference takes it.
 pub const VERSION: &str = match option_env!("VERSION") {
@@ -38,6 +39,8 @@ pub struct AppState {
     pub interpreters: Arc<Interpreters>,
     /// Language servers behind `/lsp`.
     pub lsp: Arc<Lsp>,
+    /// `/system/metrics`: the cgroup readers and the CPU sampler.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             Reaper::global(),
         ));
         AppState {
+            metrics: Arc::new(Metrics::new()),
             ptys,
             lsp,
             interpreters,
