@@ -25,6 +25,7 @@ pub mod logfile;
 pub mod logging;
 pub mod lsp;
 pub mod openapi;
+pub mod port;
 pub mod process;
 pub mod reaper;
 pub mod server;

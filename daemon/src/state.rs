@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::env::ChildEnv;
 use crate::lsp::Lsp;
 use crate::lsp::languages::Languages;
+use crate::port::Ports;
 use crate::process::interpreter::Interpreters;
 use crate::process::pty::PtyRegistry;
 use crate::process::session::SessionService;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub lsp: Arc<Lsp>,
     /// `/system/metrics`: the cgroup readers and the CPU sampler.
     pub metrics: Arc<Metrics>,
+    /// `/port`: the listening-socket scan.
+    pub ports: Arc<Ports>,
 }
 
 impl AppState {
@@ -75,6 +78,7 @@ impl AppState {
         ));
         AppState {
             metrics: Arc::new(Metrics::new()),
+            ports: Arc::new(Ports::new()),
             ptys,
             lsp,
             interpreters,
