@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod cgroup;
 pub mod client;
 pub mod computeruse;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod logfile;
 pub mod logging;
 pub mod lsp;
 pub mod openapi;
+pub mod port;
 pub mod process;
 pub mod reaper;
 pub mod server;
@@ -112,6 +114,8 @@ pub fn main_entry() -> ExitCode {
             }
         }
         state.interpreters.warm_default();
+        // From the start, so the first /system/metrics call already has a CPU figure.
+        state.metrics.start();
         run_servers(state.clone(), shutdown_requested(shutdown)).await;
         // Each waits for its own children to exit; none depends on another.
         tokio::join!(state.computer_use.shutdown(), state.interpreters.shutdown(), state.lsp.shutdown());

@@ -8,10 +8,12 @@ use crate::config::Config;
 use crate::env::ChildEnv;
 use crate::lsp::Lsp;
 use crate::lsp::languages::Languages;
+use crate::port::Ports;
 use crate::process::interpreter::Interpreters;
 use crate::process::pty::PtyRegistry;
 use crate::process::session::SessionService;
 use crate::reaper::Reaper;
+use crate::system::metrics::Metrics;
 
 /// The daemon version: the `VERSION` variable at build time, as the reference takes it.
 pub const VERSION: &str = match option_env!("VERSION") {
@@ -38,6 +40,10 @@ pub struct AppState {
     pub interpreters: Arc<Interpreters>,
     /// Language servers behind `/lsp`.
     pub lsp: Arc<Lsp>,
+    /// `/system/metrics`: the cgroup readers and the CPU sampler.
+    pub metrics: Arc<Metrics>,
+    /// `/port`: the listening-socket scan.
+    pub ports: Arc<Ports>,
 }
 
 impl AppState {
@@ -77,6 +83,8 @@ impl AppState {
             }),
         );
         AppState {
+            metrics: Arc::new(Metrics::new()),
+            ports: Arc::new(Ports::new()),
             ptys,
             lsp,
             interpreters,

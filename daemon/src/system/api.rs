@@ -22,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(project_dir))
         .routes(routes!(initialize))
         .routes(routes!(update_env))
+        .routes(routes!(system_metrics))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -42,6 +43,36 @@ pub struct UserHomeDirResponse {
 #[derive(Serialize, ToSchema)]
 pub struct MessageResponse {
     message: String,
+}
+
+/// A live resource snapshot of the sandbox. Limits, not the host's totals, where the sandbox's
+/// cgroup sets them; a figure that cannot be read is 0.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemMetrics {
+    /// Whole CPUs the sandbox may use: the CPU quota rounded up, else the CPUs available.
+    #[schema(minimum = 1)]
+    cpu_count: u64,
+    /// CPU utilisation over the last second, in percent (0..=100) of the CPU limit.
+    #[schema(minimum = 0, maximum = 100)]
+    cpu_used_pct: f64,
+    /// The memory limit in bytes, else the machine's memory.
+    mem_total: u64,
+    /// Memory charged to the sandbox in bytes, page cache included.
+    mem_used: u64,
+    /// Page cache in bytes, part of `memUsed`.
+    mem_cache: u64,
+    /// Size of the root file system in bytes.
+    disk_total: u64,
+    /// Allocated bytes on the root file system.
+    disk_used: u64,
+    /// Bytes still available to unprivileged users on the root file system.
+    disk_free: u64,
+    /// When the snapshot was taken: UTC, RFC 3339, whole seconds.
+    #[schema(example = "2026-06-22T10:00:00Z")]
+    timestamp: String,
+    /// The same instant in Unix seconds.
+    timestamp_unix: i64,
 }
 
 /// A JSON object; unknown keys are ignored.
@@ -131,6 +162,32 @@ async fn update_env(
     Ok(Json(BTreeMap::new()))
 }
 
+/// CPU, memory and disk of the sandbox right now. Answers at once: CPU utilisation is sampled
+/// in the background every second.
+#[utoipa::path(get, path = "/system/metrics", tag = "system",
+    responses((status = 200, body = SystemMetrics)))]
+async fn system_metrics(State(state): State<AppState>) -> Json<SystemMetrics> {
+    // The sampler normally starts with the daemon; a state built without it starts it here.
+    state.metrics.start();
+    let metrics = state.metrics.clone();
+    // A handful of small /proc and /sys reads and a statvfs: blocking, but short.
+    let s = tokio::task::spawn_blocking(move || metrics.snapshot())
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    Json(SystemMetrics {
+        cpu_count: s.cpu_count,
+        cpu_used_pct: s.cpu_used_pct,
+        mem_total: s.mem_total,
+        mem_used: s.mem_used,
+        mem_cache: s.mem_cache,
+        disk_total: s.disk_total,
+        disk_used: s.disk_used,
+        disk_free: s.disk_free,
+        timestamp: s.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        timestamp_unix: s.timestamp.as_second(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::StatusCode;
@@ -204,5 +261,63 @@ mod tests {
                 assert!(responses.get(code).is_some(), "{path} {code}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn system_metrics_has_every_field_as_the_client_types_it() {
+        // A fake cgroup: 1.5 CPUs and 512 MiB, so the answer is the limit, not the machine.
+        let root = tempfile::tempdir().unwrap();
+        for (path, content) in [
+            ("proc/self/cgroup", "0::/box\n"),
+            ("proc/self/mountinfo", "30 23 0:26 / /cg rw - cgroup2 cgroup2 rw\n"),
+            ("proc/meminfo", "MemTotal: 4000000 kB\nMemFree: 1000000 kB\n"),
+            ("cg/box/cpu.max", "150000 100000\n"),
+            ("cg/box/cpu.stat", "usage_usec 10\n"),
+            ("cg/box/memory.max", "536870912\n"),
+            ("cg/box/memory.current", "1048576\n"),
+            ("cg/box/memory.stat", "file 4096\n"),
+        ] {
+            let p = root.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        let metrics =
+            std::sync::Arc::new(crate::system::metrics::Metrics::with_root(root.path(), root.path()));
+        let app = TestApp::with(routes(), &[], |s| s.metrics = metrics);
+        let a = app.get("/system/metrics").await;
+        assert_eq!(a.status, StatusCode::OK);
+        let v = a.json();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "cpuCount",
+                "cpuUsedPct",
+                "diskFree",
+                "diskTotal",
+                "diskUsed",
+                "memCache",
+                "memTotal",
+                "memUsed",
+                "timestamp",
+                "timestampUnix"
+            ]
+        );
+        if crate::cgroup::host_cpus() >= 2 {
+            assert_eq!(v["cpuCount"], 2);
+        }
+        assert_eq!(
+            (v["memTotal"].as_u64(), v["memUsed"].as_u64(), v["memCache"].as_u64()),
+            (Some(512 << 20), Some(1 << 20), Some(4096))
+        );
+        assert!(v["cpuUsedPct"].is_f64(), "{v}");
+        for k in ["diskFree", "diskTotal", "diskUsed", "timestampUnix"] {
+            assert!(v[k].is_u64() && v[k].as_u64() > Some(0), "{k}: {v}");
+        }
+        // RFC 3339 in UTC with whole seconds, the same instant as timestampUnix.
+        let ts = v["timestamp"].as_str().unwrap();
+        assert_eq!(ts.len(), "2026-06-22T10:00:00Z".len(), "{ts}");
+        let parsed: jiff::Timestamp = ts.parse().unwrap();
+        assert_eq!(Some(parsed.as_second()), v["timestampUnix"].as_i64());
     }
 }
