@@ -12,6 +12,7 @@ use crate::process::interpreter::Interpreters;
 use crate::process::pty::PtyRegistry;
 use crate::process::session::SessionService;
 use crate::reaper::Reaper;
+use crate::telemetry::Telemetry;
 
 /// The daemon version: the `VERSION` variable at build time, as the reference takes it.
 pub const VERSION: &str = match option_env!("VERSION") {
@@ -38,6 +39,8 @@ pub struct AppState {
     pub interpreters: Arc<Interpreters>,
     /// Language servers behind `/lsp`.
     pub lsp: Arc<Lsp>,
+    /// OTLP export of traces, logs and metrics; started by `/init`.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl AppState {
@@ -70,7 +73,9 @@ impl AppState {
             env.clone(),
             Reaper::global(),
         ));
+        let telemetry = Arc::new(Telemetry::new(&config, VERSION));
         AppState {
+            telemetry,
             ptys,
             lsp,
             interpreters,
