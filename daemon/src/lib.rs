@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod cgroup;
 pub mod client;
 pub mod computeruse;
 pub mod config;
