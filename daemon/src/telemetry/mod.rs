@@ -16,6 +16,7 @@ mod client;
 mod drops;
 pub mod http;
 mod logs;
+mod metrics;
 mod resource;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use hyper::header::HeaderValue;
 use opentelemetry::logs::LoggerProvider as _;
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
@@ -64,6 +66,7 @@ struct Running {
     logs: SdkLoggerProvider,
     entrypoint_logger: SdkLogger,
     metrics: SdkMeterProvider,
+    _gauges: metrics::Gauges,
 }
 
 pub struct Telemetry {
@@ -259,8 +262,9 @@ fn build(
         .build();
     let metrics =
         SdkMeterProvider::builder().with_resource(settings.resource.clone()).with_reader(reader).build();
+    let gauges = metrics::register(&metrics.meter(METER), settings.metrics_interval);
 
-    Ok(Running { tracer, traces, logs, entrypoint_logger, metrics })
+    Ok(Running { tracer, traces, logs, entrypoint_logger, metrics, _gauges: gauges })
 }
 
 #[cfg(test)]
@@ -280,6 +284,7 @@ impl Telemetry {
             entrypoint_logger: logs.logger("test"),
             logs,
             metrics: SdkMeterProvider::builder().build(),
+            _gauges: metrics::Gauges::none(),
         };
         let _ = t.running.set(running);
         t
