@@ -24,11 +24,17 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for LogLayer {
         let Some(bridge) = self.bridge.get() else { return };
         // The telemetry module's own records are about exports failing: exporting them would
         // only feed the failure.
-        if event.metadata().target().starts_with(super::OWN_TARGET) {
+        if is_own(event.metadata().target()) {
             return;
         }
         bridge.on_event(event, ctx)
     }
+}
+
+/// Whether a record comes from the telemetry module (this file's parent module or below).
+fn is_own(target: &str) -> bool {
+    let own = module_path!().rsplit_once("::").map_or(module_path!(), |(parent, _)| parent);
+    target.strip_prefix(own).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
 /// Where the entrypoint follower sends the entrypoint's output: stdout at INFO, stderr at ERROR,
@@ -72,5 +78,16 @@ impl EntrypointSink {
         record.set_body(AnyValue::String(body.to_string().into()));
         record.add_attribute("daytona-entrypoint", true);
         self.logger.emit(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_telemetry_module_s_own_records_are_recognised() {
+        assert!(super::is_own("daemon::telemetry"));
+        assert!(super::is_own("daemon::telemetry::drops"));
+        assert!(!super::is_own("daemon::telemetryx"));
+        assert!(!super::is_own("daemon::server"));
     }
 }

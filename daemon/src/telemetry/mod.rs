@@ -39,8 +39,6 @@ pub use client::TOKEN_HEADER;
 use drops::{CountedLogs, CountedMetrics, CountedSpans, Drops, GatedLogs, GatedSpans, Pending};
 pub use logs::{EntrypointSink, LogLayer};
 
-/// Log records from this module are not exported (see [`LogLayer`]).
-const OWN_TARGET: &str = module_path!();
 /// One export request (connect, send, answer), retries included.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Records waiting for export, per signal. At a few hundred bytes each, a full queue is about a
@@ -212,7 +210,11 @@ fn build(
     token: client::Token,
     drops: Arc<Drops>,
     runtime: tokio::runtime::Handle,
-) -> Result<Running, opentelemetry_otlp::ExporterBuildError> {
+) -> Result<Running, String> {
+    // No TLS here (see client.rs): an https collector would only ever fail, so say it once.
+    if !settings.endpoint.starts_with("http://") {
+        return Err("only http:// endpoints are supported (no TLS in the exporters)".into());
+    }
     let client = client::HyperClient::new(runtime, token, EXPORT_TIMEOUT);
     let url = |signal: &str| format!("{}/v1/{signal}", settings.endpoint);
 
@@ -223,7 +225,8 @@ fn build(
         .with_endpoint(url("traces"))
         .with_timeout(EXPORT_TIMEOUT)
         .with_http_client(client.clone())
-        .build()?;
+        .build()
+        .map_err(|e| e.to_string())?;
     let exporter = CountedSpans { inner: exporter, pending: pending.clone(), drops: drops.clone() };
     let config = opentelemetry_sdk::trace::BatchConfigBuilder::default().with_max_queue_size(QUEUE).build();
     let processor = BatchSpanProcessor::builder(exporter).with_batch_config(config).build();
@@ -240,7 +243,8 @@ fn build(
         .with_endpoint(url("logs"))
         .with_timeout(EXPORT_TIMEOUT)
         .with_http_client(client.clone())
-        .build()?;
+        .build()
+        .map_err(|e| e.to_string())?;
     let exporter = CountedLogs { inner: exporter, pending: pending.clone(), drops: drops.clone() };
     let config = opentelemetry_sdk::logs::BatchConfigBuilder::default().with_max_queue_size(QUEUE).build();
     let processor = BatchLogProcessor::builder(exporter).with_batch_config(config).build();
@@ -256,7 +260,8 @@ fn build(
         .with_endpoint(url("metrics"))
         .with_timeout(EXPORT_TIMEOUT)
         .with_http_client(client)
-        .build()?;
+        .build()
+        .map_err(|e| e.to_string())?;
     let reader = PeriodicReader::builder(CountedMetrics { inner: exporter, drops })
         .with_interval(settings.metrics_interval)
         .build();
@@ -319,6 +324,16 @@ mod tests {
         let t = Telemetry::new(&config(&[("DAYTONA_OTEL_ENDPOINT", "http://collector:4318/")]), "v");
         assert_eq!(t.settings.as_ref().unwrap().endpoint, "http://collector:4318");
         assert!(t.log_layer().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_https_or_malformed_endpoint_starts_nothing() {
+        for endpoint in ["https://collector:4318", "collector:4318", "http://bad host"] {
+            let t = Telemetry::new(&config(&[("DAYTONA_OTEL_ENDPOINT", endpoint)]), "v");
+            assert!(t.configured());
+            assert!(!t.init("token"), "{endpoint}");
+            assert!(t.tracer().is_none());
+        }
     }
 
     #[tokio::test]
