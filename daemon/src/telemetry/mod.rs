@@ -120,12 +120,13 @@ impl Telemetry {
     /// inside the daemon's runtime. Returns whether telemetry is exporting.
     pub fn init(&self, token: &str) -> bool {
         let Some(settings) = &self.settings else { return false };
-        let Ok(value) = HeaderValue::from_str(token) else {
+        let Ok(mut value) = HeaderValue::from_str(token) else {
             tracing::warn!(
                 "telemetry: the /init token cannot be sent as an HTTP header; not exporting with it"
             );
             return self.running.get().is_some();
         };
+        value.set_sensitive(true);
         *toolbox_envelope::sync::write(&self.token) = Some(value);
         let _one_at_a_time = toolbox_envelope::sync::lock(&self.starting);
         if self.running.get().is_some() {
