@@ -43,6 +43,9 @@ pub struct Config {
     pub region_id: Option<String>,
     pub sandbox_snapshot: Option<String>,
     pub otel_extra_labels: Vec<(String, String)>,
+    /// How often telemetry metrics are pushed (`DAYTONA_OTEL_METRICS_INTERVAL`, not a reference
+    /// variable: tests shorten it; 10s, at least 100ms).
+    pub otel_metrics_interval: Duration,
     pub termination_grace_period: Duration,
     pub termination_check_interval: Duration,
     pub recordings_dir: Option<PathBuf>,
@@ -97,6 +100,11 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let termination_check_interval = duration_var(get, "DAYTONA_TERMINATION_CHECK_INTERVAL", "100ms")?;
     if termination_check_interval < Duration::from_millis(1) {
         return Err(err("DAYTONA_TERMINATION_CHECK_INTERVAL", "must be at least 1ms"));
+    }
+
+    let otel_metrics_interval = duration_var(get, "DAYTONA_OTEL_METRICS_INTERVAL", "10s")?;
+    if otel_metrics_interval < Duration::from_millis(100) {
+        return Err(err("DAYTONA_OTEL_METRICS_INTERVAL", "must be at least 100ms"));
     }
 
     let toolbox_port =
@@ -162,6 +170,7 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         region_id: non_empty(get("DAYTONA_REGION_ID")),
         sandbox_snapshot: non_empty(get("DAYTONA_SANDBOX_SNAPSHOT")),
         otel_extra_labels: get("DAYTONA_SANDBOX_OTEL_EXTRA_LABELS").map(parse_labels).unwrap_or_default(),
+        otel_metrics_interval,
         termination_grace_period,
         termination_check_interval,
         recordings_dir: get("DAYTONA_RECORDINGS_DIR").map(PathBuf::from),
@@ -404,6 +413,20 @@ mod tests {
         assert_eq!(c.region_id, None);
         // Present-but-empty counts as set for the endpoint.
         assert_eq!(c.otel_endpoint, Some(String::new()));
+    }
+
+    #[test]
+    fn otel_metrics_interval_is_a_go_duration_of_at_least_100ms() {
+        let c = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x")])).unwrap();
+        assert_eq!(c.otel_metrics_interval, Duration::from_secs(10));
+        let c = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_OTEL_METRICS_INTERVAL", "500ms")]))
+            .unwrap();
+        assert_eq!(c.otel_metrics_interval, Duration::from_millis(500));
+        for bad in ["99ms", "0", "10", "soon", ""] {
+            let e = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_OTEL_METRICS_INTERVAL", bad)]))
+                .unwrap_err();
+            assert_eq!(e.var, "DAYTONA_OTEL_METRICS_INTERVAL", "{bad:?}");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod shell;
 pub mod signal;
 pub mod state;
 pub mod system;
+pub mod telemetry;
 pub mod terminal;
 #[cfg(test)]
 pub mod testing;
@@ -88,7 +89,9 @@ pub fn main_entry() -> ExitCode {
     {
         eprintln!("cannot change to the home directory {}: {e}", home.display());
     }
-    logging::init(&config);
+    // Before the subscriber: its log layer feeds the telemetry that /init starts later.
+    let telemetry = std::sync::Arc::new(telemetry::Telemetry::new(&config, state::VERSION));
+    logging::init(&config, telemetry.log_layer());
 
     // The reaper must own SIGCHLD before the first child exists.
     let _ = reaper::Reaper::global();
@@ -96,7 +99,8 @@ pub fn main_entry() -> ExitCode {
     // the runtime's threads exist, not on the first git request.
     git::creds::init_libgit2();
     let work_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let state = state::AppState::new(config, env::ChildEnv::from_process(), work_dir);
+    let mut state = state::AppState::new(config, env::ChildEnv::from_process(), work_dir);
+    state.telemetry = telemetry;
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -123,6 +127,8 @@ pub fn main_entry() -> ExitCode {
         if !args.is_empty() {
             stop_entrypoint(&state).await;
         }
+        // Last, so the records of the shutdown itself go out too.
+        state.telemetry.shutdown().await;
         ExitCode::SUCCESS
     })
 }

@@ -9,7 +9,10 @@ use crate::logfile::RotatingFile;
 
 /// Installs the global subscriber. A log file that cannot be opened is reported and skipped:
 /// the daemon is more useful running without its file log than not running.
-pub fn init(config: &Config) {
+///
+/// `telemetry` is the log export's layer, when telemetry is configured: it sees what the other
+/// outputs see (the same level).
+pub fn init(config: &Config, telemetry: Option<crate::telemetry::LogLayer>) {
     let level = LevelFilter::from_level(config.log_level);
     let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)
@@ -22,7 +25,8 @@ pub fn init(config: &Config) {
         ),
         Err(e) => (None, Some(e)),
     };
-    let _ = tracing_subscriber::registry().with(console).with(file_layer).try_init();
+    let telemetry = telemetry.map(|t| t.with_filter(level));
+    let _ = tracing_subscriber::registry().with(console).with(file_layer).with(telemetry).try_init();
     if let Some(e) = file_error {
         tracing::error!(error = %e, "cannot open the daemon log file; logging to stdout only");
     }

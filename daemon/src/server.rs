@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     crate::openapi::complete(&mut doc);
 
     let known = Arc::new(KnownPaths::from_doc(&doc));
+    let telemetry = state.telemetry.clone();
     let mut app = api;
     if !state.config.production {
         let json = Arc::new(doc.to_pretty_json().expect("OpenAPI document serialises"));
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(envelope_layer))
         .layer(tower_http::trace::TraceLayer::new_for_http());
+    // Outermost, so a span records the status the client gets.
+    let app = crate::telemetry::http::layer(app, &telemetry);
     (app, doc)
 }
 

@@ -14,6 +14,7 @@ use crate::process::pty::PtyRegistry;
 use crate::process::session::SessionService;
 use crate::reaper::Reaper;
 use crate::system::metrics::Metrics;
+use crate::telemetry::Telemetry;
 
 /// The daemon version: the `VERSION` variable at build time, as the reference takes it.
 pub const VERSION: &str = match option_env!("VERSION") {
@@ -44,6 +45,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `/port`: the listening-socket scan.
     pub ports: Arc<Ports>,
+    /// OTLP export of traces, logs and metrics; started by `/init`.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl AppState {
@@ -82,7 +85,9 @@ impl AppState {
                 ..Default::default()
             }),
         );
+        let telemetry = Arc::new(Telemetry::new(&config, VERSION));
         AppState {
+            telemetry,
             metrics: Arc::new(Metrics::new()),
             ports: Arc::new(Ports::new()),
             ptys,

@@ -138,7 +138,12 @@ async fn initialize(
     State(state): State<AppState>,
     Json(req): Json<InitializeRequest>,
 ) -> Json<MessageResponse> {
-    *toolbox_envelope::sync::lock(&state.init_token) = Some(req.token.unwrap_or_default());
+    let token = req.token.unwrap_or_default();
+    *toolbox_envelope::sync::lock(&state.init_token) = Some(token.clone());
+    if state.telemetry.init(&token) {
+        let sessions = state.sessions.clone();
+        state.telemetry.follow_entrypoint(move |sink| crate::entrypoint::export_output(sessions, sink));
+    }
     Json(MessageResponse { message: "Auth token set and telemetry initialized successfully".into() })
 }
 
