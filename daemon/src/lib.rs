@@ -25,6 +25,7 @@ pub mod logging;
 pub mod lsp;
 pub mod openapi;
 pub mod process;
+pub mod proxy;
 pub mod reaper;
 pub mod server;
 pub mod shell;

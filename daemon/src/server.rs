@@ -63,7 +63,10 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(axum::Extension(known))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(envelope_layer))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // After the layers, so outside them: the error layer would dress a proxied app's own
+        // bare 404 as the daemon's envelope (the proxy renders its own errors).
+        .merge(crate::proxy::api::routes());
     (app, doc)
 }
 
@@ -148,7 +151,7 @@ pub async fn serve_with(
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -181,8 +184,11 @@ pub async fn serve_with(
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = app.clone();
             let guard = conn::Busy::start(&busy, &requests);
+            let mut req = req.map(axum::body::Body::new);
+            // The client's address, for the proxy's X-Forwarded-For.
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             async move {
-                let res = app.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {});
+                let res = app.oneshot(req).await.unwrap_or_else(|e| match e {});
                 if res.status() == StatusCode::SWITCHING_PROTOCOLS {
                     // The socket goes to a WebSocket: never idle, never evicted.
                     guard.keep();
