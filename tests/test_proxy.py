@@ -28,6 +28,9 @@ from harness.http_targets import (
 )
 
 MB100 = 100
+# What a 100 MB transfer may add to the daemon's peak RSS: bodies are relayed frame by frame,
+# so the growth is a few buffers, far below the size of the transfer.
+MAX_PEAK_GROWTH_KIB = 32 * 1024
 
 
 def conn(daemon, timeout: float = 30.0) -> http.client.HTTPConnection:
@@ -38,6 +41,13 @@ def echo(daemon, port: int, path: str, headers: dict | None = None, method: str 
     r = raw.request(daemon.url, method, f"/proxy/{port}{path}", headers=headers, body=body)
     assert r.status == 200, r.describe()
     return r.json()
+
+
+def peak_rss_kib(daemon) -> int:
+    for line in open(f"/proc/{daemon.proc.pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
 
 
 def header_values(seen: dict, name: str) -> list[str]:
@@ -149,6 +159,7 @@ def test_a_bad_port_is_a_400_envelope_naming_it(daemon, port):
 
 @pytest.mark.deadline(60)
 def test_a_100_mb_download_arrives_whole(daemon, v4):
+    peak_before = peak_rss_kib(daemon)
     c = conn(daemon)
     try:
         c.request("GET", f"/proxy/{v4.port}/big?blocks={MB100}")
@@ -164,6 +175,7 @@ def test_a_100_mb_download_arrives_whole(daemon, v4):
         c.close()
     assert total == MB100 * BLOCK
     assert h.hexdigest() == download_sha256(MB100, v4.base)
+    assert peak_rss_kib(daemon) - peak_before < MAX_PEAK_GROWTH_KIB
 
 
 @pytest.mark.deadline(60)
@@ -177,6 +189,7 @@ def test_a_100_mb_upload_arrives_whole(daemon, v4):
         for i in range(MB100):
             yield i.to_bytes(8, "big") + data[8:]
 
+    peak_before = peak_rss_kib(daemon)
     c = conn(daemon)
     try:
         c.putrequest("POST", f"/proxy/{v4.port}/upload")
@@ -191,6 +204,7 @@ def test_a_100_mb_upload_arrives_whole(daemon, v4):
         c.close()
     assert r.status == 200, got
     assert got == {"length": MB100 * BLOCK, "sha256": h.hexdigest()}
+    assert peak_rss_kib(daemon) - peak_before < MAX_PEAK_GROWTH_KIB
 
 
 def test_a_chunked_upload_is_relayed(daemon, v4):
