@@ -141,6 +141,13 @@ def download(port: int, path: str, size: int) -> float:
         c.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def latencies(c: Client, path: str, n: int) -> list[float]:
     out = []
     for _ in range(n):
@@ -187,9 +194,12 @@ def run(args, tport: int, dport: int, daemon_pid: int) -> None:
     download(dport, f"/proxy/{tport}/big/{256 * MiB}", 256 * MiB)
 
     direct, proxied = [], []
+    daemon_cpu = 0.0
     for _ in range(args.runs):
         direct.append(download(tport, direct_big, args.size))
+        before = cpu_seconds(daemon_pid)
         proxied.append(download(dport, proxied_big, args.size))
+        daemon_cpu += cpu_seconds(daemon_pid) - before
     mb = args.size / 1e6
     d_rate, p_rate = mb / statistics.median(direct), mb / statistics.median(proxied)
     print(f"download of {args.size / MiB:.0f} MiB, median of {args.runs} runs (MB/s = 10^6 bytes/s):")
@@ -198,6 +208,10 @@ def run(args, tport: int, dport: int, daemon_pid: int) -> None:
     print(f"  through /proxy/{{port}}      {p_rate:9.1f} MB/s   "
           f"(runs {', '.join(f'{mb / t:.0f}' for t in proxied)})")
     print(f"  ratio                      {p_rate / d_rate * 100:9.1f} %   (target >= 90 %)")
+    gib = args.size * args.runs / (1 << 30)
+    print(f"  daemon CPU (user + system) {daemon_cpu / gib:9.2f} s per GiB relayed "
+          f"(each byte is received and sent again by the daemon; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f})")
     print(f"  daemon peak RSS (VmHWM)    {rss_kib(daemon_pid, 'VmHWM') / 1024:9.1f} MiB after the downloads")
 
     dc, pc = Client(tport), Client(dport)
