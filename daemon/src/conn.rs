@@ -363,6 +363,28 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
+    /// Vectored, so hyper sends response bodies from their own buffers instead of copying each
+    /// into its write buffer first (a proxied download would pay one extra copy per byte).
+    /// hyper's own answers to unparsable heads have no body: their head is the first slice.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_pending(cx))?;
+        self.slot.activity.touch();
+        let own_answer = self.slot.busy.load(Ordering::Relaxed) == 0;
+        if own_answer
+            && let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && let Some(out) = replacement(first)
+        {
+            self.pending = Some((out, 0));
+            let _ = self.poll_pending(cx)?;
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         std::task::ready!(self.poll_pending(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
@@ -373,10 +395,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
-    // Not vectored: hyper then writes each head in one flat buffer, which is what
-    // `replacement` inspects.
     fn is_write_vectored(&self) -> bool {
-        false
+        self.inner.is_write_vectored()
     }
 }
 
@@ -481,6 +501,34 @@ mod tests {
         let mut client = client;
         client.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, looks_like);
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_are_replaced_outside_requests_and_pass_inside() {
+        let table = Table::new(Limits { max_connections: 4 });
+        let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
+        for in_request in [false, true] {
+            let (client, server) = tokio::io::duplex(4096);
+            let slot = table.admit().unwrap();
+            let busy = in_request.then(|| Busy::start(&slot.busy, &slot.requests));
+            let mut g = Guarded::new(server, slot);
+            let body = b"body bytes";
+            let bufs = [io::IoSlice::new(head), io::IoSlice::new(body)];
+            let n = std::future::poll_fn(|cx| Pin::new(&mut g).poll_write_vectored(cx, &bufs)).await.unwrap();
+            assert!(n > 0);
+            g.shutdown().await.unwrap();
+            drop((g, busy));
+            let mut got = Vec::new();
+            let mut client = client;
+            client.read_to_end(&mut got).await.unwrap();
+            if in_request {
+                assert!(got.starts_with(head), "{got:?}");
+            } else {
+                let text = String::from_utf8(got).unwrap();
+                assert!(text.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "{text}");
+                assert!(text.contains("application/json") && text.ends_with('}'), "{text}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -44,6 +44,8 @@ toolbox_envelope::error_codes! {
         LspResponseTooLarge => "LSP_RESPONSE_TOO_LARGE",
         RecordingStillActive => "RECORDING_STILL_ACTIVE",
         RecordingFfmpegNotFound => "RECORDING_FFMPEG_NOT_FOUND",
+        // Ours: the preview proxy's target did not answer (502; the reference sent no body).
+        ProxyUpstreamFailed => "PROXY_UPSTREAM_FAILED",
     }
 }
 

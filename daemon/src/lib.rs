@@ -27,6 +27,7 @@ pub mod lsp;
 pub mod openapi;
 pub mod port;
 pub mod process;
+pub mod proxy;
 pub mod reaper;
 pub mod server;
 pub mod shell;

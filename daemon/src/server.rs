@@ -68,6 +68,13 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Outermost, so a span records the status the client gets.
     let app = crate::telemetry::http::layer(app, &telemetry);
+    // After the layers, so outside them: the error layer would dress a proxied app's own bare
+    // 404 as the daemon's envelope (the proxy renders its own errors), and telemetry has no
+    // spans for the proxy.
+    // A panic while relaying is still a 500 for that request, not a dropped connection.
+    let proxy =
+        crate::proxy::api::routes().layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
+    let app = app.merge(proxy);
     (app, doc)
 }
 
@@ -152,7 +159,7 @@ pub async fn serve_with(
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -185,8 +192,11 @@ pub async fn serve_with(
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = app.clone();
             let guard = conn::Busy::start(&busy, &requests);
+            let mut req = req.map(axum::body::Body::new);
+            // The client's address, for the proxy's X-Forwarded-For.
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             async move {
-                let res = app.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {});
+                let res = app.oneshot(req).await.unwrap_or_else(|e| match e {});
                 if res.status() == StatusCode::SWITCHING_PROTOCOLS {
                     // The socket goes to a WebSocket: never idle, never evicted.
                     guard.keep();
