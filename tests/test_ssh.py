@@ -94,12 +94,15 @@ class Client:
         return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=self.env(password),
                               stdin=None if input is not None else subprocess.DEVNULL)
 
+    # sftp -b runs ssh in batch mode, which never asks for a password: transfers use a key.
+    transfer_key: Path | None = None
+
     def scp(self, src: str, dst: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        cmd = ["scp", "-q", *self.opts(), "-P", str(self.port), src, dst]
+        cmd = ["scp", "-q", *self.opts(self.transfer_key), "-P", str(self.port), src, dst]
         return subprocess.run(cmd, capture_output=True, timeout=timeout, env=self.env(), stdin=subprocess.DEVNULL)
 
     def sftp_cmd(self, batch: Path) -> list[str]:
-        return ["sftp", "-q", *self.opts(), "-P", str(self.port), "-b", str(batch), "user@127.0.0.1"]
+        return ["sftp", "-q", *self.opts(self.transfer_key), "-P", str(self.port), "-b", str(batch), "user@127.0.0.1"]
 
     def sftp(self, commands: str, timeout: float = 120) -> subprocess.CompletedProcess:
         batch = self.tmp / "batch"
@@ -132,6 +135,7 @@ def server(daemon_bin, tmp_path_factory):
     client = Client(port, tmp)
     client.daemon = d
     client.keys = {"env": env_key, "user": user_key, "stranger": stranger}
+    client.transfer_key = env_key
     yield client
     factory.finish()
 
