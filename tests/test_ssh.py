@@ -417,3 +417,125 @@ def test_port_forwarding_of_an_http_server(server, http_server, direction):
     finally:
         p.terminate()
         p.wait(10)
+
+
+def test_unix_socket_forwarding_both_ways(server, http_server, tmp_path):
+    # -L to a socket on the server side (direct-streamlocal), served by a relay of the HTTP
+    # server; then -R of a socket on the server side to the HTTP server (streamlocal-forward).
+    remote_sock = tmp_path / "remote" / "http.sock"
+    remote_sock.parent.mkdir()
+    relay = socket.socket(socket.AF_UNIX)
+    relay.bind(str(remote_sock))
+    relay.listen()
+
+    def serve_relay():
+        while True:
+            try:
+                c, _ = relay.accept()
+            except OSError:
+                return
+            u = socket.create_connection(("127.0.0.1", http_server))
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=serve_relay, daemon=True).start()
+    port = free_port()
+    cmd = ["ssh", *server.opts(), "-N", "-o", "ExitOnForwardFailure=yes", "-L", f"{port}:{remote_sock}",
+           "-p", str(server.port), "user@127.0.0.1"]
+    p = subprocess.Popen(cmd, env=server.env(), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert fetch_via(port, "/via-socket") == "served /via-socket"
+    finally:
+        p.terminate()
+        p.wait(10)
+        relay.close()
+
+    listen_path = tmp_path / "made" / "deeper" / "fwd.sock"
+    cmd = ["ssh", *server.opts(), "-N", "-o", "ExitOnForwardFailure=yes", "-R", f"{listen_path}:127.0.0.1:{http_server}",
+           "-p", str(server.port), "user@127.0.0.1"]
+    p = subprocess.Popen(cmd, env=server.env(), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while not listen_path.exists():
+            assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.poll() is not None else ""
+            time.sleep(0.05)
+        assert stat.S_IMODE(listen_path.parent.stat().st_mode) == 0o700
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(str(listen_path))
+            s.sendall(b"GET /back HTTP/1.0\r\nHost: x\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        assert data.endswith(b"served /back"), data
+    finally:
+        p.terminate()
+        p.wait(10)
+    # The listener and its socket file go with the connection.
+    deadline = time.monotonic() + 10
+    while listen_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not listen_path.exists()
+
+
+def _pump(a: socket.socket, b: socket.socket) -> None:
+    try:
+        while data := a.recv(65536):
+            b.sendall(data)
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def test_agent_forwarding(server, tmp_path):
+    if shutil.which("ssh-agent") is None:
+        pytest.skip("ssh-agent not installed")
+    agent_sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_sock)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not agent_sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = dict(os.environ, SSH_AUTH_SOCK=str(agent_sock))
+        subprocess.run(["ssh-add", "-q", str(server.keys["stranger"])], env=env, check=True, capture_output=True)
+        want = subprocess.run(["ssh-add", "-l"], env=env, capture_output=True, text=True).stdout.split()[1]
+        r = server.ssh("echo sock=$SSH_AUTH_SOCK; ssh-add -l", extra=["-A", "-o", f"IdentityAgent={agent_sock}"])
+        assert r.returncode == 0, r
+        out = r.stdout.decode()
+        assert "sock=/" in out and want in out, out
+    finally:
+        agent.terminate()
+        agent.wait(5)
+
+
+def test_a_command_with_t_runs_on_a_terminal(server):
+    r = server.ssh("tty; stty size", extra=["-tt", "-o", "RequestTTY=force"])
+    assert r.returncode == 0, r
+    lines = r.stdout.decode().replace("\r", "").splitlines()
+    assert lines[0].startswith("/dev/pts/"), lines
+
+
+def test_connections_over_the_cap_are_closed(daemon_factory):
+    port = free_port()
+    daemon_factory.start(extra_env={"DAYTONA_SSH_PORT": str(port), "DAYTONA_SSH_MAX_CONNECTIONS": "2"})
+    wait_listening(port)
+    time.sleep(0.2)  # the probe's slot is given back
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    try:
+        for s in held:
+            assert s.recv(64).startswith(b"SSH-2.0-")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            extra.settimeout(5)
+            assert extra.recv(64) == b""
+    finally:
+        for s in held:
+            s.close()
+    # A slot is free again once a connection goes.
+    deadline = time.monotonic() + 5
+    while True:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.settimeout(5)
+            if s.recv(64).startswith(b"SSH-2.0-"):
+                break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
