@@ -539,3 +539,38 @@ def test_connections_over_the_cap_are_closed(daemon_factory):
                 break
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def _procs_with(tag: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if tag.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_a_client_that_goes_away_takes_its_command_along(server, tty):
+    tag = f"{time.time_ns() % 100000}.{int(tty)}"
+    # On a terminal the job runs in a group of its own (job control) and must be hung up too.
+    command = f"sleep 7{tag} & sleep 8{tag}; wait" if tty else f"sleep 7{tag}; true"
+    cmd = ["ssh", *server.opts(), *(["-tt"] if tty else []), "-p", str(server.port), "user@127.0.0.1", command]
+    p = subprocess.Popen(cmd, env=server.env(), stdin=subprocess.PIPE if tty else subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while not _procs_with(f"7{tag}"):
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.05)
+    finally:
+        p.kill()
+        p.wait()
+    deadline = time.monotonic() + 10
+    while _procs_with(f"7{tag}") or _procs_with(f"8{tag}"):
+        assert time.monotonic() < deadline, "the command outlived its client"
+        time.sleep(0.1)

@@ -67,7 +67,7 @@ pub async fn run(mut channel: Channel<Msg>, handle: Handle, shared: Arc<Shared>,
             }
             ChannelMsg::AgentForward { .. } => {
                 if setup.agent.is_none() {
-                    match Agent::start(handle.clone(), shared.clone()) {
+                    match Agent::start(handle.clone()) {
                         Ok(a) => setup.agent = Some(a),
                         Err(e) => tracing::warn!(error = %e, "cannot make the SSH agent socket"),
                     }
@@ -344,7 +344,7 @@ async fn run_on_pty(
                 _ = &mut out => {}
                 _ = exited.notified() => {
                     if tokio::time::timeout(PTY_DRAIN, &mut out).await.is_err() {
-                        kill_group(pid, libc::SIGHUP);
+                        hang_up(pid);
                         out.abort();
                     }
                 }
@@ -365,10 +365,21 @@ async fn run_on_pty(
         }
     })
     .await;
-    if !matches!(ended, Ended::Closed) {
-        guard.disarm();
+    match ended {
+        // The client went away: as when a terminal closes, every job of the session is hung
+        // up (job control puts them in groups of their own), and the shell's group killed.
+        Ended::Closed => hang_up(pid),
+        _ => guard.disarm(),
     }
     ended
+}
+
+/// Sends SIGHUP to every process of the terminal session led by `sid`.
+fn hang_up(sid: u32) {
+    for member in sys::session_members(sid) {
+        // SAFETY: plain syscall.
+        unsafe { libc::kill(member as libc::pid_t, libc::SIGHUP) };
+    }
 }
 
 /// Reads the PTY master; Linux reports the last close of the terminal as EIO, which is the end.
@@ -404,7 +415,7 @@ struct Agent {
 }
 
 impl Agent {
-    fn start(handle: Handle, _shared: Arc<Shared>) -> std::io::Result<Agent> {
+    fn start(handle: Handle) -> std::io::Result<Agent> {
         // tempfile makes the directory 0700: only the sandbox user reaches the agent.
         let dir = tempfile::Builder::new().prefix("ssh-agent-").tempdir()?;
         let listener = tokio::net::UnixListener::bind(dir.path().join("agent.sock"))?;
@@ -429,5 +440,45 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_deaths_and_unknown_statuses_report_1() {
+        assert_eq!(reported_status(ExitStatus::Exited(0)), 0);
+        assert_eq!(reported_status(ExitStatus::Exited(42)), 42);
+        assert_eq!(reported_status(ExitStatus::Signaled(libc::SIGKILL)), 1);
+        assert_eq!(reported_status(ExitStatus::Unknown), 1);
+    }
+
+    #[test]
+    fn ssh_signal_names_map_to_signals_and_unknown_ones_kill() {
+        assert_eq!(signal_number(&Sig::INT), libc::SIGINT);
+        assert_eq!(signal_number(&Sig::TERM), libc::SIGTERM);
+        assert_eq!(signal_number(&Sig::USR1), libc::SIGUSR1);
+        assert_eq!(signal_number(&Sig::Custom("USR2".into())), libc::SIGUSR2);
+        assert_eq!(signal_number(&Sig::Custom("WINCH".into())), libc::SIGKILL);
+    }
+
+    #[test]
+    fn terminal_dimensions_default_and_saturate() {
+        assert_eq!(dimension(0, 80), 80);
+        assert_eq!(dimension(132, 80), 132);
+        assert_eq!(dimension(1 << 20, 80), u16::MAX);
+    }
+
+    #[test]
+    fn client_variables_override_the_daemons() {
+        let merged = merge_env(
+            vec![("A".into(), "1".into()), ("B".into(), "2".into())],
+            vec![("B".into(), "3".into()), ("C".into(), "4".into())],
+        );
+        let want: Vec<(OsString, OsString)> =
+            vec![("A".into(), "1".into()), ("B".into(), "3".into()), ("C".into(), "4".into())];
+        assert_eq!(merged, want);
     }
 }
