@@ -1,7 +1,7 @@
 //! One SSH connection: authentication, channel opens and global requests. What happens on a
 //! session channel is in `session.rs`; forwarding in `forward.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ pub async fn serve_connection(
         channels: Arc::new(AtomicUsize::new(0)),
         tcp_forwards: HashMap::new(),
         unix_forwards: HashMap::new(),
+        sftp_channels: HashSet::new(),
     };
     // The version exchange is inside run_stream: a client that connects and says nothing must
     // not hold a connection slot forever either.
@@ -97,6 +98,8 @@ pub struct Conn {
     tcp_forwards: HashMap<(String, u32), AbortHandle>,
     /// Unix-socket forwards by path; the socket file is removed with the listener.
     unix_forwards: HashMap<String, AbortHandle>,
+    /// Channels running SFTP, which report their exit status when the client ends its input.
+    sftp_channels: HashSet<ChannelId>,
 }
 
 impl Drop for Conn {
@@ -268,7 +271,27 @@ impl russh::server::Handler for Conn {
     }
 
     async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
-        if name == "sftp" { session.channel_success(channel) } else { session.channel_failure(channel) }
+        if name == "sftp" {
+            self.sftp_channels.insert(channel);
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
+    }
+
+    async fn channel_eof(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        // An SFTP client ends by closing its input, and OpenSSH clients send their channel close
+        // right behind that end of file. The exit status (0, as the reference reports) must be
+        // queued here, before that close is handled, or the client reports -1 and scp fails.
+        if self.sftp_channels.remove(&channel) {
+            session.exit_status_request(channel, 0)?;
+        }
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        self.sftp_channels.remove(&channel);
+        Ok(())
     }
 
     async fn x11_request(

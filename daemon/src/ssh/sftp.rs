@@ -33,24 +33,41 @@ const DIR_BATCH: usize = 128;
 /// Open handles per SFTP session.
 const MAX_HANDLES: usize = 1024;
 
-/// Runs SFTP on the channel until the client ends it, then reports exit status 0.
+/// Runs SFTP on the channel until the client ends it, then closes the channel (the exit status
+/// is sent by the connection handler when the client's end of file arrives).
 pub async fn serve(channel: Channel<Msg>, handle: Handle, slot: ChannelSlot) {
     let id = channel.id();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let stream = Ending { inner: channel.into_stream(), _done: done_tx };
+    let stream = Ending { inner: Some(channel.into_stream()), done: Some(done_tx) };
     russh_sftp::server::run(stream, Sftp::default()).await;
-    // russh-sftp serves on a task of its own and drops the stream when the client is done.
-    let _ = done_rx.await;
-    let _ = handle.exit_status_request(id, 0).await;
+    // russh-sftp serves on a task of its own and drops the stream when the client is done; the
+    // stream comes back here so that the end of file is queued before dropping it closes the
+    // channel.
+    let stream = done_rx.await.ok();
     let _ = handle.eof(id).await;
     let _ = handle.close(id).await;
+    drop(stream);
     drop(slot);
 }
 
-/// A stream that tells, by being dropped, that SFTP is over.
+/// A stream that, when dropped, hands its inner stream back through `done`.
 struct Ending<S> {
-    inner: S,
-    _done: tokio::sync::oneshot::Sender<()>,
+    inner: Option<S>,
+    done: Option<tokio::sync::oneshot::Sender<S>>,
+}
+
+impl<S> Ending<S> {
+    fn inner(&mut self) -> &mut S {
+        self.inner.as_mut().expect("present until dropped")
+    }
+}
+
+impl<S> Drop for Ending<S> {
+    fn drop(&mut self) {
+        if let (Some(inner), Some(done)) = (self.inner.take(), self.done.take()) {
+            let _ = done.send(inner);
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Ending<S> {
@@ -59,7 +76,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Ending<S> {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        std::pin::Pin::new(self.inner()).poll_read(cx, buf)
     }
 }
 
@@ -69,16 +86,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Ending<S> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+        std::pin::Pin::new(self.inner()).poll_write(cx, buf)
     }
     fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        std::pin::Pin::new(self.inner()).poll_flush(cx)
     }
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+        std::pin::Pin::new(self.inner()).poll_shutdown(cx)
     }
 }
 
