@@ -307,6 +307,17 @@ def test_scp_200mb_both_ways(server, big_file, tmp_path):
     remote.unlink()
 
 
+def test_scp_exits_0_every_time(server, tmp_path):
+    # The SFTP exit status used to lose a race with the close OpenSSH sends right after its end
+    # of file: the client then reported -1 and scp failed about one time in five.
+    src = tmp_path / "small.bin"
+    src.write_bytes(os.urandom(64 * 1024))
+    remote = server.daemon.workdir / "small.bin"
+    assert server.scp(str(src), f"user@127.0.0.1:{remote}").returncode == 0
+    codes = [server.scp(f"user@127.0.0.1:{remote}", str(tmp_path / f"d{i}")).returncode for i in range(20)]
+    assert codes == [0] * 20
+
+
 def test_sftp_200mb_both_ways_with_relative_paths(server, big_file, tmp_path):
     back = tmp_path / "sftp-down.bin"
     r = server.sftp(f"put {big_file} sftp-up.bin\nget sftp-up.bin {back}\n")

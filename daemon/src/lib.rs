@@ -148,7 +148,7 @@ async fn run_servers(state: state::AppState, shutdown: impl Future<Output = ()>)
     tokio::spawn(terminal::run(terminal));
     // Aborted when the toolbox server stops: no new logins during shutdown, and dropping the
     // connections kills the programs of sessions still open.
-    let ssh = AbortOnDrop(tokio::spawn(ssh::run(ssh)));
+    let ssh = AbortOnDrop(tokio::spawn(ssh::server::run(ssh)));
     let listener = match server::bind(port).await {
         Ok(l) => l,
         Err(e) => {

@@ -12,7 +12,7 @@ use russh::{Channel, ChannelOpenFailure};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-use super::handler::ChannelSlot;
+use super::ChannelSlot;
 
 /// How long a forwarded connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -25,7 +25,13 @@ pub async fn pipe<S: AsyncRead + AsyncWrite + Unpin>(channel: Channel<Msg>, mut 
 
 /// `direct-tcpip`: connects to `host:port` and joins it to the channel; the channel is refused
 /// when the connection cannot be made.
-pub async fn direct_tcp(channel: Channel<Msg>, reply: ChannelOpenHandle, host: String, port: u16, slot: ChannelSlot) {
+pub async fn direct_tcp(
+    channel: Channel<Msg>,
+    reply: ChannelOpenHandle,
+    host: String,
+    port: u16,
+    slot: ChannelSlot,
+) {
     match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port))).await {
         Ok(Ok(socket)) => {
             let _ = socket.set_nodelay(true);
@@ -42,7 +48,12 @@ pub async fn direct_tcp(channel: Channel<Msg>, reply: ChannelOpenHandle, host: S
 }
 
 /// `direct-streamlocal@openssh.com`: the same to a Unix socket.
-pub async fn direct_unix(channel: Channel<Msg>, reply: ChannelOpenHandle, path: std::path::PathBuf, slot: ChannelSlot) {
+pub async fn direct_unix(
+    channel: Channel<Msg>,
+    reply: ChannelOpenHandle,
+    path: std::path::PathBuf,
+    slot: ChannelSlot,
+) {
     match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&path)).await {
         Ok(Ok(socket)) => {
             reply.accept().await;
@@ -111,7 +122,12 @@ pub fn listen_unix(path: &Path) -> std::io::Result<UnixListener> {
 
 /// Accepts on a socket forward and opens a `forwarded-streamlocal@openssh.com` channel for each
 /// connection.
-pub async fn serve_remote_unix(listener: UnixListener, handle: Handle, path: String, channels: Arc<AtomicUsize>) {
+pub async fn serve_remote_unix(
+    listener: UnixListener,
+    handle: Handle,
+    path: String,
+    channels: Arc<AtomicUsize>,
+) {
     loop {
         let Ok((socket, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -11,7 +11,7 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, Verif
 use russh::{Channel, ChannelId, ChannelOpenFailure};
 use tokio::task::AbortHandle;
 
-use super::{LOGIN_GRACE, MAX_CHANNELS, Shared, forward, keys, session};
+use super::{ChannelSlot, LOGIN_GRACE, MAX_CHANNELS, Shared, forward, keys, session};
 
 /// Runs one connection to its end: login within [`LOGIN_GRACE`], then until either side closes.
 pub async fn serve_connection(
@@ -32,17 +32,18 @@ pub async fn serve_connection(
     };
     // The version exchange is inside run_stream: a client that connects and says nothing must
     // not hold a connection slot forever either.
-    let running = match tokio::time::timeout(LOGIN_GRACE, russh::server::run_stream(config, stream, conn)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "SSH handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::info!(%peer, "SSH connection closed: no handshake within the login grace time");
-            return;
-        }
-    };
+    let running =
+        match tokio::time::timeout(LOGIN_GRACE, russh::server::run_stream(config, stream, conn)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "SSH handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "SSH connection closed: no handshake within the login grace time");
+                return;
+            }
+        };
     let handle = running.handle();
     let mut running = std::pin::pin!(running);
     tokio::select! {
@@ -67,24 +68,6 @@ fn log_end(peer: SocketAddr, r: Result<(), russh::Error>) {
     match r {
         Ok(()) => tracing::debug!(%peer, "SSH connection ended"),
         Err(e) => tracing::debug!(%peer, error = %e, "SSH connection ended with an error"),
-    }
-}
-
-/// A slot among a connection's [`MAX_CHANNELS`], given back when dropped.
-pub struct ChannelSlot(Arc<AtomicUsize>);
-
-impl ChannelSlot {
-    pub fn take(count: &Arc<AtomicUsize>) -> Option<ChannelSlot> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_CHANNELS).then_some(n + 1))
-            .ok()
-            .map(|_| ChannelSlot(count.clone()))
-    }
-}
-
-impl Drop for ChannelSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -154,7 +137,11 @@ impl russh::server::Handler for Conn {
         }
     }
 
-    async fn auth_publickey_offered(&mut self, user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
         if self.key_allowed(offer.public_key) {
             Ok(Auth::Accept)
         } else {
@@ -266,11 +253,21 @@ impl russh::server::Handler for Conn {
         session.channel_success(channel)
     }
 
-    async fn exec_request(&mut self, channel: ChannelId, _data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         session.channel_success(channel)
     }
 
-    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         if name == "sftp" {
             self.sftp_channels.insert(channel);
             session.channel_success(channel)
@@ -306,12 +303,21 @@ impl russh::server::Handler for Conn {
         session.channel_failure(channel)
     }
 
-    async fn agent_request(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         // The session task makes the socket when it sees the request.
         Ok(true)
     }
 
-    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, session: &mut Session) -> Result<bool, Self::Error> {
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         let Ok(wanted) = u16::try_from(*port) else { return Ok(false) };
         let key = (address.to_string(), *port);
         if self.tcp_forwards.contains_key(&key) {
@@ -339,7 +345,12 @@ impl russh::server::Handler for Conn {
         }
     }
 
-    async fn cancel_tcpip_forward(&mut self, address: &str, port: u32, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         Ok(match self.tcp_forwards.remove(&(address.to_string(), port)) {
             Some(task) => {
                 task.abort();
@@ -349,7 +360,11 @@ impl russh::server::Handler for Conn {
         })
     }
 
-    async fn streamlocal_forward(&mut self, socket_path: &str, session: &mut Session) -> Result<bool, Self::Error> {
+    async fn streamlocal_forward(
+        &mut self,
+        socket_path: &str,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         if self.unix_forwards.contains_key(socket_path) {
             return Ok(false);
         }
@@ -371,7 +386,11 @@ impl russh::server::Handler for Conn {
         }
     }
 
-    async fn cancel_streamlocal_forward(&mut self, socket_path: &str, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn cancel_streamlocal_forward(
+        &mut self,
+        socket_path: &str,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         Ok(match self.unix_forwards.remove(socket_path) {
             Some(task) => {
                 task.abort();

@@ -31,7 +31,8 @@ pub fn load_or_create_host_key(path: &Path) -> io::Result<PrivateKey> {
     // Written to a private temporary name and renamed, so a crash never leaves a truncated key
     // that would stop every later start.
     let temp = dir.join(format!(".host_key.{}.tmp", std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
     f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;

@@ -22,7 +22,7 @@ use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
 
-use super::handler::ChannelSlot;
+use super::ChannelSlot;
 use super::{Shared, forward, sftp};
 use crate::process::pty::sys;
 use crate::reaper::ExitStatus;
@@ -54,7 +54,11 @@ pub async fn run(mut channel: Channel<Msg>, handle: Handle, shared: Arc<Shared>,
         let Some(msg) = channel.wait().await else { return };
         match msg {
             ChannelMsg::RequestPty { term, col_width, row_height, .. } => {
-                setup.pty = Some(PtyRequest { term, cols: dimension(col_width, 80), rows: dimension(row_height, 24) });
+                setup.pty = Some(PtyRequest {
+                    term,
+                    cols: dimension(col_width, 80),
+                    rows: dimension(row_height, 24),
+                });
             }
             ChannelMsg::SetEnv { variable_name, variable_value, .. } => {
                 // A name with '=' or NUL (or a NUL in the value) cannot be passed to exec.
@@ -74,7 +78,9 @@ pub async fn run(mut channel: Channel<Msg>, handle: Handle, shared: Arc<Shared>,
                 }
             }
             ChannelMsg::RequestShell { .. } => return start(channel, shared, setup, None, slot).await,
-            ChannelMsg::Exec { command, .. } => return start(channel, shared, setup, Some(command), slot).await,
+            ChannelMsg::Exec { command, .. } => {
+                return start(channel, shared, setup, Some(command), slot).await;
+            }
             ChannelMsg::RequestSubsystem { name, .. } if name == "sftp" => {
                 return sftp::serve(channel, handle, slot).await;
             }
@@ -122,7 +128,13 @@ pub fn signal_number(sig: &Sig) -> libc::c_int {
     }
 }
 
-async fn start(channel: Channel<Msg>, shared: Arc<Shared>, setup: Setup, command: Option<Vec<u8>>, slot: ChannelSlot) {
+async fn start(
+    channel: Channel<Msg>,
+    shared: Arc<Shared>,
+    setup: Setup,
+    command: Option<Vec<u8>>,
+    slot: ChannelSlot,
+) {
     let mut env = setup.env;
     if let Some(agent) = &setup.agent {
         env.push(("SSH_AUTH_SOCK".into(), agent.path().into()));
@@ -164,7 +176,10 @@ async fn finish(channel: &ChannelWriteHalf<Msg>, ended: Ended) {
     }
 }
 
-fn merge_env(mut vars: Vec<(OsString, OsString)>, extra: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
+fn merge_env(
+    mut vars: Vec<(OsString, OsString)>,
+    extra: Vec<(OsString, OsString)>,
+) -> Vec<(OsString, OsString)> {
     for (k, v) in extra {
         match vars.iter_mut().find(|(name, _)| *name == k) {
             Some(slot) => slot.1 = v,
@@ -392,7 +407,9 @@ impl AsyncRead for TerminalReader {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match std::pin::Pin::new(&mut self.0).poll_read(cx, buf) {
-            std::task::Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::EIO) => std::task::Poll::Ready(Ok(())),
+            std::task::Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::EIO) => {
+                std::task::Poll::Ready(Ok(()))
+            }
             other => other,
         }
     }

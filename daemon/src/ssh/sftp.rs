@@ -15,16 +15,16 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, Per
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use russh::server::{Handle, Msg};
 use russh::Channel;
+use russh::server::{Handle, Msg};
 use russh_sftp::protocol::{
-    Attrs, Data, File as Entry, FileAttributes, Handle as SftpHandle, Name, OpenFlags, Packet, Status, StatusCode,
-    Version,
+    Attrs, Data, File as Entry, FileAttributes, Handle as SftpHandle, Name, OpenFlags, Packet, Status,
+    StatusCode, Version,
 };
 use russh_sftp::server::StatusReply;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::handler::ChannelSlot;
+use super::ChannelSlot;
 
 /// Largest read answered at once (OpenSSH asks for 32-256 KiB).
 const MAX_READ: u32 = 256 * 1024;
@@ -88,7 +88,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Ending<S> {
     ) -> std::task::Poll<io::Result<usize>> {
         std::pin::Pin::new(self.inner()).poll_write(cx, buf)
     }
-    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
         std::pin::Pin::new(self.inner()).poll_flush(cx)
     }
     fn poll_shutdown(
@@ -136,7 +139,9 @@ fn ok(id: u32) -> Status {
 }
 
 /// Runs blocking filesystem work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> Result<T, StatusReply> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T, StatusReply> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(status),
         Err(_) => Err(StatusCode::Failure.with_message("internal error")),
@@ -207,7 +212,8 @@ pub fn normalize(path: &str) -> PathBuf {
 /// Whether an open with these flags is a whole-file upload that can go through a temporary file.
 fn is_replacing_upload(flags: OpenFlags, existing: Option<&fs::Metadata>) -> bool {
     let writes = flags.contains(OpenFlags::WRITE);
-    let replaces = flags.contains(OpenFlags::TRUNCATE) || (flags.contains(OpenFlags::CREATE) && existing.is_none());
+    let replaces =
+        flags.contains(OpenFlags::TRUNCATE) || (flags.contains(OpenFlags::CREATE) && existing.is_none());
     let plain_target = existing.is_none_or(|m| m.file_type().is_file());
     writes
         && replaces
@@ -218,7 +224,11 @@ fn is_replacing_upload(flags: OpenFlags, existing: Option<&fs::Metadata>) -> boo
 
 /// A temporary file beside `target`, with the target's mode and owner when it exists, else
 /// `mode` (less the umask).
-fn temp_beside(target: &Path, existing: Option<&fs::Metadata>, mode: u32) -> io::Result<(File, tempfile::TempPath)> {
+fn temp_beside(
+    target: &Path,
+    existing: Option<&fs::Metadata>,
+    mode: u32,
+) -> io::Result<(File, tempfile::TempPath)> {
     let name = target.file_name().ok_or_else(|| io::Error::from_raw_os_error(libc::EISDIR))?;
     let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut prefix = std::ffi::OsString::from(".");
@@ -284,14 +294,24 @@ impl russh_sftp::server::Handler for Sftp {
         StatusCode::OpUnsupported.into()
     }
 
-    async fn init(&mut self, _version: u32, _extensions: HashMap<String, String>) -> Result<Version, Self::Error> {
+    async fn init(
+        &mut self,
+        _version: u32,
+        _extensions: HashMap<String, String>,
+    ) -> Result<Version, Self::Error> {
         let mut v = Version::new();
         // Lets `rename` replace an existing target, as OpenSSH clients expect where offered.
         v.extensions.insert("posix-rename@openssh.com".into(), "1".into());
         Ok(v)
     }
 
-    async fn open(&mut self, id: u32, filename: String, pflags: OpenFlags, attrs: FileAttributes) -> Result<SftpHandle, Self::Error> {
+    async fn open(
+        &mut self,
+        id: u32,
+        filename: String,
+        pflags: OpenFlags,
+        attrs: FileAttributes,
+    ) -> Result<SftpHandle, Self::Error> {
         let path = normalize(&filename);
         let file = blocking(move || open_file(path, pflags, attrs)).await?;
         Ok(SftpHandle { id, handle: self.add(Open::File(file))? })
@@ -332,7 +352,13 @@ impl russh_sftp::server::Handler for Sftp {
         Ok(Data { id, data })
     }
 
-    async fn write(&mut self, id: u32, handle: String, offset: u64, data: Vec<u8>) -> Result<Status, Self::Error> {
+    async fn write(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<Status, Self::Error> {
         let file = self.file(&handle)?;
         blocking(move || file.write_all_at(&data, offset)).await?;
         Ok(ok(id))
@@ -362,12 +388,14 @@ impl russh_sftp::server::Handler for Sftp {
         Ok(ok(id))
     }
 
-    async fn fsetstat(&mut self, id: u32, handle: String, attrs: FileAttributes) -> Result<Status, Self::Error> {
+    async fn fsetstat(
+        &mut self,
+        id: u32,
+        handle: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
         let (file, path) = match self.handles.get(&handle) {
-            Some(Open::File(f)) => (
-                f.file.clone(),
-                f.upload.as_ref().map(|u| u.temp.to_path_buf()),
-            ),
+            Some(Open::File(f)) => (f.file.clone(), f.upload.as_ref().map(|u| u.temp.to_path_buf())),
             _ => return Err(StatusCode::Failure.with_message("invalid handle")),
         };
         blocking(move || {
@@ -462,7 +490,12 @@ impl russh_sftp::server::Handler for Sftp {
         Ok(Name { id, files: vec![Entry::dummy(target.to_string_lossy())] })
     }
 
-    async fn symlink(&mut self, id: u32, linkpath: String, targetpath: String) -> Result<Status, Self::Error> {
+    async fn symlink(
+        &mut self,
+        id: u32,
+        linkpath: String,
+        targetpath: String,
+    ) -> Result<Status, Self::Error> {
         // OpenSSH sends the link's target first and the link second (the reverse of the draft,
         // and every client follows OpenSSH); russh-sftp names the fields after the draft.
         let (target, link) = (linkpath, targetpath);
