@@ -136,13 +136,14 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
                 err("DAYTONA_TERMINAL_PORT", format!("{v:?} is not a port number (1-65535)"))
             })?,
         };
-    let ssh_port =
-        match get("DAYTONA_SSH_PORT") {
-            None => 22220,
-            Some(v) => v.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-                err("DAYTONA_SSH_PORT", format!("{v:?} is not a port number (1-65535)"))
-            })?,
-        };
+    let ssh_port = match get("DAYTONA_SSH_PORT") {
+        None => 22220,
+        Some(v) => v
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| err("DAYTONA_SSH_PORT", format!("{v:?} is not a port number (1-65535)")))?,
+    };
     let ssh_password = match get("DAYTONA_SSH_PASSWORD") {
         None => Secret("sandbox-ssh".into()),
         // An empty password would let anyone in who tries one; turning password login off is
@@ -152,9 +153,12 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     };
     let ssh_max_connections = match get("DAYTONA_SSH_MAX_CONNECTIONS") {
         None => 64,
-        Some(v) => v.trim().parse::<usize>().ok().filter(|n| (1..=4096).contains(n)).ok_or_else(|| {
-            err("DAYTONA_SSH_MAX_CONNECTIONS", format!("{v:?} is not a count (1-4096)"))
-        })?,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=4096).contains(n))
+            .ok_or_else(|| err("DAYTONA_SSH_MAX_CONNECTIONS", format!("{v:?} is not a count (1-4096)")))?,
     };
     let pty_replay_bytes = match get("DAYTONA_PTY_REPLAY_BYTES") {
         None => 64 * 1024,
