@@ -16,6 +16,7 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -585,3 +586,28 @@ def test_a_client_that_goes_away_takes_its_command_along(server, tty):
     while _procs_with(f"7{tag}") or _procs_with(f"8{tag}"):
         assert time.monotonic() < deadline, "the command outlived its client"
         time.sleep(0.1)
+
+
+def test_a_connection_that_does_not_log_in_is_closed(daemon_factory):
+    port = free_port()
+    daemon_factory.start(extra_env={"DAYTONA_SSH_PORT": str(port), "DAYTONA_SSH_LOGIN_TIMEOUT": "1s"})
+    wait_listening(port)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
+        silent.settimeout(10)
+        t0 = time.monotonic()
+        assert silent.recv(64).startswith(b"SSH-2.0-")
+        # Says nothing more: closed after the login timeout, not kept for ever.
+        while silent.recv(4096):
+            pass
+        assert 0.5 < time.monotonic() - t0 < 5
+    # A client that got through the key exchange but stalls at the password prompt as well.
+    c = Client(port, Path(tempfile.mkdtemp(prefix="ssh-login-")))
+    env = c.env()
+    slow = c.tmp / "slow-askpass.sh"
+    slow.write_text("#!/bin/sh\nsleep 3\necho sandbox-ssh\n")
+    slow.chmod(0o755)
+    env["SSH_ASKPASS"] = str(slow)
+    r = subprocess.run(["ssh", *c.opts(), "-p", str(port), "user@127.0.0.1", "true"], env=env,
+                       capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
+    # The client only reads the server's disconnect once its prompt returns.
+    assert r.returncode == 255 and b"login grace time exceeded" in r.stderr, r

@@ -74,6 +74,9 @@ pub struct Config {
     /// Public keys allowed besides the sandbox user's `~/.ssh/authorized_keys`, in that file's
     /// format (`DAYTONA_SSH_AUTHORIZED_KEYS`, one key per line).
     pub ssh_authorized_keys: String,
+    /// Time an SSH connection has from accept to a successful login
+    /// (`DAYTONA_SSH_LOGIN_TIMEOUT`, 30s; sshd's `LoginGraceTime` is 2m).
+    pub ssh_login_timeout: Duration,
     /// SSH connections open at once (`DAYTONA_SSH_MAX_CONNECTIONS`, 64); more are closed at once.
     pub ssh_max_connections: usize,
     /// Bytes of recent output each PTY replays to a connecting client
@@ -160,6 +163,10 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
             .filter(|n| (1..=4096).contains(n))
             .ok_or_else(|| err("DAYTONA_SSH_MAX_CONNECTIONS", format!("{v:?} is not a count (1-4096)")))?,
     };
+    let ssh_login_timeout = duration_var(get, "DAYTONA_SSH_LOGIN_TIMEOUT", "30s")?;
+    if ssh_login_timeout < Duration::from_secs(1) || ssh_login_timeout > Duration::from_secs(3600) {
+        return Err(err("DAYTONA_SSH_LOGIN_TIMEOUT", "must be between 1s and 1h"));
+    }
     let pty_replay_bytes = match get("DAYTONA_PTY_REPLAY_BYTES") {
         None => 64 * 1024,
         Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n <= 64 * 1024 * 1024).ok_or_else(|| {
@@ -200,6 +207,7 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         ssh_password_auth: bool_var(get, "DAYTONA_SSH_PASSWORD_AUTH", true)?,
         ssh_authorized_keys: get("DAYTONA_SSH_AUTHORIZED_KEYS").unwrap_or("").to_string(),
         ssh_max_connections,
+        ssh_login_timeout,
         lsp_max_servers,
         lsp_request_timeout,
         lsp_servers,
@@ -465,6 +473,7 @@ mod tests {
         assert!(c.ssh_password_auth);
         assert_eq!(c.ssh_authorized_keys, "");
         assert_eq!(c.ssh_max_connections, 64);
+        assert_eq!(c.ssh_login_timeout, Duration::from_secs(30));
         // The password never shows in the configuration's debug output.
         assert!(!format!("{c:?}").contains("sandbox-ssh"));
         let c = from_env(&env(&[
@@ -474,8 +483,10 @@ mod tests {
             ("DAYTONA_SSH_PASSWORD_AUTH", "false"),
             ("DAYTONA_SSH_AUTHORIZED_KEYS", "ssh-ed25519 AAAA k"),
             ("DAYTONA_SSH_MAX_CONNECTIONS", "3"),
+            ("DAYTONA_SSH_LOGIN_TIMEOUT", "1m30s"),
         ]))
         .unwrap();
+        assert_eq!(c.ssh_login_timeout, Duration::from_secs(90));
         assert_eq!((c.ssh_port, c.ssh_password.0.as_str(), c.ssh_password_auth), (2022, "s3cret", false));
         assert_eq!((c.ssh_authorized_keys.as_str(), c.ssh_max_connections), ("ssh-ed25519 AAAA k", 3));
         for (var, bad) in [
@@ -485,6 +496,9 @@ mod tests {
             ("DAYTONA_SSH_PASSWORD_AUTH", "no"),
             ("DAYTONA_SSH_MAX_CONNECTIONS", "0"),
             ("DAYTONA_SSH_MAX_CONNECTIONS", "many"),
+            ("DAYTONA_SSH_LOGIN_TIMEOUT", "500ms"),
+            ("DAYTONA_SSH_LOGIN_TIMEOUT", "2h"),
+            ("DAYTONA_SSH_LOGIN_TIMEOUT", "soon"),
         ] {
             assert_eq!(from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), (var, bad)])).unwrap_err().var, var);
         }

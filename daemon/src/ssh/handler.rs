@@ -11,15 +11,17 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, Verif
 use russh::{Channel, ChannelId, ChannelOpenFailure};
 use tokio::task::AbortHandle;
 
-use super::{ChannelSlot, LOGIN_GRACE, MAX_CHANNELS, Shared, forward, keys, session};
+use super::{ChannelSlot, MAX_CHANNELS, Shared, forward, keys, session};
 
-/// Runs one connection to its end: login within [`LOGIN_GRACE`], then until either side closes.
+/// Runs one connection to its end: login within the login timeout, then until either side
+/// closes.
 pub async fn serve_connection(
     config: Arc<russh::server::Config>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
 ) {
+    let deadline = tokio::time::Instant::now() + shared.login_timeout;
     let authed = Arc::new(AtomicBool::new(false));
     let conn = Conn {
         shared,
@@ -33,7 +35,7 @@ pub async fn serve_connection(
     // The version exchange is inside run_stream: a client that connects and says nothing must
     // not hold a connection slot forever either.
     let running =
-        match tokio::time::timeout(LOGIN_GRACE, russh::server::run_stream(config, stream, conn)).await {
+        match tokio::time::timeout_at(deadline, russh::server::run_stream(config, stream, conn)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "SSH handshake failed");
@@ -51,7 +53,7 @@ pub async fn serve_connection(
             log_end(peer, r);
             return;
         }
-        _ = tokio::time::sleep(LOGIN_GRACE) => {}
+        _ = tokio::time::sleep_until(deadline) => {}
     }
     if !authed.load(Ordering::Acquire) {
         tracing::info!(%peer, "SSH connection closed: not logged in within the login grace time");

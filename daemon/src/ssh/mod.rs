@@ -10,7 +10,8 @@
 //!   (`DAYTONA_SSH_PASSWORD_AUTH=false`);
 //! * the host key is made once and kept (0600) at `$HOME/.daytona/ssh/host_key`;
 //! * connections are capped (`DAYTONA_SSH_MAX_CONNECTIONS`), as are channels per connection
-//!   ([`MAX_CHANNELS`]); a connection must log in within [`LOGIN_GRACE`], and a peer that stops
+//!   ([`MAX_CHANNELS`]); a connection must log in within `DAYTONA_SSH_LOGIN_TIMEOUT`, and a peer
+//!   that stops
 //!   answering keepalives is dropped;
 //! * SFTP uploads go to a temporary file beside the target that replaces it on close, so an
 //!   interrupted upload leaves the old file (or nothing) rather than a truncated one.
@@ -33,9 +34,6 @@ use crate::reaper::Reaper;
 
 /// Channels one connection may have open at once (sessions, forwards, SFTP).
 pub const MAX_CHANNELS: usize = 64;
-/// Time from TCP accept to a successful login (sshd's `LoginGraceTime` is 120 s; a gateway logs
-/// in within a second).
-pub const LOGIN_GRACE: Duration = Duration::from_secs(30);
 /// Keepalive probes: a peer that answers none of [`KEEPALIVE_MAX`] sent this far apart is gone.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 pub const KEEPALIVE_MAX: usize = 4;
@@ -48,6 +46,8 @@ pub struct Shared {
     pub password: Option<String>,
     /// Keys from the configuration; the user's own file is read at each login.
     pub configured_keys: Vec<russh::keys::PublicKey>,
+    /// Time from TCP accept to a successful login (`DAYTONA_SSH_LOGIN_TIMEOUT`).
+    pub login_timeout: Duration,
 }
 
 impl Shared {

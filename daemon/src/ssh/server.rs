@@ -47,6 +47,7 @@ pub async fn run(state: AppState) {
         work_dir: state.work_dir.as_ref().clone(),
         password: state.config.ssh_password_auth.then(|| state.config.ssh_password.0.clone()),
         configured_keys,
+        login_timeout: state.config.ssh_login_timeout,
     });
     let config = Arc::new(server_config(host_key, shared.password.is_some()));
     let listener = match bind(port).await {
