@@ -1,9 +1,9 @@
 //! The SSH server on port 22220 (misc.md §9): what Daytona's SSH gateway, its CLI `ssh`
 //! command and IDE remote development connect to.
 //!
-//! A server of its own, like the web terminal: [`server::run`] listens and hands each connection to
-//! russh with a [`handler::Conn`]. Beyond the reference, which accepted any public key and made
-//! a new host key at every start:
+//! A server of its own, like the web terminal: [`server::run`] listens and hands each
+//! connection to russh with a [`handler::Conn`]. Beyond the reference, which accepted any public
+//! key and made a new host key at every start:
 //! * public keys are those of the sandbox user's `~/.ssh/authorized_keys` (read at each login,
 //!   so added keys work at once) and of `DAYTONA_SSH_AUTHORIZED_KEYS`; the gateway password
 //!   (`DAYTONA_SSH_PASSWORD`, `sandbox-ssh`) is compared in constant time and can be turned off
@@ -11,8 +11,7 @@
 //! * the host key is made once and kept (0600) at `$HOME/.daytona/ssh/host_key`;
 //! * connections are capped (`DAYTONA_SSH_MAX_CONNECTIONS`), as are channels per connection
 //!   ([`MAX_CHANNELS`]); a connection must log in within `DAYTONA_SSH_LOGIN_TIMEOUT`, and a peer
-//!   that stops
-//!   answering keepalives is dropped;
+//!   that stops answering keepalives is dropped;
 //! * SFTP uploads go to a temporary file beside the target that replaces it on close, so an
 //!   interrupted upload leaves the old file (or nothing) rather than a truncated one.
 
@@ -25,9 +24,8 @@ pub mod sftp;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::env::ChildEnv;
 use crate::reaper::Reaper;

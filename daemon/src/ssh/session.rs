@@ -44,6 +44,8 @@ struct PtyRequest {
 
 /// How much output a PTY shell may still print after it exited before the session ends.
 const PTY_DRAIN: Duration = Duration::from_millis(200);
+/// `env` requests kept per session (OpenSSH sends a handful).
+const MAX_ENV_REQUESTS: usize = 1024;
 /// Output read at once from a program.
 const CHUNK: usize = 32 * 1024;
 
@@ -61,8 +63,10 @@ pub async fn run(mut channel: Channel<Msg>, handle: Handle, shared: Arc<Shared>,
                 });
             }
             ChannelMsg::SetEnv { variable_name, variable_value, .. } => {
-                // A name with '=' or NUL (or a NUL in the value) cannot be passed to exec.
-                if !variable_name.is_empty()
+                // A name with '=' or NUL (or a NUL in the value) cannot be passed to exec; the
+                // count is bounded so a client cannot grow the daemon's memory with requests.
+                if setup.env.len() < MAX_ENV_REQUESTS
+                    && !variable_name.is_empty()
                     && !variable_name.contains(['=', '\0'])
                     && !variable_value.contains('\0')
                 {
