@@ -62,25 +62,20 @@ pub async fn run(mut channel: Channel<Msg>, handle: Handle, shared: Arc<Shared>,
                     rows: dimension(row_height, 24),
                 });
             }
-            ChannelMsg::SetEnv { variable_name, variable_value, .. } => {
-                // A name with '=' or NUL (or a NUL in the value) cannot be passed to exec; the
-                // count is bounded so a client cannot grow the daemon's memory with requests.
+            // A name with '=' or NUL (or a NUL in the value) cannot be passed to exec; the count
+            // is bounded so a client cannot grow the daemon's memory with requests.
+            ChannelMsg::SetEnv { variable_name, variable_value, .. }
                 if setup.env.len() < MAX_ENV_REQUESTS
                     && !variable_name.is_empty()
                     && !variable_name.contains(['=', '\0'])
-                    && !variable_value.contains('\0')
-                {
-                    setup.env.push((variable_name.into(), variable_value.into()));
-                }
+                    && !variable_value.contains('\0') =>
+            {
+                setup.env.push((variable_name.into(), variable_value.into()));
             }
-            ChannelMsg::AgentForward { .. } => {
-                if setup.agent.is_none() {
-                    match Agent::start(handle.clone()) {
-                        Ok(a) => setup.agent = Some(a),
-                        Err(e) => tracing::warn!(error = %e, "cannot make the SSH agent socket"),
-                    }
-                }
-            }
+            ChannelMsg::AgentForward { .. } if setup.agent.is_none() => match Agent::start(handle.clone()) {
+                Ok(a) => setup.agent = Some(a),
+                Err(e) => tracing::warn!(error = %e, "cannot make the SSH agent socket"),
+            },
             ChannelMsg::RequestShell { .. } => return start(channel, shared, setup, None, slot).await,
             ChannelMsg::Exec { command, .. } => {
                 return start(channel, shared, setup, Some(command), slot).await;
@@ -141,7 +136,7 @@ async fn start(
 ) {
     let mut env = setup.env;
     if let Some(agent) = &setup.agent {
-        env.push(("SSH_AUTH_SOCK".into(), agent.path().into()));
+        env.push(("SSH_AUTH_SOCK".into(), agent.path()));
     }
     let vars = shared.env.snapshot_with(std::iter::empty());
     let (mut rx, tx) = channel.split();
