@@ -122,3 +122,82 @@ async fn serve(listener: TcpListener, config: Arc<russh::server::Config>, shared
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! SSH `signal` requests, which the OpenSSH client cannot send, driven through russh's own
+    //! client against the real server.
+
+    use super::*;
+    use russh::keys::PublicKeyOrCertificate;
+    use russh::{ChannelMsg, Sig};
+
+    struct TrustingClient;
+
+    impl russh::client::Handler for TrustingClient {
+        type Error = russh::Error;
+
+        async fn check_server_key(&mut self, _key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+            Ok(true)
+        }
+    }
+
+    async fn start() -> u16 {
+        let dir = tempfile::tempdir().unwrap();
+        let key = keys::load_or_create_host_key(&keys::host_key_path(dir.path())).unwrap();
+        let shared = Arc::new(Shared {
+            env: Arc::new(crate::env::ChildEnv::from_process()),
+            reaper: crate::reaper::Reaper::global(),
+            work_dir: std::env::temp_dir(),
+            password: Some("pw".into()),
+            configured_keys: Vec::new(),
+            login_timeout: Duration::from_secs(10),
+        });
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(serve(listener, Arc::new(server_config(key, true)), shared, 4));
+        port
+    }
+
+    /// Runs `command`, sends `sig` once it printed `ready`, and returns the exit status.
+    async fn status_after_signal(command: &str, sig: Sig) -> Option<u32> {
+        let port = start().await;
+        let config = Arc::new(russh::client::Config::default());
+        let mut client = russh::client::connect(config, ("127.0.0.1", port), TrustingClient).await.unwrap();
+        assert!(client.authenticate_password("user", "pw").await.unwrap().success());
+        let mut channel = client.channel_open_session().await.unwrap();
+        channel.exec(true, command).await.unwrap();
+        let mut out = Vec::new();
+        let mut status = None;
+        let mut signalled = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, channel.wait()).await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    out.extend_from_slice(&data);
+                    if !signalled && out.windows(5).any(|w| w == b"ready") {
+                        signalled = true;
+                        channel.signal(sig.clone()).await.unwrap();
+                    }
+                }
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        assert!(signalled, "never saw ready: {:?}", String::from_utf8_lossy(&out));
+        status
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_signal_request_reaches_the_command_and_a_signal_death_reports_1() {
+        // `exec` makes sleep the process itself, so INT kills it (a shell would wait).
+        assert_eq!(status_after_signal("echo ready; exec sleep 30", Sig::INT).await, Some(1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trapped_signal_lets_the_command_choose_its_status() {
+        let trap = "trap 'echo got-usr1; exit 7' USR1; echo ready; while :; do sleep 0.05; done";
+        assert_eq!(status_after_signal(trap, Sig::USR1).await, Some(7));
+    }
+}
