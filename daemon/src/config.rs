@@ -32,6 +32,16 @@ pub struct LogFileConfig {
     pub compress: bool,
 }
 
+/// A configured secret: compared and used, never printed (`Config` is `Debug`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// Everything read from the environment at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -57,6 +67,21 @@ pub struct Config {
     pub toolbox_port: u16,
     /// Port of the web terminal (`DAYTONA_TERMINAL_PORT`, not a reference variable; 22222).
     pub terminal_port: u16,
+    /// Port of the SSH server (`DAYTONA_SSH_PORT`, not a reference variable; 22220).
+    pub ssh_port: u16,
+    /// The gateway's login password (`DAYTONA_SSH_PASSWORD`, `sandbox-ssh` as the reference
+    /// has it fixed).
+    pub ssh_password: Secret,
+    /// Whether password login is allowed at all (`DAYTONA_SSH_PASSWORD_AUTH`, true).
+    pub ssh_password_auth: bool,
+    /// Public keys allowed besides the sandbox user's `~/.ssh/authorized_keys`, in that file's
+    /// format (`DAYTONA_SSH_AUTHORIZED_KEYS`, one key per line).
+    pub ssh_authorized_keys: String,
+    /// Time an SSH connection has from accept to a successful login
+    /// (`DAYTONA_SSH_LOGIN_TIMEOUT`, 30s; sshd's `LoginGraceTime` is 2m).
+    pub ssh_login_timeout: Duration,
+    /// SSH connections open at once (`DAYTONA_SSH_MAX_CONNECTIONS`, 64); more are closed at once.
+    pub ssh_max_connections: usize,
     /// Bytes of recent output each PTY replays to a connecting client
     /// (`DAYTONA_PTY_REPLAY_BYTES`, 64 KiB; 0 disables replay).
     pub pty_replay_bytes: usize,
@@ -122,6 +147,34 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
                 err("DAYTONA_TERMINAL_PORT", format!("{v:?} is not a port number (1-65535)"))
             })?,
         };
+    let ssh_port = match get("DAYTONA_SSH_PORT") {
+        None => 22220,
+        Some(v) => v
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| err("DAYTONA_SSH_PORT", format!("{v:?} is not a port number (1-65535)")))?,
+    };
+    let ssh_password = match get("DAYTONA_SSH_PASSWORD") {
+        None => Secret("sandbox-ssh".into()),
+        // An empty password would let anyone in who tries one; turning password login off is
+        // DAYTONA_SSH_PASSWORD_AUTH's job.
+        Some("") => return Err(err("DAYTONA_SSH_PASSWORD", "must not be empty")),
+        Some(v) => Secret(v.to_string()),
+    };
+    let ssh_max_connections = match get("DAYTONA_SSH_MAX_CONNECTIONS") {
+        None => 64,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=4096).contains(n))
+            .ok_or_else(|| err("DAYTONA_SSH_MAX_CONNECTIONS", format!("{v:?} is not a count (1-4096)")))?,
+    };
+    let ssh_login_timeout = duration_var(get, "DAYTONA_SSH_LOGIN_TIMEOUT", "30s")?;
+    if ssh_login_timeout < Duration::from_secs(1) || ssh_login_timeout > Duration::from_secs(3600) {
+        return Err(err("DAYTONA_SSH_LOGIN_TIMEOUT", "must be between 1s and 1h"));
+    }
     let pty_replay_bytes = match get("DAYTONA_PTY_REPLAY_BYTES") {
         None => 64 * 1024,
         Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n <= 64 * 1024 * 1024).ok_or_else(|| {
@@ -157,6 +210,12 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
 
     Ok(Config {
         terminal_port,
+        ssh_port,
+        ssh_password,
+        ssh_password_auth: bool_var(get, "DAYTONA_SSH_PASSWORD_AUTH", true)?,
+        ssh_authorized_keys: get("DAYTONA_SSH_AUTHORIZED_KEYS").unwrap_or("").to_string(),
+        ssh_max_connections,
+        ssh_login_timeout,
         lsp_max_servers,
         lsp_request_timeout,
         lsp_servers,
@@ -426,6 +485,45 @@ mod tests {
             let e = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), ("DAYTONA_OTEL_METRICS_INTERVAL", bad)]))
                 .unwrap_err();
             assert_eq!(e.var, "DAYTONA_OTEL_METRICS_INTERVAL", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ssh_variables() {
+        let c = from_env(&env(&[("DAYTONA_SANDBOX_ID", "x")])).unwrap();
+        assert_eq!(c.ssh_port, 22220);
+        assert_eq!(c.ssh_password, Secret("sandbox-ssh".into()));
+        assert!(c.ssh_password_auth);
+        assert_eq!(c.ssh_authorized_keys, "");
+        assert_eq!(c.ssh_max_connections, 64);
+        assert_eq!(c.ssh_login_timeout, Duration::from_secs(30));
+        // The password never shows in the configuration's debug output.
+        assert!(!format!("{c:?}").contains("sandbox-ssh"));
+        let c = from_env(&env(&[
+            ("DAYTONA_SANDBOX_ID", "x"),
+            ("DAYTONA_SSH_PORT", "2022"),
+            ("DAYTONA_SSH_PASSWORD", "s3cret"),
+            ("DAYTONA_SSH_PASSWORD_AUTH", "false"),
+            ("DAYTONA_SSH_AUTHORIZED_KEYS", "ssh-ed25519 AAAA k"),
+            ("DAYTONA_SSH_MAX_CONNECTIONS", "3"),
+            ("DAYTONA_SSH_LOGIN_TIMEOUT", "1m30s"),
+        ]))
+        .unwrap();
+        assert_eq!(c.ssh_login_timeout, Duration::from_secs(90));
+        assert_eq!((c.ssh_port, c.ssh_password.0.as_str(), c.ssh_password_auth), (2022, "s3cret", false));
+        assert_eq!((c.ssh_authorized_keys.as_str(), c.ssh_max_connections), ("ssh-ed25519 AAAA k", 3));
+        for (var, bad) in [
+            ("DAYTONA_SSH_PORT", "0"),
+            ("DAYTONA_SSH_PORT", "ssh"),
+            ("DAYTONA_SSH_PASSWORD", ""),
+            ("DAYTONA_SSH_PASSWORD_AUTH", "no"),
+            ("DAYTONA_SSH_MAX_CONNECTIONS", "0"),
+            ("DAYTONA_SSH_MAX_CONNECTIONS", "many"),
+            ("DAYTONA_SSH_LOGIN_TIMEOUT", "500ms"),
+            ("DAYTONA_SSH_LOGIN_TIMEOUT", "2h"),
+            ("DAYTONA_SSH_LOGIN_TIMEOUT", "soon"),
+        ] {
+            assert_eq!(from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), (var, bad)])).unwrap_err().var, var);
         }
     }
 

@@ -32,6 +32,7 @@ pub mod reaper;
 pub mod server;
 pub mod shell;
 pub mod signal;
+pub mod ssh;
 pub mod state;
 pub mod system;
 pub mod telemetry;
@@ -151,10 +152,14 @@ async fn stop_entrypoint(state: &state::AppState) {
 async fn run_servers(state: state::AppState, shutdown: impl Future<Output = ()>) {
     let port = state.config.toolbox_port;
     let terminal = state.clone();
+    let ssh = state.clone();
     let (app, _doc) = server::router(state);
     println!("{}", readiness_line(port));
     // After the readiness line, which the runner expects first on stdout.
     tokio::spawn(terminal::run(terminal));
+    // Aborted when the toolbox server stops: no new logins during shutdown, and dropping the
+    // connections kills the programs of sessions still open.
+    let ssh = AbortOnDrop(tokio::spawn(ssh::server::run(ssh)));
     let listener = match server::bind(port).await {
         Ok(l) => l,
         Err(e) => {
@@ -164,6 +169,16 @@ async fn run_servers(state: state::AppState, shutdown: impl Future<Output = ()>)
         }
     };
     server::serve(listener, app, shutdown).await;
+    drop(ssh);
+}
+
+/// Aborts a background server's task when dropped, on every way out of [`run_servers`].
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// SIGTERM and SIGINT, caught from the moment they are registered. They are registered before
