@@ -28,6 +28,7 @@ pub mod openapi;
 pub mod port;
 pub mod process;
 pub mod proxy;
+pub mod pty;
 pub mod reaper;
 pub mod server;
 pub mod shell;

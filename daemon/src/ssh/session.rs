@@ -24,7 +24,7 @@ use tokio::net::unix::pipe;
 
 use super::ChannelSlot;
 use super::{Shared, forward, sftp};
-use crate::process::pty::sys;
+use crate::pty as sys;
 use crate::reaper::ExitStatus;
 use crate::signal::{GroupGuard, kill_group};
 

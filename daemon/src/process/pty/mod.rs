@@ -12,7 +12,6 @@
 pub mod api;
 pub mod ring;
 pub mod session;
-pub mod sys;
 pub mod ws;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -17,8 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use super::sys;
 use crate::process::tree;
+use crate::pty as sys;
 use crate::reaper::{ExitStatus, Reaper};
 
 /// Chunks a client may have queued before it counts as a slow consumer (process.md §5.7).

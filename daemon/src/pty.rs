@@ -1,4 +1,5 @@
-//! The pseudo-terminal itself: `openpty`, spawning a shell on the slave side, window size.
+//! Pseudo-terminals, shared by the PTY sessions (and through them the web terminal) and the SSH
+//! server: `openpty`, spawning a shell on the slave side, window size.
 //!
 //! libc's `openpty` is used directly rather than a PTY crate: the reaper must own `waitpid`, and
 //! `std::process::Command` with a `pre_exec` that makes the child a session leader with the slave
