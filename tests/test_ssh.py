@@ -208,6 +208,21 @@ def test_password_login_can_be_turned_off(daemon_factory, tmp_path):
     assert (r.returncode, r.stdout) == (0, b"ok\n"), r
 
 
+def test_a_custom_password_logs_in_and_no_child_can_read_it(daemon_factory, sdk_for, tmp_path):
+    """DAYTONA_SSH_PASSWORD is the daemon's secret: not in the environment of what it runs."""
+    port = free_port()
+    secret = "s3cret-gateway-password"
+    d = daemon_factory.start(extra_env={"DAYTONA_SSH_PORT": str(port), "DAYTONA_SSH_PASSWORD": secret})
+    wait_listening(port)
+    c = Client(port, tmp_path)
+    assert c.ssh("echo ok").returncode == 255, "the default password must not work any more"
+    r = c.ssh("env", password=secret)
+    assert r.returncode == 0 and b"HOME=" in r.stdout, r
+    assert secret.encode() not in r.stdout and b"DAYTONA_SSH_PASSWORD" not in r.stdout, r.stdout
+    out = sdk_for(d).sandbox.process.exec("env").result
+    assert "HOME=" in out and secret not in out and "DAYTONA_SSH_PASSWORD" not in out, out
+
+
 def test_the_host_key_survives_a_restart(daemon_factory, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -527,27 +542,56 @@ def test_a_command_with_t_runs_on_a_terminal(server):
     assert lines[0].startswith("/dev/pts/"), lines
 
 
-def test_connections_over_the_cap_are_closed(daemon_factory):
+def test_at_the_cap_an_idle_connection_makes_room_and_a_busy_one_never(daemon_factory, tmp_path):
+    """Daytona's gateway opens a connection per channel and closes only the channel: at the cap
+    the oldest connection with nothing open is closed for the newcomer; one in use never is, and
+    when every connection is in use the newcomer is refused."""
     port = free_port()
     daemon_factory.start(extra_env={"DAYTONA_SSH_PORT": str(port), "DAYTONA_SSH_MAX_CONNECTIONS": "2"})
     wait_listening(port)
-    time.sleep(0.2)  # the probe's slot is given back
-    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    time.sleep(0.2)  # the probe's place is given back
+    c = Client(port, tmp_path)
+
+    def busy() -> subprocess.Popen:
+        cmd = ["ssh", *c.opts(), "-p", str(port), "user@127.0.0.1", "echo started; sleep 30"]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=c.env())
+        assert p.stdout.readline() == b"started\n"
+        return p
+
+    def banner(sock: socket.socket) -> bytes:
+        sock.settimeout(5)
+        return sock.recv(64)
+
+    first = busy()
     try:
-        for s in held:
-            assert s.recv(64).startswith(b"SSH-2.0-")
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
-            extra.settimeout(5)
-            assert extra.recv(64) == b""
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert banner(idle).startswith(b"SSH-2.0-")
+        # Full (one busy, one idle): the newcomer gets in, the idle one is closed, the busy stays.
+        newcomer = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert banner(newcomer).startswith(b"SSH-2.0-")
+        idle.settimeout(5)
+        assert idle.recv(64) == b"", "the idle connection was not closed"
+        assert first.poll() is None, "the busy connection was closed"
+        # Two busy connections: the second pushes the idle newcomer out, then nobody gets in.
+        second = busy()
+        try:
+            assert newcomer.recv(64) == b""
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+                assert banner(extra) == b"", "a connection got in while every one was in use"
+            assert first.poll() is None and second.poll() is None
+        finally:
+            second.kill()
+            second.wait()
     finally:
-        for s in held:
-            s.close()
-    # A slot is free again once a connection goes.
+        first.kill()
+        first.wait()
+        idle.close()
+        newcomer.close()
+    # Places are free again once the connections go.
     deadline = time.monotonic() + 5
     while True:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.settimeout(5)
-            if s.recv(64).startswith(b"SSH-2.0-"):
+            if banner(s).startswith(b"SSH-2.0-"):
                 break
         assert time.monotonic() < deadline
         time.sleep(0.1)

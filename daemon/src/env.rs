@@ -35,14 +35,18 @@ pub struct ChildEnv {
     vars: RwLock<BTreeMap<OsString, OsString>>,
 }
 
+/// Configuration the daemon reads and its children must not see: the SSH gateway password.
+pub const SECRET_VARS: &[&str] = &["DAYTONA_SSH_PASSWORD"];
+
 impl ChildEnv {
     pub fn new(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Self {
         ChildEnv { vars: RwLock::new(vars.into_iter().collect()) }
     }
 
-    /// Seeded from the daemon's own environment.
+    /// Seeded from the daemon's own environment, less the variables that hold the daemon's own
+    /// secrets ([`SECRET_VARS`]): every process a user starts would otherwise read them.
     pub fn from_process() -> Self {
-        Self::new(std::env::vars_os())
+        Self::new(std::env::vars_os().filter(|(k, _)| !SECRET_VARS.iter().any(|s| k == *s)))
     }
 
     /// One variable, as a child would see it.

@@ -412,13 +412,32 @@ async fn stat_document(file: &Path) -> Result<std::fs::Metadata, LspError> {
     Ok(meta)
 }
 
+/// How long reading one document may take: a file that never ends (a FIFO, `/proc/kmsg`) must not
+/// hold the server's document lock.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A document's text. LSP carries text as JSON strings, so bytes that are not UTF-8 become U+FFFD.
+/// The read is bounded by [`MAX_DOCUMENT_BYTES`] whatever the file's stated size (`/proc` files
+/// say 0 and may hold far more) and by [`READ_TIMEOUT`].
 async fn read_document(file: &Path) -> Result<String, LspError> {
-    let bytes = tokio::fs::read(file).await.map_err(|e| LspError::BadFile {
-        path: file.to_path_buf(),
-        detail: crate::text::os_error_text(&e),
-        kind: PathProblem::of(&e),
-    })?;
+    use tokio::io::AsyncReadExt;
+    let bad = |detail: String, kind| LspError::BadFile { path: file.to_path_buf(), detail, kind };
+    let io = |e: std::io::Error| bad(crate::text::os_error_text(&e), PathProblem::of(&e));
+    let read = async {
+        let f = tokio::fs::File::open(file).await.map_err(io)?;
+        let mut bytes = Vec::new();
+        f.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes).await.map_err(io)?;
+        Ok::<_, LspError>(bytes)
+    };
+    let bytes = tokio::time::timeout(READ_TIMEOUT, read)
+        .await
+        .map_err(|_| bad(format!("reading took over {}s", READ_TIMEOUT.as_secs()), PathProblem::Invalid))??;
+    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(bad(
+            format!("over the {MAX_DOCUMENT_BYTES}-byte limit for a document"),
+            PathProblem::TooLarge,
+        ));
+    }
     Ok(match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -484,5 +503,41 @@ fn initialize_params(root: &Path) -> lsp::InitializeParams {
             ..Default::default()
         },
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_document_is_read_up_to_the_limit_whatever_its_stated_size() {
+        // A FIFO states no size at all; what arrives through it past the limit is refused.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("doc");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: plain syscall on a path in our own temporary directory.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let writer = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+                let chunk = vec![b'x'; 1 << 20];
+                for _ in 0..=(MAX_DOCUMENT_BYTES >> 20) {
+                    if f.write_all(&chunk).is_err() {
+                        break; // the reader stopped at the limit
+                    }
+                }
+            }
+        });
+        match read_document(&fifo).await {
+            Err(LspError::BadFile { kind: PathProblem::TooLarge, .. }) => {}
+            other => panic!("{:?}", other.map(|t| t.len())),
+        }
+        drop(writer);
+        // A /proc file says 0 bytes and is read whole.
+        let status = read_document(Path::new("/proc/self/status")).await.unwrap();
+        assert!(status.contains("Pid:"), "{status}");
     }
 }

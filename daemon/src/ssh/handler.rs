@@ -20,14 +20,51 @@ pub async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    presence: Arc<Presence>,
+) {
+    tokio::select! {
+        () = run_connection(config, stream, peer, shared, &presence) => {}
+        () = presence.close.notified() => {
+            tracing::info!(%peer, "SSH connection closed to make room: it had no channel and no forward open");
+        }
+    }
+}
+
+/// What the listener sees of a live connection, to choose one to close when all places are
+/// taken. Daytona's gateway opens a connection per client channel and closes only the channel,
+/// so connections with nothing open pile up; refusing newcomers would lock everyone out.
+#[derive(Default)]
+pub struct Presence {
+    pub authed: Arc<AtomicBool>,
+    pub channels: Arc<AtomicUsize>,
+    /// Remote forwards (`-R`, socket forwards): a connection that only holds those still works.
+    pub forwards: AtomicUsize,
+    pub close: tokio::sync::Notify,
+}
+
+impl Presence {
+    /// Nothing would be lost by closing it: not logged in, or no channel and no forward open.
+    pub fn idle(&self) -> bool {
+        !self.authed.load(Ordering::Acquire)
+            || (self.channels.load(Ordering::Acquire) == 0 && self.forwards.load(Ordering::Acquire) == 0)
+    }
+}
+
+async fn run_connection(
+    config: Arc<russh::server::Config>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    presence: &Arc<Presence>,
 ) {
     let deadline = tokio::time::Instant::now() + shared.login_timeout;
-    let authed = Arc::new(AtomicBool::new(false));
+    let authed = presence.authed.clone();
     let conn = Conn {
         shared,
         peer,
         authed: authed.clone(),
-        channels: Arc::new(AtomicUsize::new(0)),
+        channels: presence.channels.clone(),
+        presence: presence.clone(),
         tcp_forwards: HashMap::new(),
         unix_forwards: HashMap::new(),
         sftp_channels: HashSet::new(),
@@ -79,6 +116,7 @@ pub struct Conn {
     peer: SocketAddr,
     authed: Arc<AtomicBool>,
     channels: Arc<AtomicUsize>,
+    presence: Arc<Presence>,
     /// Remote forwards (`-R`) by the address and port the client asked for.
     tcp_forwards: HashMap<(String, u32), AbortHandle>,
     /// Unix-socket forwards by path; the socket file is removed with the listener.
@@ -111,6 +149,15 @@ impl Conn {
     fn refuse(&self, user: &str, method: &str) {
         // Never the password or the key itself: the user name and method say enough.
         tracing::warn!(peer = %self.peer, user, method, "SSH login refused");
+    }
+
+    /// Remote forwards are listeners: as many per connection as channels, no more.
+    fn forwards_full(&self) -> bool {
+        self.tcp_forwards.len() + self.unix_forwards.len() >= MAX_CHANNELS
+    }
+
+    fn count_forwards(&self) {
+        self.presence.forwards.store(self.tcp_forwards.len() + self.unix_forwards.len(), Ordering::Release);
     }
 
     fn key_allowed(&self, key: &russh::keys::PublicKey) -> bool {
@@ -322,7 +369,7 @@ impl russh::server::Handler for Conn {
     ) -> Result<bool, Self::Error> {
         let Ok(wanted) = u16::try_from(*port) else { return Ok(false) };
         let key = (address.to_string(), *port);
-        if self.tcp_forwards.contains_key(&key) {
+        if self.tcp_forwards.contains_key(&key) || self.forwards_full() {
             return Ok(false);
         }
         match forward::listen_tcp(address, wanted).await {
@@ -338,6 +385,7 @@ impl russh::server::Handler for Conn {
                     self.channels.clone(),
                 ));
                 self.tcp_forwards.insert((address.to_string(), u32::from(bound)), task.abort_handle());
+                self.count_forwards();
                 Ok(true)
             }
             Err(e) => {
@@ -353,13 +401,15 @@ impl russh::server::Handler for Conn {
         port: u32,
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        Ok(match self.tcp_forwards.remove(&(address.to_string(), port)) {
+        let found = match self.tcp_forwards.remove(&(address.to_string(), port)) {
             Some(task) => {
                 task.abort();
                 true
             }
             None => false,
-        })
+        };
+        self.count_forwards();
+        Ok(found)
     }
 
     async fn streamlocal_forward(
@@ -367,7 +417,7 @@ impl russh::server::Handler for Conn {
         socket_path: &str,
         session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        if self.unix_forwards.contains_key(socket_path) {
+        if self.unix_forwards.contains_key(socket_path) || self.forwards_full() {
             return Ok(false);
         }
         match forward::listen_unix(std::path::Path::new(socket_path)) {
@@ -379,6 +429,7 @@ impl russh::server::Handler for Conn {
                     self.channels.clone(),
                 ));
                 self.unix_forwards.insert(socket_path.to_string(), task.abort_handle());
+                self.count_forwards();
                 Ok(true)
             }
             Err(e) => {
@@ -393,13 +444,15 @@ impl russh::server::Handler for Conn {
         socket_path: &str,
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        Ok(match self.unix_forwards.remove(socket_path) {
+        let found = match self.unix_forwards.remove(socket_path) {
             Some(task) => {
                 task.abort();
                 let _ = std::fs::remove_file(socket_path);
                 true
             }
             None => false,
-        })
+        };
+        self.count_forwards();
+        Ok(found)
     }
 }

@@ -52,23 +52,25 @@ pub fn password_matches(expected: &str, given: &str) -> bool {
     expected.as_bytes().ct_eq(given.as_bytes()).into()
 }
 
-/// The keys of an `authorized_keys` text: one per line, comments and blank lines skipped, and
-/// options before the key type (`no-pty,from="…" ssh-ed25519 AAAA… comment`) ignored.
-/// Unparsable lines are skipped, as sshd does.
+/// The keys of an `authorized_keys` text: one per line, comments and blank lines skipped.
+/// A line with options before the key type (`command="…"`, `from=…`, `restrict`,
+/// `cert-authority`, …) is skipped: this server cannot enforce them, and accepting the key
+/// without them would give it more than its owner allowed. Unparsable lines are skipped, as
+/// sshd does.
 pub fn parse_authorized_keys(text: &str) -> Vec<PublicKey> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(|line| {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            // The key is the first "<type> <base64>" pair; options may contain spaces inside
-            // quotes, which only shifts where the pair starts.
-            words.windows(2).find_map(|w| {
-                if !looks_like_key_type(w[0]) {
-                    return None;
-                }
-                russh::keys::parse_public_key_base64(w[1]).ok()
-            })
+            let mut words = line.split_whitespace();
+            let (kind, key) = (words.next()?, words.next()?);
+            if !looks_like_key_type(kind) {
+                tracing::warn!(
+                    "an authorized_keys line with options is ignored: they cannot be enforced here"
+                );
+                return None;
+            }
+            russh::keys::parse_public_key_base64(key).ok()
         })
         .collect()
 }
@@ -100,11 +102,13 @@ mod tests {
     #[test]
     fn authorized_keys_lines_with_options_and_comments() {
         let text = format!(
-            "# a comment\n\nssh-ed25519 {ED} me@host\nno-pty,command=\"echo hi there\" ssh-ed25519 {ED}\ngarbage line\n"
+            "# a comment\n\nssh-ed25519 {ED} me@host\nno-pty,command=\"echo hi there\" ssh-ed25519 {ED}\n\
+             cert-authority ssh-ed25519 {ED}\nrestrict ssh-ed25519 {ED}\ngarbage line\n"
         );
+        // Only the plain line counts: a restricted key is not accepted as an unrestricted one.
         let keys = parse_authorized_keys(&text);
-        assert_eq!(keys.len(), 2);
-        assert!(key_allowed(&keys, &keys[1]));
+        assert_eq!(keys.len(), 1);
+        assert!(key_allowed(&keys, &keys[0]));
         assert!(!key_allowed(&[], &keys[0]));
     }
 

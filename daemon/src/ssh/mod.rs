@@ -57,11 +57,31 @@ impl Shared {
     /// Every key allowed to log in right now.
     pub fn allowed_keys(&self) -> Vec<russh::keys::PublicKey> {
         let mut keys = self.configured_keys.clone();
-        if let Some(text) = self.user_keys_path().and_then(|p| std::fs::read_to_string(p).ok()) {
+        if let Some(text) = self.user_keys_path().and_then(|p| read_small_file(&p)) {
             keys.extend(keys::parse_authorized_keys(&text));
         }
         keys
     }
+}
+
+/// The largest `authorized_keys` read: thousands of keys.
+const MAX_KEYS_FILE: u64 = 1 << 20;
+
+/// A regular file's text, at most [`MAX_KEYS_FILE`] bytes. Anyone in the sandbox can put a FIFO or
+/// a link to `/dev/zero` at `~/.ssh/authorized_keys`; this runs before login on the runtime's
+/// threads, so it must neither block nor read without end. `O_NONBLOCK` keeps the open of a
+/// FIFO from waiting for a writer; the type is checked on the opened file.
+fn read_small_file(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        tracing::warn!(path = %path.display(), "authorized_keys is not a regular file; ignored");
+        return None;
+    }
+    let mut text = String::new();
+    file.take(MAX_KEYS_FILE).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// A slot among a connection's [`MAX_CHANNELS`], given back when dropped.
@@ -79,5 +99,27 @@ impl ChannelSlot {
 impl Drop for ChannelSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keys_file_read_neither_blocks_nor_runs_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: plain syscall on a path in our own temporary directory.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(read_small_file(&fifo), None, "a FIFO with no writer is skipped, not waited on");
+        assert_eq!(read_small_file(std::path::Path::new("/dev/zero")), None);
+        let big = dir.path().join("big");
+        std::fs::write(&big, "a".repeat(3 << 20)).unwrap();
+        assert_eq!(read_small_file(&big).unwrap().len() as u64, MAX_KEYS_FILE);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&big, &link).unwrap();
+        assert!(read_small_file(&link).is_some(), "a link to a regular file is fine");
     }
 }

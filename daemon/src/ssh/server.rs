@@ -2,12 +2,13 @@
 //! [`handler::serve_connection`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use toolbox_envelope::sync::lock;
 
+use super::handler::Presence;
 use super::{KEEPALIVE_INTERVAL, KEEPALIVE_MAX, Shared, handler, keys};
 use crate::state::AppState;
 
@@ -97,7 +98,9 @@ fn server_config(host_key: russh::keys::PrivateKey, password: bool) -> russh::se
 }
 
 async fn serve(listener: TcpListener, config: Arc<russh::server::Config>, shared: Arc<Shared>, max: usize) {
-    let slots = Arc::new(Semaphore::new(max));
+    // Live connections in arrival order, each with what it holds open.
+    let live: Arc<Mutex<Vec<(u64, Arc<Presence>)>>> = Arc::default();
+    let mut next_id = 0u64;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -108,17 +111,32 @@ async fn serve(listener: TcpListener, config: Arc<russh::server::Config>, shared
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max, "SSH connection refused: too many connections");
-            drop(stream);
-            continue;
-        };
+        let presence = Arc::new(Presence::default());
+        {
+            let mut table = lock(&live);
+            if table.len() >= max {
+                // Full: the oldest connection with nothing open makes room; one in use is never
+                // closed for a newcomer.
+                match table.iter().position(|(_, p)| p.idle()) {
+                    Some(at) => {
+                        let (_, victim) = table.remove(at);
+                        victim.close.notify_one();
+                    }
+                    None => {
+                        tracing::warn!(%peer, max, "SSH connection refused: every connection is in use");
+                        drop(stream);
+                        continue;
+                    }
+                }
+            }
+            next_id += 1;
+            table.push((next_id, presence.clone()));
+        }
         let _ = stream.set_nodelay(true);
-        let config = config.clone();
-        let shared = shared.clone();
+        let (config, shared, live, id) = (config.clone(), shared.clone(), live.clone(), next_id);
         tokio::spawn(async move {
-            handler::serve_connection(config, stream, peer, shared).await;
-            drop(permit);
+            handler::serve_connection(config, stream, peer, shared, presence).await;
+            lock(&live).retain(|(i, _)| *i != id);
         });
     }
 }
