@@ -632,6 +632,40 @@ def test_a_client_that_goes_away_takes_its_command_along(server, tty):
         time.sleep(0.1)
 
 
+def test_a_command_that_does_not_read_its_input_never_wedges_the_channel(server):
+    """Megabytes sent to a program that never reads stdin: the client can still leave, and the
+    program goes with it (a blocked write used to hold the channel, the task and the program)."""
+    tag = f"9{time.time_ns() % 100000}"
+    cmd = ["ssh", *server.opts(), "-p", str(server.port), "user@127.0.0.1", f"sleep {tag}"]
+    p = subprocess.Popen(cmd, env=server.env(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while not _procs_with(tag):
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.05)
+        feeding = threading.Thread(target=lambda: _feed(p, 16 << 20), daemon=True)
+        feeding.start()
+        time.sleep(1.0)  # far more than a pipe holds is on its way
+    finally:
+        p.kill()
+        p.wait()
+    deadline = time.monotonic() + 10
+    while _procs_with(tag):
+        assert time.monotonic() < deadline, "the command outlived its client"
+        time.sleep(0.1)
+    # The server still serves.
+    assert server.ssh("echo ok").stdout == b"ok\n"
+
+
+def _feed(p: subprocess.Popen, size: int) -> None:
+    try:
+        p.stdin.write(b"\0" * size)
+        p.stdin.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        pass
+
+
 def test_a_connection_that_does_not_log_in_is_closed(daemon_factory):
     port = free_port()
     daemon_factory.start(extra_env={"DAYTONA_SSH_PORT": str(port), "DAYTONA_SSH_LOGIN_TIMEOUT": "1s"})

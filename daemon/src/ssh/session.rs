@@ -15,6 +15,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use russh::server::{Handle, Msg};
@@ -260,11 +261,46 @@ enum Control {
     Resize(u16, u16),
 }
 
+/// Input a program has not read yet, at most: past this its stdin is closed and further input is
+/// dropped. Without a bound either memory grows or a blocked write stalls the channel, so that
+/// neither the client's close nor a signal gets through.
+const MAX_PENDING_INPUT: usize = 8 << 20;
+
+/// Aborts the input writer when the channel is done with the program, even mid-write.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Writes channel input to the program on a task of its own, so a program that does not read
+/// never blocks the channel. Dropping the sender closes the program's stdin once what is queued
+/// is written.
+fn input_writer<W: AsyncWrite + Unpin + Send + 'static>(
+    mut w: W,
+) -> (tokio::sync::mpsc::UnboundedSender<Vec<u8>>, Arc<AtomicUsize>, AbortOnDrop) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let pending = Arc::new(AtomicUsize::new(0));
+    let left = pending.clone();
+    let task = tokio::spawn(async move {
+        while let Some(chunk) = rx.recv().await {
+            let ok = w.write_all(&chunk).await.is_ok() && w.flush().await.is_ok();
+            left.fetch_sub(chunk.len(), Ordering::AcqRel);
+            if !ok {
+                break;
+            }
+        }
+    });
+    (tx, pending, AbortOnDrop(task.abort_handle()))
+}
+
 /// Feeds channel input to the program and waits until it has exited and `outputs` (its output
 /// copied to the channel) is done — or until the client closes the channel.
-async fn drive<W: AsyncWrite + Unpin>(
+async fn drive<W: AsyncWrite + Unpin + Send + 'static>(
     rx: &mut ChannelReadHalf,
-    mut stdin: Option<W>,
+    stdin: Option<W>,
     exit: impl std::future::Future<Output = ExitStatus>,
     outputs: impl std::future::Future<Output = ()>,
     mut control: impl FnMut(Control),
@@ -273,6 +309,10 @@ async fn drive<W: AsyncWrite + Unpin>(
     let mut outputs = std::pin::pin!(outputs);
     let mut status = None;
     let mut outputs_done = false;
+    let (mut input, pending, _writer) = match stdin.map(input_writer) {
+        Some((tx, pending, writer)) => (Some(tx), pending, Some(writer)),
+        None => (None, Arc::default(), None),
+    };
     loop {
         if let (Some(s), true) = (status, outputs_done) {
             return Ended::Exited(s);
@@ -282,14 +322,17 @@ async fn drive<W: AsyncWrite + Unpin>(
             _ = &mut outputs, if !outputs_done => outputs_done = true,
             msg = rx.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => {
-                    if let Some(w) = stdin.as_mut()
-                        && (w.write_all(&data).await.is_err() || w.flush().await.is_err())
-                    {
-                        stdin = None;
+                    if let Some(tx) = &input {
+                        let n = data.len();
+                        if pending.fetch_add(n, Ordering::AcqRel) + n > MAX_PENDING_INPUT
+                            || tx.send(data.to_vec()).is_err()
+                        {
+                            input = None;
+                        }
                     }
                 }
                 // End of input closes the program's stdin.
-                Some(ChannelMsg::Eof) => stdin = None,
+                Some(ChannelMsg::Eof) => input = None,
                 Some(ChannelMsg::Signal { signal }) => control(Control::Signal(signal_number(&signal))),
                 Some(ChannelMsg::WindowChange { col_width, row_height, .. }) => {
                     control(Control::Resize(dimension(col_width, 80), dimension(row_height, 24)))
