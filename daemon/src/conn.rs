@@ -330,6 +330,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
 }
 
 impl<S: AsyncWrite + Unpin> Guarded<S> {
+    /// Whether what is written now can be hyper's own answer to a head it could not parse: only
+    /// before the connection's first request. Later, the tail of a response may still be in
+    /// flight after its body was dropped (which ends "busy"), and a body's bytes must never be
+    /// rewritten, whatever they look like.
+    fn hyper_may_answer(&self) -> bool {
+        self.slot.requests.load(Ordering::Relaxed) == 0 && self.slot.busy.load(Ordering::Relaxed) == 0
+    }
+
     /// Writes out what is left of a replacement answer.
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while let Some((bytes, done)) = &mut self.pending {
@@ -351,9 +359,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_pending(cx))?;
         self.slot.activity.touch();
-        // Only outside a request: what hyper writes then is its own answer to a head it could
-        // not parse; inside one, the bytes are a response's, whatever they look like.
-        let own_answer = self.slot.busy.load(Ordering::Relaxed) == 0;
+        let own_answer = self.hyper_may_answer();
         if let Some(out) = own_answer.then(|| replacement(buf)).flatten() {
             self.pending = Some((out, 0));
             // hyper's bytes count as written; ours go out now or on the next poll.
@@ -373,7 +379,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     ) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_pending(cx))?;
         self.slot.activity.touch();
-        let own_answer = self.slot.busy.load(Ordering::Relaxed) == 0;
+        let own_answer = self.hyper_may_answer();
         if own_answer
             && let Some(first) = bufs.iter().find(|b| !b.is_empty())
             && let Some(out) = replacement(first)
@@ -507,9 +513,14 @@ mod tests {
     async fn vectored_writes_are_replaced_outside_requests_and_pass_inside() {
         let table = Table::new(Limits { max_connections: 4 });
         let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
-        for in_request in [false, true] {
+        // Before any request; inside one; and after one ended (the tail of a response may
+        // still be written once its body is dropped: never rewritten, whatever it looks like).
+        for (in_request, after_request) in [(false, false), (true, false), (false, true)] {
             let (client, server) = tokio::io::duplex(4096);
             let slot = table.admit().unwrap();
+            if after_request {
+                drop(Busy::start(&slot.busy, &slot.requests));
+            }
             let busy = in_request.then(|| Busy::start(&slot.busy, &slot.requests));
             let mut g = Guarded::new(server, slot);
             let body = b"body bytes";
@@ -521,7 +532,7 @@ mod tests {
             let mut got = Vec::new();
             let mut client = client;
             client.read_to_end(&mut got).await.unwrap();
-            if in_request {
+            if in_request || after_request {
                 assert!(got.starts_with(head), "{got:?}");
             } else {
                 let text = String::from_utf8(got).unwrap();
