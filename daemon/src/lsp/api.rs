@@ -51,7 +51,7 @@ impl From<LspError> for ApiError {
             LspError::NotStarted { .. } | LspError::Exited { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, Code::LspServerNotInitialized, msg)
             }
-            LspError::StartFailed { .. } | LspError::BadAnswer { .. } => {
+            LspError::StartFailed { .. } | LspError::BadAnswer { .. } | LspError::Stalled { .. } => {
                 ApiError::new(StatusCode::BAD_GATEWAY, Code::LspServerFailed, msg)
             }
             LspError::Timeout { .. } => ApiError::new(StatusCode::REQUEST_TIMEOUT, Code::RequestTimeout, msg),
@@ -295,7 +295,7 @@ const QUERY_ERRORS: &str = "Missing parameter, a uri that is not file://, no run
         (status = 404, description = "The file does not exist (FILE_NOT_FOUND)", body = Envelope),
         (status = 408, description = "The server did not answer within DAYTONA_LSP_REQUEST_TIMEOUT, 30 s by default (REQUEST_TIMEOUT)", body = Envelope),
         (status = 413, description = "The file is over 32 MiB", body = Envelope),
-        (status = 502, description = "The server's answer could not be read (LSP_SERVER_FAILED)", body = Envelope)))]
+        (status = 502, description = "The server's answer could not be read, or it stopped reading its input (LSP_SERVER_FAILED)", body = Envelope)))]
 async fn completions(
     State(state): State<AppState>,
     Json(req): Json<LspCompletionParams>,
@@ -361,7 +361,7 @@ fn number(v: impl Serialize) -> Option<i64> {
         (status = 404, description = "The file does not exist (FILE_NOT_FOUND)", body = Envelope),
         (status = 408, description = "The server did not answer within DAYTONA_LSP_REQUEST_TIMEOUT, 30 s by default (REQUEST_TIMEOUT)", body = Envelope),
         (status = 413, description = "The file is over 32 MiB", body = Envelope),
-        (status = 502, description = "The server's answer could not be read (LSP_SERVER_FAILED)", body = Envelope)))]
+        (status = 502, description = "The server's answer could not be read, or it stopped reading its input (LSP_SERVER_FAILED)", body = Envelope)))]
 async fn document_symbols(
     State(state): State<AppState>,
     query: RawQuery,
@@ -388,7 +388,7 @@ async fn document_symbols(
     responses((status = 200, body = Vec<LspSymbol>),
         (status = 400, description = QUERY_ERRORS, body = Envelope),
         (status = 408, description = "The server did not answer within DAYTONA_LSP_REQUEST_TIMEOUT, 30 s by default (REQUEST_TIMEOUT)", body = Envelope),
-        (status = 502, description = "The server's answer could not be read (LSP_SERVER_FAILED)", body = Envelope)))]
+        (status = 502, description = "The server's answer could not be read, or it stopped reading its input (LSP_SERVER_FAILED)", body = Envelope)))]
 async fn workspace_symbols(
     State(state): State<AppState>,
     query: RawQuery,

@@ -42,6 +42,8 @@ pub enum LspError {
     NotSupported { language: String, method: String },
     #[error("the language server failed {method}: {message} (code {code})")]
     Request { method: String, code: i64, message: String },
+    #[error("the language server is not taking requests: {detail}")]
+    Stalled { detail: String },
     #[error("the language server's answer to {method} could not be read: {detail}")]
     BadAnswer { method: String, detail: String },
 }

@@ -209,6 +209,8 @@ impl Server {
             }
             E::Server { method, code, message } => LspError::Request { method, code, message },
             E::Decode { method, detail } => LspError::BadAnswer { method, detail },
+            // The queue to a server that stopped reading its input is full; it still runs.
+            E::Io(detail) if self.is_running() => LspError::Stalled { detail },
             E::Closed { .. } | E::Io(_) => self.exited().await,
         }
     }
@@ -253,19 +255,26 @@ impl Server {
             }
             Some(doc) => {
                 doc.version += 1;
-                doc.stamp = stamp;
-                doc.digest = digest;
-                self.client.notify::<note::DidChangeTextDocument>(lsp::DidChangeTextDocumentParams {
-                    text_document: lsp::VersionedTextDocumentIdentifier {
-                        uri: doc.uri.clone(),
-                        version: doc.version,
-                    },
-                    content_changes: vec![lsp::TextDocumentContentChangeEvent {
-                        range: None,
-                        range_length: None,
-                        text,
-                    }],
-                })
+                // Zero until the change is on its way: a change that could not be sent must be
+                // sent again next time, not taken for the server's text.
+                doc.digest = 0;
+                doc.stamp = Stamp { len: u64::MAX, ..stamp };
+                let version = doc.version;
+                let uri = doc.uri.clone();
+                let sent =
+                    self.client.notify::<note::DidChangeTextDocument>(lsp::DidChangeTextDocumentParams {
+                        text_document: lsp::VersionedTextDocumentIdentifier { uri, version },
+                        content_changes: vec![lsp::TextDocumentContentChangeEvent {
+                            range: None,
+                            range_length: None,
+                            text,
+                        }],
+                    });
+                if sent.is_ok() {
+                    doc.stamp = stamp;
+                    doc.digest = digest;
+                }
+                sent
             }
             None => {
                 let uri = lsp_bridge::file_uri(file);
@@ -275,10 +284,14 @@ impl Server {
                     version: 1,
                     text,
                 };
-                docs.insert(file.to_path_buf(), Doc { uri, version: 1, stamp, digest });
-                self.client.notify::<note::DidOpenTextDocument>(lsp::DidOpenTextDocumentParams {
+                let sent = self.client.notify::<note::DidOpenTextDocument>(lsp::DidOpenTextDocumentParams {
                     text_document: item,
-                })
+                });
+                // Recorded as open only once the open is on its way.
+                if sent.is_ok() {
+                    docs.insert(file.to_path_buf(), Doc { uri, version: 1, stamp, digest });
+                }
+                sent
             }
         };
         drop(docs);
