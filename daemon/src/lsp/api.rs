@@ -182,8 +182,13 @@ fn key(
 ) -> Result<(String, String, PathBuf), ApiError> {
     let language = required("languageId", language)?.to_string();
     let project = required("pathToProject", project)?.to_string();
-    let root = FilePath::parse_str(&project, &state.work_dir, "pathToProject is required")?.abs;
+    let root = project_root(state, &project)?;
     Ok((language, project, root))
+}
+
+/// The project directory a `pathToProject` names (relative to the daemon's working directory).
+fn project_root(state: &AppState, project: &str) -> Result<PathBuf, ApiError> {
+    Ok(FilePath::parse_str(project, &state.work_dir, "pathToProject is required")?.abs)
 }
 
 /// The file a `file://` URI names. The SDKs send `file://` and the path as it is, so nothing
@@ -369,8 +374,7 @@ async fn document_symbols(
     let language = query_text(&query, "languageId")?;
     let project = query_text(&query, "pathToProject")?;
     let uri = query_text(&query, "uri")?;
-    let root = FilePath::parse_str(&project, &state.work_dir, "pathToProject is required")?.abs;
-    let file = document(&uri, &root)?;
+    let file = document(&uri, &project_root(&state, &project)?)?;
     let answer = state.lsp.document_symbols(&language, &project, &file).await?;
     let mut out = Vec::new();
     match answer {

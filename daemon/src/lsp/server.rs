@@ -254,11 +254,9 @@ impl Server {
                 Ok(())
             }
             Some(doc) => {
+                // The stamp and digest move only once the change is on its way: a change that
+                // could not be sent is sent again next time, not taken for the server's text.
                 doc.version += 1;
-                // Zero until the change is on its way: a change that could not be sent must be
-                // sent again next time, not taken for the server's text.
-                doc.digest = 0;
-                doc.stamp = Stamp { len: u64::MAX, ..stamp };
                 let version = doc.version;
                 let uri = doc.uri.clone();
                 let sent =
