@@ -49,10 +49,11 @@ pub struct Recording {
     pub error: Option<String>,
 }
 
-/// A time as the API writes it: RFC 3339 with the local offset (UTC in most sandboxes).
+/// A time as the API writes it: RFC 3339 with the local offset, `Z` when that is UTC (as Go
+/// writes it, and what most sandboxes run in).
 pub fn rfc3339(t: jiff::Timestamp) -> String {
-    let zoned = t.to_zoned(jiff::tz::TimeZone::system());
-    zoned.timestamp().display_with_offset(zoned.offset()).to_string()
+    let offset = jiff::tz::TimeZone::system().to_offset(t);
+    if offset == jiff::tz::Offset::UTC { t.to_string() } else { t.display_with_offset(offset).to_string() }
 }
 
 /// Parses what [`rfc3339`] wrote.
@@ -95,6 +96,9 @@ mod tests {
     fn times_round_trip_and_durations_are_fractional() {
         let t = jiff::Timestamp::from_millisecond(1_700_000_000_123).unwrap();
         assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+        if jiff::tz::TimeZone::system().to_offset(t) == jiff::tz::Offset::UTC {
+            assert_eq!(rfc3339(t), "2023-11-14T22:13:20.123Z");
+        }
         let later = jiff::Timestamp::from_millisecond(1_700_000_002_623).unwrap();
         assert_eq!(seconds_between(t, later), 2.5);
         assert_eq!(seconds_between(later, t), 0.0);
