@@ -169,7 +169,7 @@ async fn run_servers(state: state::AppState, shutdown: impl Future<Output = ()>)
     println!("{}", readiness_line(port));
     // After the readiness line, which the runner expects first on stdout.
     tokio::spawn(terminal::run(terminal));
-    tokio::spawn(recordings::dashboard::run(dashboard));
+    tokio::spawn(recordings::api::dashboard::run(dashboard));
     // Aborted when the toolbox server stops: no new logins during shutdown, and dropping the
     // connections kills the programs of sessions still open.
     let ssh = AbortOnDrop(tokio::spawn(ssh::server::run(ssh)));

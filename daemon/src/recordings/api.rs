@@ -1,5 +1,7 @@
 //! `/computeruse/recordings*` on the toolbox port: handlers, bodies and routes over
-//! [`recorder::Recorder`].
+//! [`recorder::Recorder`]. The dashboard's server, on a port of its own, is [`dashboard`].
+
+pub mod dashboard;
 
 use std::os::unix::fs::OpenOptionsExt;
 

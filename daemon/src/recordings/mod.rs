@@ -1,5 +1,5 @@
 //! Screen recordings: `/computeruse/recordings*` on the toolbox port ([`api`]) and the
-//! recording dashboard on its own port ([`dashboard`]), both over the `recorder` crate's
+//! recording dashboard on its own port ([`api::dashboard`]), both over the `recorder` crate's
 //! service. Recordings do not need the computer-use agent, only ffmpeg and an X display, so they
 //! are served here rather than relayed.
 //!
@@ -7,7 +7,6 @@
 //! the PATH children get, and records the `DISPLAY` children get (the desktop sets it).
 
 pub mod api;
-pub mod dashboard;
 
 use std::io;
 use std::path::Path;

@@ -66,7 +66,7 @@ struct Listing {
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Listing>, ApiError> {
-    Ok(Json(Listing { recordings: state.recordings.list().await.map_err(super::api::api_error)? }))
+    Ok(Json(Listing { recordings: state.recordings.list().await.map_err(super::api_error)? }))
 }
 
 #[derive(Deserialize)]
@@ -114,7 +114,7 @@ async fn video(
         return Err(ApiError::not_found("file not found"));
     }
     let path = state.recordings.dir().join(&name);
-    super::api::serve_video(path, &method, &headers).await
+    super::serve_video(path, &method, &headers).await
 }
 
 #[cfg(test)]
