@@ -96,8 +96,8 @@ def parse_time(text: str) -> datetime:
     # fromisoformat of 3.11 takes up to 6 fraction digits; Go and Rust print up to 9.
     head, dot, rest = t.partition(".")
     if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        t = f"{head}.{digits[:6]}{rest[len(digits):]}"
+        n = len(rest) - len(rest.lstrip("0123456789"))
+        t = f"{head}.{rest[:min(n, 6)]}{rest[n:]}"
     parsed = datetime.fromisoformat(t)
     assert parsed.tzinfo is not None, f"timestamp without an offset: {text!r}"
     return parsed
