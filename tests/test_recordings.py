@@ -318,6 +318,11 @@ def test_download_honours_a_range(finished, desk):
     assert r.body == disk[-64:]
     assert r.header("Content-Range") == f"bytes {len(disk) - 64}-{len(disk) - 1}/{len(disk)}", r.describe()
 
+    # A range past the end is 416 with the size, as for any static file.
+    r = http.get(desk.agent_url, url, headers={"Range": f"bytes={len(disk)}-"})
+    assert r.status == 416, r.describe()
+    assert r.header("Content-Range") == f"bytes */{len(disk)}", r.describe()
+
 
 def test_a_label_goes_into_the_file_name(rec, rec_dir: Path):
     labelled = rec.start(label="demo run-1.v2")
