@@ -33,7 +33,6 @@ from daytona.common.errors import (
     DaytonaServiceUnavailableError,
 )
 
-import harness.desktop
 from harness import http
 from harness.daemon import free_port, start_daemon, wait_for
 from harness.desktop import Desktop, free_display
@@ -77,19 +76,9 @@ def rec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def desk(tools, rec_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The module's desktop, its daemon recording into ``rec_dir`` with the dashboard on a free port.
-
-    ``Desktop`` has no way to pass extra daemon variables, so its daemon start is wrapped while
-    it starts."""
-    extra = {"DAYTONA_RECORDINGS_DIR": str(rec_dir), "DAYTONA_RECORDING_DASHBOARD_PORT": str(free_port())}
-
-    def start_with_recording_env(base, *, extra_env=None, **kw):
-        return start_daemon(base, extra_env={**(extra_env or {}), **extra}, **kw)
-
-    d = Desktop(tmp_path_factory.mktemp("rec-desktop"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(harness.desktop, "start_daemon", start_with_recording_env)
-        d.start()
+    """The module's desktop, its daemon recording into ``rec_dir`` (the dashboard on a free port)."""
+    d = Desktop(tmp_path_factory.mktemp("rec-desktop"), extra_env={"DAYTONA_RECORDINGS_DIR": str(rec_dir)})
+    d.start()
     yield d
     d.stop()
 

@@ -90,6 +90,9 @@ class Desktop:
     vnc_port: int = 0
     novnc_port: int = 0
     start_seconds: float = 0.0
+    # More variables for the daemon (they win over the ones set here).
+    extra_env: dict[str, str] = field(default_factory=dict)
+    dashboard_port: int = 0
     _procs: list[subprocess.Popen] = field(default_factory=list)
     _proxy: ToolboxProxy | None = None
     _daytona: object = None
@@ -108,6 +111,8 @@ class Desktop:
         n = free_display()
         self.display = f":{n}"
         self.vnc_port, self.novnc_port = free_port(), free_port()
+        # The dashboard on a port of its own, so desktops of parallel runs do not meet on 33333.
+        self.dashboard_port = int(self.extra_env.get("DAYTONA_RECORDING_DASHBOARD_PORT", 0)) or free_port()
         try:
             self.daemon = start_daemon(
                 self.tmp / "daemon",
@@ -116,6 +121,8 @@ class Desktop:
                     "DISPLAY": self.display,
                     "VNC_PORT": str(self.vnc_port),
                     "NO_VNC_PORT": str(self.novnc_port),
+                    "DAYTONA_RECORDING_DASHBOARD_PORT": str(self.dashboard_port),
+                    **self.extra_env,
                 },
             )
             self._proxy = ToolboxProxy(self.daemon.url).start()
