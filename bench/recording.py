@@ -28,7 +28,8 @@ and prints, per round and as medians with the ratio ours/baseline:
     duplicates frames to keep an MP4 at a constant rate when grabbing falls behind, which the
     first figure hides;
   * start latency (ours: the start call, answered once ffmpeg produced its first frames;
-    baseline: spawn until the output file has content or ffmpeg reports its first frame) and
+    baseline: spawn until ffmpeg's ``-progress`` output, read here as the daemon reads it,
+    reports a first frame, or without ``-progress`` until the output file has content) and
     stop latency (ours: the stop call; baseline: writing ``q`` until ffmpeg exited);
   * file sizes.
 
@@ -357,6 +358,26 @@ def run_ours(api: Api, daemon_pid: int, seconds: float, label: str) -> dict:
             "reported_size": done.get("sizeBytes"), "record": done, **probe(path)}
 
 
+class Progress(threading.Thread):
+    """Reads ffmpeg's ``-progress`` output (``key=value`` lines) as the daemon does: notes when
+    the first frame is reported and keeps the last value of each key."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.first_frame = threading.Event()
+        self.values: dict[str, str] = {}
+
+    def run(self) -> None:
+        for raw in iter(self.stream.readline, b""):
+            key, sep, value = raw.decode(errors="replace").strip().partition("=")
+            if not sep:
+                continue
+            self.values[key] = value
+            if key == "frame" and value.isdigit() and int(value) > 0:
+                self.first_frame.set()
+
+
 def run_baseline(argv: list[str], env: dict[str, str], original: Path, out: Path, seconds: float,
                  stop_timeout: float) -> dict:
     if not any(str(original) in a for a in argv):
@@ -365,15 +386,24 @@ def run_baseline(argv: list[str], env: dict[str, str], original: Path, out: Path
     log = out.with_suffix(".stderr")
     with open(log, "wb") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+    progress = Progress(proc.stdout)
+    progress.start()
+    # Started as the daemon's start answers: once ffmpeg reports its first frame when it reports
+    # progress on stdout, else once the output file has content.
+    target = argv[argv.index("-progress") + 1] if "-progress" in argv[:-1] else None
+    on_stdout = target in ("pipe:1", "pipe:")
 
     def first_frame() -> bool:
         if proc.poll() is not None:
             raise SystemExit(f"ffmpeg run by hand exited with code {proc.returncode}: "
                              f"{log.read_text(errors='replace')[-1500:]}")
-        return (out.exists() and out.stat().st_size > 0) or b"frame=" in log.read_bytes()
+        if on_stdout:
+            return progress.first_frame.is_set()
+        return out.exists() and out.stat().st_size > 0
 
-    wait_until(first_frame, 30, 0.005)
+    if not wait_until(first_frame, 30, 0.002):
+        raise SystemExit("ffmpeg run by hand produced no frame within 30 s")
     started = time.perf_counter()
     sleep_until(t0 + seconds)
     f1 = cpu_seconds(proc.pid)
@@ -386,12 +416,13 @@ def run_baseline(argv: list[str], env: dict[str, str], original: Path, out: Path
         proc.kill()
         proc.wait()
     t2 = time.perf_counter()
-    stats = log.read_text(errors="replace").replace("\r", "\n").splitlines()
-    last = next((line for line in reversed(stats) if "frame=" in line), "")
+    progress.join(2)
     wall = t1 - t0
+    v = progress.values
+    stats = " ".join(f"{k}={v[k]}" for k in ("frame", "fps", "dup_frames", "drop_frames", "speed") if k in v)
     return {"path": out, "ffmpeg_cpu": f1 / wall, "daemon_cpu": 0.0, "cpu": f1 / wall, "start": started - t0,
             "stop": t2 - t1, "duration": t2 - t0, "size": out.stat().st_size, "exit": proc.returncode,
-            "stats": " ".join(last.split()), **probe(out)}
+            "stats": stats or "none reported", **probe(out)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -510,7 +541,7 @@ def main() -> int:
         row("stop latency, ms", lambda m: m["stop"] * 1000, "{:9.1f}")
         row("file size, KiB", lambda m: m["size"] / 1024, "{:9.0f}")
         print(f"(video: ours {ours[0]['video']}, baseline {baseline[0]['video']}; window moves sent: {mover.moves})")
-        print(f"(baseline's last ffmpeg stats: {baseline[-1]['stats']})")
+        print(f"(baseline's last ffmpeg progress report: {baseline[-1]['stats']})")
         mismatched = [m for m in ours if m["reported_size"] is not None and m["reported_size"] != m["size"]]
         if mismatched:
             print(f"note: sizeBytes differs from the file's size: "
