@@ -23,14 +23,18 @@ and prints, per round and as medians with the ratio ours/baseline:
     ffmpeg's utime+stime (/proc/<pid>/stat) plus, for ours, what the daemon itself spent in that
     interval supervising it;
   * the frame rate achieved: frames in the file (``ffprobe -count_frames``) over the recording's
-    duration (ours: ``durationSeconds`` of the stop answer; baseline: spawn to exit), and the
+    duration (ours: ``durationSeconds`` of the stop answer, which the daemon counts from the
+    first frame ffmpeg reports to its exit; baseline: the same span, measured here), and the
     rate of distinct frames (decoded frames whose MD5 differs from the previous one): ffmpeg
     duplicates frames to keep an MP4 at a constant rate when grabbing falls behind, which the
     first figure hides;
-  * start latency (ours: the start call, answered once ffmpeg produced its first frames;
-    baseline: spawn until ffmpeg's ``-progress`` output, read here as the daemon reads it,
-    reports a first frame, or without ``-progress`` until the output file has content) and
-    stop latency (ours: the stop call; baseline: writing ``q`` until ffmpeg exited);
+  * start latency: ours, the start call, answered once ffmpeg reported its first frame;
+    baseline, spawn until ffmpeg's ``-progress`` output, read here as the daemon reads it,
+    reports a first frame (without ``-progress``: until the output file has content). The
+    daemon's first start also probes ffmpeg (version, encoders); it is printed apart, from a
+    short recording made before the rounds;
+  * stop latency: ours, the stop call; baseline, writing ``q`` until ffmpeg exited. ffmpeg
+    looks at its stdin every 100 ms, so both vary by that much from one recording to the next;
   * file sizes.
 
 Binaries: ``--bin`` (else $DAYTONA_DAEMON_BIN, else the first of target/release, packaging/dist
@@ -366,6 +370,7 @@ class Progress(threading.Thread):
         super().__init__(daemon=True)
         self.stream = stream
         self.first_frame = threading.Event()
+        self.first_frame_at = 0.0
         self.values: dict[str, str] = {}
 
     def run(self) -> None:
@@ -374,7 +379,8 @@ class Progress(threading.Thread):
             if not sep:
                 continue
             self.values[key] = value
-            if key == "frame" and value.isdigit() and int(value) > 0:
+            if key == "frame" and value.isdigit() and int(value) > 0 and not self.first_frame.is_set():
+                self.first_frame_at = time.perf_counter()
                 self.first_frame.set()
 
 
@@ -404,24 +410,34 @@ def run_baseline(argv: list[str], env: dict[str, str], original: Path, out: Path
 
     if not wait_until(first_frame, 30, 0.002):
         raise SystemExit("ffmpeg run by hand produced no frame within 30 s")
-    started = time.perf_counter()
+    started = progress.first_frame_at if on_stdout else time.perf_counter()
+    # Its exit is seen the moment it happens through a pidfd (Popen.wait polls with growing
+    # sleeps, which would add up to 50 ms to the stop latency).
+    pidfd = os.pidfd_open(proc.pid) if hasattr(os, "pidfd_open") else None
     sleep_until(t0 + seconds)
     f1 = cpu_seconds(proc.pid)
     t1 = time.perf_counter()
     proc.stdin.write(b"q")
     proc.stdin.close()
-    try:
-        proc.wait(stop_timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    if pidfd is not None:
+        exited = bool(select.select([pidfd], [], [], stop_timeout)[0])
+        os.close(pidfd)
+    else:
+        try:
+            proc.wait(stop_timeout)
+            exited = True
+        except subprocess.TimeoutExpired:
+            exited = False
     t2 = time.perf_counter()
+    if not exited:
+        proc.kill()
+    proc.wait()
     progress.join(2)
     wall = t1 - t0
     v = progress.values
     stats = " ".join(f"{k}={v[k]}" for k in ("frame", "fps", "dup_frames", "drop_frames", "speed") if k in v)
     return {"path": out, "ffmpeg_cpu": f1 / wall, "daemon_cpu": 0.0, "cpu": f1 / wall, "start": started - t0,
-            "stop": t2 - t1, "duration": t2 - t0, "size": out.stat().st_size, "exit": proc.returncode,
+            "stop": t2 - t1, "duration": t2 - started, "size": out.stat().st_size, "exit": proc.returncode,
             "stats": stats or "none reported", **probe(out)}
 
 
@@ -436,7 +452,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="ours/baseline pairs (default 3)")
     ap.add_argument("--desktop", choices=("xfce", "xvfb"), default="xfce",
                     help="xfce: the agent's desktop (computer_use.start()); xvfb: a bare Xvfb")
-    ap.add_argument("--stop-timeout", type=float, default=10, help="seconds stop waits for ffmpeg (daemon and baseline)")
+    ap.add_argument("--stop-timeout", type=float, default=None,
+                    help="seconds stop waits for ffmpeg before killing it, in the daemon and for the baseline "
+                         "(default: the daemon's default, 10)")
     ap.add_argument("--keep", action="store_true", help="keep the recordings and logs (path printed)")
     args = ap.parse_args()
 
@@ -457,8 +475,10 @@ def main() -> int:
         display = f":{number}"
         extra = {"DAYTONA_RECORDINGS_DIR": str(base / "recordings"),
                  "DAYTONA_RECORDING_DASHBOARD_PORT": str(free_port()),
-                 "DAYTONA_RECORDING_STOP_TIMEOUT": f"{args.stop_timeout:g}",
                  "DISPLAY": display, "LANG": os.environ.get("LANG", "C.UTF-8")}
+        if args.stop_timeout is not None:
+            # A duration, as the daemon's other timeouts are given.
+            extra["DAYTONA_RECORDING_STOP_TIMEOUT"] = f"{args.stop_timeout:g}s"
         if args.desktop == "xfce":
             extra.update({"DAYTONA_COMPUTER_USE_BIN": os.path.abspath(args.agent),
                           "VNC_RESOLUTION": f"{SCREEN[0]}x{SCREEN[1]}",
@@ -495,27 +515,29 @@ def main() -> int:
         mover.start()
         time.sleep(1)  # let the desktop settle around the moving window
 
+        # A first, short recording: it gives the command line for the baseline, and the daemon
+        # probes ffmpeg (version, encoders) on its first start only, which is reported apart.
+        warmup = run_ours(api, daemon.pid, 1, "warmup")
+        argv, rec_env, original = warmup["argv"], warmup["env"], warmup["path"]
+        print(f"first start after the daemon started (probes ffmpeg once): {warmup['start'] * 1000:.1f} ms", flush=True)
         ours, baseline = [], []
-        argv = rec_env = None
         for r in range(args.rounds):
             order = ("ours", "baseline") if r % 2 == 0 else ("baseline", "ours")
             for which in order:
                 if which == "ours":
-                    m = run_ours(api, daemon.pid, args.seconds, f"bench{r}")
-                    if argv is None:
-                        argv, rec_env, original = m["argv"], m["env"], m["path"]
-                    ours.append(m)
+                    ours.append(run_ours(api, daemon.pid, args.seconds, f"bench{r}"))
                 else:
                     baseline.append(run_baseline(argv, rec_env, original, base / f"baseline{r}.mp4",
-                                                 args.seconds, args.stop_timeout))
+                                                 args.seconds, args.stop_timeout or 10))
                 if mover.is_alive() is False:
                     raise SystemExit("the window mover stopped (the window is gone?)")
             o, b = ours[-1], baseline[-1]
-            print(f"round {r + 1}: ours CPU {o['cpu'] * 100:5.1f}% (ffmpeg {o['ffmpeg_cpu'] * 100:5.1f}%, daemon "
-                  f"{o['daemon_cpu'] * 100:4.1f}%) {o['frames'] / o['duration']:5.2f} fps ({o['distinct']} distinct of "
-                  f"{o['frames']} in {o['duration']:.2f} s) {o['size'] / 1024:7.0f} KiB | baseline CPU "
-                  f"{b['cpu'] * 100:5.1f}% {b['frames'] / b['duration']:5.2f} fps ({b['distinct']} distinct of "
-                  f"{b['frames']} in {b['duration']:.2f} s) {b['size'] / 1024:7.0f} KiB", flush=True)
+            for name, m in (("ours", o), ("baseline", b)):
+                print(f"round {r + 1} {name:8}: CPU {m['cpu'] * 100:5.1f}% (ffmpeg {m['ffmpeg_cpu'] * 100:5.1f}%, daemon "
+                      f"{m['daemon_cpu'] * 100:4.2f}%)  {m['frames'] / m['duration']:5.2f} fps ({m['distinct']} distinct "
+                      f"of {m['frames']} frames in {m['duration']:.3f} s; video {m['container']:.3f} s)  start "
+                      f"{m['start'] * 1000:6.1f} ms  stop {m['stop'] * 1000:6.1f} ms  {m['size'] / 1024:6.0f} KiB",
+                      flush=True)
 
         def med(rows, f):
             return statistics.median(f(m) for m in rows)
@@ -527,7 +549,7 @@ def main() -> int:
 
         print()
         print(f"screen recording of a {SCREEN[0]}x{SCREEN[1]} desktop ({args.desktop}) with a window moving "
-              f"{MOVES_PER_SECOND} times a second: {args.seconds:g} s per recording, {args.rounds} rounds, medians")
+              f"{MOVES_PER_SECOND} times a second: {args.seconds:g} s per recording, {args.rounds} round(s), medians")
         print(f"daemon {args.bin}" + (f", agent {args.agent}, desktop up in {desktop_start:.1f} s" if args.desktop == "xfce" else ""))
         print(f"ffmpeg command: {' '.join(argv)}")
         print(f"{'':36} {'ours':>9}   {'baseline':>9}   {'ours/base':>10}")
@@ -536,7 +558,6 @@ def main() -> int:
         row("  daemon (supervision)", lambda m: m["daemon_cpu"] * 100, "{:9.2f}", ratio=False)
         row("frames per second (file/duration)", lambda m: m["frames"] / m["duration"])
         row("distinct frames per second", lambda m: m["distinct"] / m["duration"])
-        row("frames per second (file/container)", lambda m: m["frames"] / m["container"] if m["container"] else 0)
         row("start latency, ms", lambda m: m["start"] * 1000, "{:9.1f}")
         row("stop latency, ms", lambda m: m["stop"] * 1000, "{:9.1f}")
         row("file size, KiB", lambda m: m["size"] / 1024, "{:9.0f}")
