@@ -352,8 +352,9 @@ def run_ours(api: Api, daemon_pid: int, seconds: float, label: str) -> dict:
     t1 = time.perf_counter()
     done = api.expect("POST", "/computeruse/recordings/stop", {"id": rec["id"]}, 200)
     t2 = time.perf_counter()
-    if done.get("status") != "completed":
-        raise SystemExit(f"POST /computeruse/recordings/stop answered status {done.get('status')!r}: {done}")
+    if done.get("status") != "completed" or not done.get("durationSeconds"):
+        raise SystemExit(f"POST /computeruse/recordings/stop answered a recording that is not completed "
+                         f"with a duration: {done}")
     path = Path(done["filePath"])
     wall = t1 - t0
     return {"argv": argv, "env": env, "path": path, "ffmpeg_cpu": f1 / wall, "daemon_cpu": (d1 - d0) / wall,
