@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use crate::display;
 use crate::error::RecorderError;
-use crate::ffmpeg::{Caps, Tail, follow_progress, keep_tail, recording_args};
+use crate::ffmpeg::{Caps, FRAMERATE, Tail, follow_progress, keep_tail, recording_args};
 use crate::label::is_valid_label;
 use crate::model::{Recording, Status, parse_rfc3339, rfc3339, seconds_between};
 use crate::store::{Meta, Owner, Store};
@@ -244,7 +244,7 @@ impl Recorder {
         tokio::spawn(self.clone().monitor(active.clone(), exit, tail, stderr_done, frames.clone(), done_tx));
 
         let first_frame = tokio::time::timeout(self.opts.start_timeout, async {
-            let mut frames = frames;
+            let mut frames = frames.clone();
             let mut done = done.clone();
             tokio::select! {
                 r = frames.wait_for(|n| *n > 0) => r.is_ok(),
@@ -265,7 +265,12 @@ impl Recorder {
             }
         }
         // The recording starts with its first frame, so its duration matches the video's.
-        let now = Timestamp::now();
+        // Progress comes every 100 ms, so the frames counted by then were captured earlier: the
+        // clock goes back by what they took (never before the spawn).
+        let counted = *frames.borrow();
+        let back =
+            jiff::SignedDuration::from_secs_f64(counted.saturating_sub(1) as f64 / f64::from(FRAMERATE));
+        let now = Timestamp::now().checked_sub(back).unwrap_or(spawned_at).max(spawned_at);
         *lock(&active.started) = now;
         let snapshot = {
             let mut r = lock(&active.record);
