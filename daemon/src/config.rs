@@ -69,6 +69,12 @@ pub struct Config {
     pub terminal_port: u16,
     /// Port of the SSH server (`DAYTONA_SSH_PORT`, not a reference variable; 22220).
     pub ssh_port: u16,
+    /// Port of the recording dashboard (`DAYTONA_RECORDING_DASHBOARD_PORT`, not a reference
+    /// variable; 33333).
+    pub recording_dashboard_port: u16,
+    /// How long stopping a recording waits for ffmpeg to finish the file before killing it
+    /// (`DAYTONA_RECORDING_STOP_TIMEOUT`, 10s as the reference waits).
+    pub recording_stop_timeout: Duration,
     /// The gateway's login password (`DAYTONA_SSH_PASSWORD`, `sandbox-ssh` as the reference
     /// has it fixed).
     pub ssh_password: Secret,
@@ -155,6 +161,18 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
             .filter(|p| *p != 0)
             .ok_or_else(|| err("DAYTONA_SSH_PORT", format!("{v:?} is not a port number (1-65535)")))?,
     };
+    let recording_dashboard_port = match get("DAYTONA_RECORDING_DASHBOARD_PORT") {
+        None => 33333,
+        Some(v) => v.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+            err("DAYTONA_RECORDING_DASHBOARD_PORT", format!("{v:?} is not a port number (1-65535)"))
+        })?,
+    };
+    let recording_stop_timeout = duration_var(get, "DAYTONA_RECORDING_STOP_TIMEOUT", "10s")?;
+    if recording_stop_timeout < Duration::from_millis(100)
+        || recording_stop_timeout > Duration::from_secs(600)
+    {
+        return Err(err("DAYTONA_RECORDING_STOP_TIMEOUT", "must be between 100ms and 10m"));
+    }
     let ssh_password = match get("DAYTONA_SSH_PASSWORD") {
         None => Secret("sandbox-ssh".into()),
         // An empty password would let anyone in who tries one; turning password login off is
@@ -211,6 +229,8 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     Ok(Config {
         terminal_port,
         ssh_port,
+        recording_dashboard_port,
+        recording_stop_timeout,
         ssh_password,
         ssh_password_auth: bool_var(get, "DAYTONA_SSH_PASSWORD_AUTH", true)?,
         ssh_authorized_keys: get("DAYTONA_SSH_AUTHORIZED_KEYS").unwrap_or("").to_string(),

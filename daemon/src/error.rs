@@ -44,6 +44,10 @@ toolbox_envelope::error_codes! {
         LspResponseTooLarge => "LSP_RESPONSE_TOO_LARGE",
         RecordingStillActive => "RECORDING_STILL_ACTIVE",
         RecordingFfmpegNotFound => "RECORDING_FFMPEG_NOT_FOUND",
+        // Ours: no X server on the display to record (503), and ffmpeg could not record (500,
+        // with its stderr); the clients map both by status.
+        RecordingDisplayUnavailable => "RECORDING_DISPLAY_UNAVAILABLE",
+        RecordingFailed => "RECORDING_FAILED",
         // Ours: the preview proxy's target did not answer (502; the reference sent no body).
         ProxyUpstreamFailed => "PROXY_UPSTREAM_FAILED",
     }

@@ -3,7 +3,7 @@
 //! the computer-use agent). File paths come in raw, as bytes, through [`crate::fspath`].
 
 pub use toolbox_envelope::extract::{
-    Json, MAX_JSON_BODY, Path, Query, Rejection, Ws, decode, parse_query, read_body,
+    Json, MAX_JSON_BODY, OptionalJson, Path, Query, Rejection, Ws, decode, parse_query, read_body,
 };
 
 use crate::error::ApiError;

@@ -30,11 +30,13 @@ pub mod process;
 pub mod proxy;
 pub mod pty;
 pub mod reaper;
+pub mod recordings;
 pub mod server;
 pub mod shell;
 pub mod signal;
 pub mod ssh;
 pub mod state;
+pub mod static_file;
 pub mod system;
 pub mod telemetry;
 pub mod terminal;
@@ -123,9 +125,17 @@ pub fn main_entry() -> ExitCode {
         state.interpreters.warm_default();
         // From the start, so the first /system/metrics call already has a CPU figure.
         state.metrics.start();
+        // Recordings a previous run left unfinished get their orphaned ffmpeg finished and are
+        // marked interrupted.
+        tokio::spawn(state.recordings.clone().recover());
         run_servers(state.clone(), shutdown_requested(shutdown)).await;
         // Each waits for its own children to exit; none depends on another.
-        tokio::join!(state.computer_use.shutdown(), state.interpreters.shutdown(), state.lsp.shutdown());
+        tokio::join!(
+            state.computer_use.shutdown(),
+            state.interpreters.shutdown(),
+            state.lsp.shutdown(),
+            state.recordings.shutdown()
+        );
         tracing::info!("Shutdown complete");
         if !args.is_empty() {
             stop_entrypoint(&state).await;
@@ -154,10 +164,12 @@ async fn run_servers(state: state::AppState, shutdown: impl Future<Output = ()>)
     let port = state.config.toolbox_port;
     let terminal = state.clone();
     let ssh = state.clone();
+    let dashboard = state.clone();
     let (app, _doc) = server::router(state);
     println!("{}", readiness_line(port));
     // After the readiness line, which the runner expects first on stdout.
     tokio::spawn(terminal::run(terminal));
+    tokio::spawn(recordings::dashboard::run(dashboard));
     // Aborted when the toolbox server stops: no new logins during shutdown, and dropping the
     // connections kills the programs of sessions still open.
     let ssh = AbortOnDrop(tokio::spawn(ssh::server::run(ssh)));

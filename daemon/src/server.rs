@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::git::routes())
         .merge(crate::lsp::api::routes())
         .merge(crate::port::api::routes())
+        .merge(crate::recordings::api::routes())
         .merge(crate::computeruse::api::routes())
         .split_for_parts();
     let mut doc = doc;

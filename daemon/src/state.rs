@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `/port`: the listening-socket scan.
     pub ports: Arc<Ports>,
+    /// Screen recordings (`/computeruse/recordings*` and the dashboard).
+    pub recordings: Arc<recorder::Recorder>,
     /// OTLP export of traces, logs and metrics; started by `/init`.
     pub telemetry: Arc<Telemetry>,
 }
@@ -86,8 +88,10 @@ impl AppState {
             }),
         );
         let telemetry = Arc::new(Telemetry::new(&config, VERSION));
+        let recordings = crate::recordings::recorder(&config, &home, &work_dir, Reaper::global());
         AppState {
             telemetry,
+            recordings,
             metrics: Arc::new(Metrics::new()),
             ports: Arc::new(Ports::new()),
             ptys,

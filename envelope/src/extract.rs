@@ -88,6 +88,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
+/// A JSON object request body that may be left out: an empty (or all-whitespace) body is
+/// `None`; anything else must decode as [`Json`] would.
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Rejection> {
+        let body = read_body(req, MAX_JSON_BODY).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        decode(&body).map(|v| OptionalJson(Some(v)))
+    }
+}
+
 /// Reads a whole body of at most `limit` bytes: a declared length over the limit is refused
 /// before reading, an undeclared one as soon as it passes the limit.
 pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, Rejection> {
