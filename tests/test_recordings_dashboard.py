@@ -249,6 +249,10 @@ def test_dashboard_in_the_browser(daemon_factory, sdk_for, xvfb, tmp_path):
                 assert "recording" in controls["playTitle"].lower() and "recording" in controls["delTitle"].lower(), controls
                 assert controls["href"] is None, controls
                 assert controls["name"] == a.file_name, controls
+                # The API refuses too: a live recording is reported as not deleted, and stays.
+                resp = delete_body(base, json.dumps({"ids": [a.id]}).encode())
+                assert resp.status == 200 and resp.json() == {"deleted": [], "failed": [a.id]}, resp.describe()
+                assert (rec_dir / a.file_name).exists()
 
                 await asyncio.sleep(2)
                 a = recording.stop(a.id)
@@ -275,7 +279,7 @@ def test_dashboard_in_the_browser(daemon_factory, sdk_for, xvfb, tmp_path):
                 b = recording.stop(b.id)
                 shutil.copyfile(a.file_path, rec_dir / ORPHAN)
                 orphan = next(r for r in list_recordings(base) if r["fileName"] == ORPHAN)
-                await page.wait(f"{js_row(b.id)}?.dataset.status === 'completed' && {js_row(orphan['id'])}",
+                await page.wait(f"{js_row(b.id)}?.dataset.status === 'completed' && !!{js_row(orphan['id'])}",
                                 "the second recording and the plain file are not listed")
                 shown = await page.eval(f"""({{
                   text: {js_row(orphan['id'])}.querySelector('.file').textContent,
@@ -343,7 +347,7 @@ def test_dashboard_in_the_browser(daemon_factory, sdk_for, xvfb, tmp_path):
                 assert await page.eval("document.getElementById('player-panel').hidden"), "the player still shows a deleted video"
                 assert not (rec_dir / a.file_name).exists()
                 assert [r["id"] for r in list_recordings(base)] == []
-                await page.wait("document.querySelector('#recordings td.empty')", "no empty-list note")
+                await page.wait("!!document.querySelector('#recordings td.empty')", "no empty-list note")
                 assert page.exceptions == [], page.exceptions
 
     try:
@@ -364,6 +368,7 @@ def test_dashboard_routes(daemon_factory, tmp_path):
     (rec_dir / "with space.mp4").write_bytes(b"spaced")
     (rec_dir / "notes.txt").write_bytes(b"not a video")
     (rec_dir / "sub" / "inner.mp4").write_bytes(b"nested")
+    (rec_dir / "folder.mp4").mkdir()
     (tmp_path / "secret.mp4").write_bytes(b"outside the recordings directory")
     port = free_port()
     daemon_factory.start(extra_env={
@@ -407,6 +412,7 @@ def test_dashboard_routes(daemon_factory, tmp_path):
         "/videos/..",
         "/videos/sub%2Finner.mp4",
         "/videos/sub",
+        "/videos/folder.mp4",
         "/videos/notes.txt",
         "/videos/.meta",
         "/videos/%2Fetc%2Fpasswd",
