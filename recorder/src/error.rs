@@ -23,6 +23,8 @@ pub enum RecorderError {
     StillActive(String),
     #[error("{0} recordings are running, the most allowed; stop one first")]
     TooMany(usize),
+    #[error("the daemon is shutting down; no recording can start")]
+    ShuttingDown,
     /// ffmpeg could not record; the recording is listed as failed with the same reason.
     #[error("recording failed: {0}")]
     Failed(String),

@@ -95,6 +95,8 @@ enum Ending {
     Stop,
     Shutdown,
     StartTimeout,
+    /// ffmpeg closed its progress output before its first frame.
+    NoProgress,
 }
 
 struct Active {
@@ -119,7 +121,20 @@ pub struct Recorder {
     store: Store,
     spawner: Arc<dyn Spawner>,
     active: Mutex<HashMap<String, Arc<Active>>>,
+    /// Starts between their slot check and their entry in `active` (counted against the limit).
+    starting: std::sync::atomic::AtomicUsize,
+    /// Set by `shutdown`: no new recording may start.
+    closing: AtomicBool,
     caps: tokio::sync::Mutex<Option<(PathBuf, Caps)>>,
+}
+
+/// A start's place under the limit, from its check until its entry in `active`.
+struct Slot<'a>(&'a Recorder);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.starting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -133,6 +148,8 @@ impl Recorder {
             opts,
             spawner,
             active: Mutex::new(HashMap::new()),
+            starting: std::sync::atomic::AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
             caps: tokio::sync::Mutex::new(None),
         })
     }
@@ -142,7 +159,34 @@ impl Recorder {
     }
 
     /// Starts recording; answers once ffmpeg has produced its first frame.
+    ///
+    /// The start runs as a task of its own: a client that goes away meanwhile cancels nothing
+    /// half-way (the metadata is written, the first frame awaited, the start timeout enforced).
     pub async fn start(
+        self: &Arc<Self>,
+        label: Option<&str>,
+        launch: Launch,
+    ) -> Result<Recording, RecorderError> {
+        let this = self.clone();
+        let label = label.map(str::to_string);
+        tokio::spawn(async move { this.start_here(label.as_deref(), launch).await })
+            .await
+            .unwrap_or_else(|e| Err(RecorderError::Failed(format!("the start was interrupted: {e}"))))
+    }
+
+    fn reserve(&self) -> Result<Slot<'_>, RecorderError> {
+        let active = lock(&self.active);
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(RecorderError::ShuttingDown);
+        }
+        if active.len() + self.starting.load(Ordering::SeqCst) >= self.opts.max_active {
+            return Err(RecorderError::TooMany(self.opts.max_active));
+        }
+        self.starting.fetch_add(1, Ordering::SeqCst);
+        Ok(Slot(self))
+    }
+
+    async fn start_here(
         self: &Arc<Self>,
         label: Option<&str>,
         launch: Launch,
@@ -158,9 +202,7 @@ impl Recorder {
             .await
             .unwrap_or(Ok(()))
             .map_err(|detail| RecorderError::DisplayUnavailable { display: display.clone(), detail })?;
-        if lock(&self.active).len() >= self.opts.max_active {
-            return Err(RecorderError::TooMany(self.opts.max_active));
-        }
+        let slot = self.reserve()?;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.ensure())
             .await
@@ -190,6 +232,8 @@ impl Recorder {
             .spawn(&mut cmd)
             .map_err(|e| RecorderError::Failed(format!("cannot run {}: {e}", ffmpeg.display())))?;
         let pid = child.id();
+        // Taken now, while ffmpeg cannot have been reaped: how a later daemon recognises it.
+        let ffmpeg_proc = Owner::of(pid);
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -240,8 +284,26 @@ impl Recorder {
             meta: tokio::sync::Mutex::new(false),
             done: done.clone(),
         });
-        lock(&self.active).insert(id.clone(), active.clone());
+        {
+            let mut map = lock(&self.active);
+            if self.closing.load(Ordering::SeqCst) {
+                // Shutdown began while this one was spawning: it would outlive the daemon.
+                drop(map);
+                signal(&active, rustix::process::Signal::KILL);
+                let _ = std::fs::remove_file(&path);
+                return Err(RecorderError::ShuttingDown);
+            }
+            map.insert(id.clone(), active.clone());
+        }
+        drop(slot);
         tokio::spawn(self.clone().monitor(active.clone(), exit, tail, stderr_done, frames.clone(), done_tx));
+        // On disk at once, so a daemon that dies from here on leaves enough to finish the file.
+        let initial = lock(&active.record).clone();
+        self.save_unless_settled(
+            &active,
+            Meta { record: initial, ffmpeg: ffmpeg_proc, owner: Owner::current() },
+        )
+        .await;
 
         let first_frame = tokio::time::timeout(self.opts.start_timeout, async {
             let mut frames = frames.clone();
@@ -255,8 +317,15 @@ impl Recorder {
         match first_frame {
             Ok(true) => {}
             Ok(false) | Err(_) => {
-                if first_frame.is_err() {
-                    self.request_end(&active, Ending::StartTimeout);
+                // Timed out, or ffmpeg closed its progress output: it is not recording. An ffmpeg
+                // that is exiting anyway (its output closes as it exits) keeps its own reason.
+                let exiting = first_frame.is_ok()
+                    && tokio::time::timeout(Duration::from_secs(1), done.clone().wait_for(Option::is_some))
+                        .await
+                        .is_ok();
+                if !exiting && !active.exited.load(Ordering::SeqCst) {
+                    let why = if first_frame.is_err() { Ending::StartTimeout } else { Ending::NoProgress };
+                    self.request_end(&active, why);
                 }
                 let settled = settled(&active).await;
                 return Err(RecorderError::Failed(
@@ -277,17 +346,25 @@ impl Recorder {
             r.start_time = rfc3339(now);
             r.clone()
         };
-        {
-            let finished = active.meta.lock().await;
-            if !*finished {
-                let store = self.store.clone();
-                let meta = Meta { record: snapshot.clone(), pid: Some(pid), owner: Owner::current() };
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.save(&meta)).await {
-                    tracing::warn!(error = %e, id = %snapshot.id, "cannot write the recording's metadata");
-                }
-            }
-        }
+        self.save_unless_settled(
+            &active,
+            Meta { record: snapshot.clone(), ffmpeg: ffmpeg_proc, owner: Owner::current() },
+        )
+        .await;
         Ok(snapshot)
+    }
+
+    /// Writes a running recording's metadata, unless the monitor has written the final one.
+    async fn save_unless_settled(&self, active: &Active, meta: Meta) {
+        let finished = active.meta.lock().await;
+        if *finished {
+            return;
+        }
+        let store = self.store.clone();
+        let id = meta.record.id.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.save(&meta)).await {
+            tracing::warn!(error = %e, id = %id, "cannot write the recording's metadata");
+        }
     }
 
     /// Awaits ffmpeg's exit and settles the recording once.
@@ -325,7 +402,7 @@ impl Recorder {
             let mut finished = active.meta.lock().await;
             *finished = true;
             let store = self.store.clone();
-            let meta = Meta { record: record.clone(), pid: None, owner: None };
+            let meta = Meta { record: record.clone(), ffmpeg: None, owner: None };
             if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.save(&meta)).await {
                 tracing::warn!(error = %e, id = %record.id, "cannot write the recording's metadata");
             }
@@ -347,7 +424,7 @@ impl Recorder {
             }
             *ending = Some(why);
         }
-        if why == Ending::StartTimeout {
+        if matches!(why, Ending::StartTimeout | Ending::NoProgress) {
             signal(active, rustix::process::Signal::KILL);
             return;
         }
@@ -423,6 +500,28 @@ impl Recorder {
         }
     }
 
+    /// Deletes many ended recordings with one look at the directory; returns the ids deleted and
+    /// the ids that were not (unknown, still recording, or not removable).
+    pub async fn delete_many(self: &Arc<Self>, ids: Vec<String>) -> (Vec<String>, Vec<String>) {
+        let active: HashSet<String> = lock(&self.active).keys().cloned().collect();
+        let Ok(known) = self.scan(active.clone()).await else { return (Vec::new(), ids) };
+        let mut known: HashMap<String, Recording> = known.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let (mut deleted, mut failed) = (Vec::new(), Vec::new());
+            for id in ids {
+                let removed = match known.remove(&id) {
+                    Some(record) if !active.contains(&id) => store.remove(&record).unwrap_or(false),
+                    _ => false,
+                };
+                if removed { deleted.push(id) } else { failed.push(id) }
+            }
+            (deleted, failed)
+        })
+        .await
+        .unwrap_or_default()
+    }
+
     /// A recording and its file, for a download (an active one's file is partial).
     pub async fn file(self: &Arc<Self>, id: &str) -> Result<(Recording, PathBuf), RecorderError> {
         let record = self.get(id).await?;
@@ -436,7 +535,11 @@ impl Recorder {
     /// Stops every active recording (the daemon is shutting down): each file is finished and
     /// the recording marked interrupted. Bounded by the stop timeout.
     pub async fn shutdown(self: &Arc<Self>) {
-        let all: Vec<Arc<Active>> = lock(&self.active).values().cloned().collect();
+        let all: Vec<Arc<Active>> = {
+            let active = lock(&self.active);
+            self.closing.store(true, Ordering::SeqCst);
+            active.values().cloned().collect()
+        };
         for active in &all {
             self.request_end(active, Ending::Shutdown);
         }
@@ -462,10 +565,14 @@ impl Recorder {
                 continue;
             }
             let mut note = "the daemon stopped while this was recording".to_string();
-            if let Some(pid) = meta.pid
-                && is_ffmpeg_writing(pid, &meta.record.file_path)
+            // Only an ffmpeg that is the very process recorded (pid and start time), writing
+            // this directory's file, is signalled: metadata is a file anyone could write.
+            let expected = self.store.path_of(&meta.record.file_name);
+            if let Some(ffmpeg) = meta.ffmpeg
+                && Path::new(&meta.record.file_path) == expected
+                && is_ffmpeg_writing(ffmpeg, &meta.record.file_path)
             {
-                finish_orphan(pid, self.opts.stop_timeout).await;
+                finish_orphan(ffmpeg, self.opts.stop_timeout).await;
                 note.push_str("; its ffmpeg was asked to finish the file when the daemon started again");
             }
             let mut record = meta.record;
@@ -481,7 +588,7 @@ impl Recorder {
             record.duration_seconds = parse_rfc3339(&record.start_time).map(|s| seconds_between(s, end));
             record.size_bytes = stat.map(|m| m.len());
             let store = self.store.clone();
-            let meta = Meta { record, pid: None, owner: None };
+            let meta = Meta { record, ffmpeg: None, owner: None };
             let _ = tokio::task::spawn_blocking(move || store.save(&meta)).await;
         }
     }
@@ -583,33 +690,39 @@ fn signal(active: &Active, sig: rustix::process::Signal) {
     }
 }
 
-/// Whether `pid` is an ffmpeg writing `file` (its command line has the path as an argument),
-/// so that a reused pid is never signalled.
-fn is_ffmpeg_writing(pid: u32, file: &str) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
-    cmdline.split(|b| *b == 0).any(|arg| arg == file.as_bytes()) && !is_zombie(pid)
-}
-
-fn is_zombie(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name, which is in parentheses and may hold anything.
-        Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => true,
+/// Whether `proc` still runs, is an ffmpeg (by its program name) and writes `file` (its
+/// command line has the path as an argument).
+fn is_ffmpeg_writing(proc: Owner, file: &str) -> bool {
+    if !proc.is_alive() {
+        return false;
     }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{}/cmdline", proc.pid)) else { return false };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    // The program, or the script an interpreter runs (a wrapper script named ffmpeg).
+    let named_ffmpeg = args.iter().take(2).any(|a| {
+        let name = a.rsplit(|b| *b == b'/').next().unwrap_or_default();
+        name.windows(6).any(|w| w == b"ffmpeg")
+    });
+    named_ffmpeg && args.iter().any(|arg| *arg == file.as_bytes())
 }
 
-/// SIGINT to an ffmpeg that is not our child, polling until it is gone; SIGKILL after `bound`.
-async fn finish_orphan(pid: u32, bound: Duration) {
-    let Some(p) = rustix::process::Pid::from_raw(pid as i32) else { return };
-    let _ = rustix::process::kill_process(p, rustix::process::Signal::INT);
+/// SIGINT to an ffmpeg that is not our child, then polling until it is gone; SIGKILL after
+/// `bound`. Each signal goes only to the same process (pid and start time).
+async fn finish_orphan(proc: Owner, bound: Duration) {
+    let Some(pid) = rustix::process::Pid::from_raw(proc.pid as i32) else { return };
+    if proc.is_alive() {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+    }
     let deadline = tokio::time::Instant::now() + bound;
     while tokio::time::Instant::now() < deadline {
-        if is_zombie(pid) {
+        if !proc.is_alive() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+    if proc.is_alive() {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
 }
 
 /// Everything the outcome of a recording depends on.
@@ -637,6 +750,10 @@ impl Outcome {
             Some(Ending::StartTimeout) => (
                 Status::Failed,
                 Some(with_tail(format!("ffmpeg produced no frame within {}s", start_timeout.as_secs_f64()))),
+            ),
+            Some(Ending::NoProgress) => (
+                Status::Failed,
+                Some(with_tail("ffmpeg stopped reporting progress before its first frame".to_string())),
             ),
             Some(Ending::Stop) if self.killed => (
                 Status::Failed,

@@ -15,15 +15,16 @@ use crate::model::{Recording, Status, rfc3339};
 /// Where the metadata files live, inside the recordings directory.
 pub const META_DIR: &str = ".meta";
 
-/// What is stored per recording: the record, and the pid of its ffmpeg while it runs (so that
-/// a daemon started again can ask an orphaned ffmpeg to finish its file).
+/// What is stored per recording: the record, and while it runs its ffmpeg and the daemon that
+/// runs it (so that a daemon started after a crash can ask an orphaned ffmpeg to finish its
+/// file, and leaves a live daemon's recordings alone).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
     #[serde(flatten)]
     pub record: Recording,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
+    pub ffmpeg: Option<Owner>,
     /// The daemon that runs it, while it runs: a recording is only taken for abandoned when
     /// its daemon is gone (two daemons may share a directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,7 +42,11 @@ pub struct Owner {
 impl Owner {
     /// This process.
     pub fn current() -> Option<Owner> {
-        let pid = std::process::id();
+        Owner::of(std::process::id())
+    }
+
+    /// The running process `pid`.
+    pub fn of(pid: u32) -> Option<Owner> {
         Some(Owner { pid, started: start_ticks(pid)? })
     }
 
@@ -271,13 +276,13 @@ mod tests {
         let a_name = format!("{A}_demo_20260101_000000.mp4");
         fs::write(tmp.path().join(&a_name), b"video").unwrap();
         store
-            .save(&Meta { record: record(A, &a_name, Status::Recording), pid: Some(1), owner: None })
+            .save(&Meta { record: record(A, &a_name, Status::Recording), ffmpeg: None, owner: None })
             .unwrap();
         // A failed one without a file.
         let b_name = format!("{B}_session_20260101_000001.mp4");
         let mut failed = record(B, &b_name, Status::Failed);
         failed.error = Some("ffmpeg exited".into());
-        store.save(&Meta { record: failed, pid: None, owner: None }).unwrap();
+        store.save(&Meta { record: failed, ffmpeg: None, owner: None }).unwrap();
         // Dropped in by hand: no UUID prefix, so a v5 id from the path.
         fs::write(tmp.path().join("zz-by-hand.mp4"), b"12").unwrap();
         // Not listed: other extensions, directories, symlinks.
@@ -322,7 +327,7 @@ mod tests {
         store.ensure().unwrap();
         let mut forged = record(A, "../../etc/passwd", Status::Failed);
         forged.error = Some("x".into());
-        store.save(&Meta { record: forged, pid: None, owner: None }).unwrap();
+        store.save(&Meta { record: forged, ffmpeg: None, owner: None }).unwrap();
         fs::write(tmp.path().join(META_DIR).join("not-a-uuid.json"), b"{}").unwrap();
         assert!(store.metas().unwrap().is_empty());
     }
@@ -342,7 +347,11 @@ mod tests {
         let name = format!("{A}_x.mp4");
         fs::write(tmp.path().join(&name), b"v").unwrap();
         store
-            .save(&Meta { record: record(A, &name, Status::Recording), pid: None, owner: Owner::current() })
+            .save(&Meta {
+                record: record(A, &name, Status::Recording),
+                ffmpeg: None,
+                owner: Owner::current(),
+            })
             .unwrap();
         assert_eq!(store.list(&HashSet::new()).unwrap()[0].status, Status::Recording);
     }
@@ -354,7 +363,7 @@ mod tests {
         let name = format!("{A}_x.mp4");
         fs::write(tmp.path().join(&name), b"v").unwrap();
         let r = record(A, &name, Status::Completed);
-        store.save(&Meta { record: r.clone(), pid: None, owner: None }).unwrap();
+        store.save(&Meta { record: r.clone(), ffmpeg: None, owner: None }).unwrap();
         assert!(store.remove(&r).unwrap());
         assert!(!tmp.path().join(&name).exists());
         assert!(!store.remove(&r).unwrap());

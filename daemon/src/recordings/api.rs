@@ -42,6 +42,7 @@ pub fn api_error(e: RecorderError) -> ApiError {
         RecorderError::NotFound | RecorderError::FileMissing => ApiError::not_found(msg),
         RecorderError::StillActive(_) => ApiError::new(StatusCode::CONFLICT, Code::RecordingStillActive, msg),
         RecorderError::TooMany(_) => ApiError::too_many_requests(msg),
+        RecorderError::ShuttingDown => ApiError::uncoded(StatusCode::SERVICE_UNAVAILABLE, msg),
         RecorderError::Failed(_) => {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::RecordingFailed, msg)
         }
@@ -60,12 +61,22 @@ pub struct RecordingDoc {
     /// RFC 3339, the daemon's local time zone.
     start_time: String,
     end_time: Option<String>,
-    /// `recording`, `completed`, `failed` or `interrupted`.
-    status: String,
+    status: RecordingStatus,
     duration_seconds: Option<f64>,
     size_bytes: Option<u64>,
     /// Why a recording failed or was interrupted (with the tail of ffmpeg's stderr).
     error: Option<String>,
+}
+
+/// Where a recording is: `failed` (ffmpeg died, could not start, or had to be killed) and
+/// `interrupted` (the daemon stopped or restarted while it recorded) come with `error`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingStatus {
+    Recording,
+    Completed,
+    Failed,
+    Interrupted,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -113,7 +124,7 @@ async fn list_recordings(State(state): State<AppState>) -> Result<Json<ListRecor
         (status = 400, description = "invalid label or body", body = Envelope),
         (status = 429, description = "too many recordings run at once", body = Envelope),
         (status = 500, description = "ffmpeg could not record (`RECORDING_FAILED`, with its stderr)", body = Envelope),
-        (status = 503, description = "ffmpeg is not installed (`RECORDING_FFMPEG_NOT_FOUND`) or no X server runs on the display (`RECORDING_DISPLAY_UNAVAILABLE`)", body = Envelope),
+        (status = 503, description = "ffmpeg is not installed (`RECORDING_FFMPEG_NOT_FOUND`), no X server runs on the display (`RECORDING_DISPLAY_UNAVAILABLE`), or the daemon is shutting down", body = Envelope),
     )
 )]
 async fn start_recording(
@@ -195,7 +206,9 @@ async fn delete_recording(
     responses(
         (status = 200, description = "the video", content_type = "video/mp4"),
         (status = 206, description = "the requested range(s)"),
+        (status = 304, description = "not modified since `If-Modified-Since` / matches `If-None-Match`"),
         (status = 404, description = "no such recording, or its file is gone", body = Envelope),
+        (status = 412, description = "an `If-Unmodified-Since` / `If-Match` condition failed"),
         (status = 416, description = "no requested range overlaps the file"),
     )
 )]

@@ -73,7 +73,7 @@ async fn start_stop_list_get_delete() {
     // Metadata is on disk while it records.
     let metas = Store::new(f.recorder.dir().to_path_buf()).metas().unwrap();
     assert_eq!(metas[&r.id].record.status, Status::Recording);
-    assert!(metas[&r.id].pid.is_some());
+    assert!(metas[&r.id].ffmpeg.is_some() && metas[&r.id].owner == Owner::current());
 
     let listed = f.recorder.list().await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -225,7 +225,7 @@ async fn a_new_recorder_settles_what_an_old_one_left_recording() {
     let r = started_rx.recv().unwrap();
     let store = Store::new(rec_dir.clone());
     let mut meta = store.metas().unwrap().remove(&r.id).unwrap();
-    let pid = meta.pid.unwrap();
+    let ffmpeg = meta.ffmpeg.unwrap();
     let mut opts = Options::new(rec_dir);
     opts.stop_timeout = Duration::from_secs(5);
     let second = Recorder::new(opts, Arc::new(ThreadSpawner));
@@ -233,7 +233,7 @@ async fn a_new_recorder_settles_what_an_old_one_left_recording() {
     // While the daemon that runs it lives, another one sharing the directory leaves it alone.
     assert_eq!(second.list().await.unwrap()[0].status, Status::Recording);
     second.clone().recover().await;
-    assert!(!is_zombie(pid), "a live daemon's ffmpeg was signalled");
+    assert!(ffmpeg.is_alive(), "a live daemon's ffmpeg was signalled");
 
     // The first daemon dies (and its owner record names a process that is gone).
     die_tx.send(()).unwrap();
@@ -245,7 +245,7 @@ async fn a_new_recorder_settles_what_an_old_one_left_recording() {
     assert_eq!(listed[0].status, Status::Interrupted, "listed as such even before recovery");
     // Recovery asks the orphaned ffmpeg to finish its file and records the outcome.
     second.clone().recover().await;
-    assert!(is_zombie(pid), "the orphaned ffmpeg still runs");
+    assert!(!ffmpeg.is_alive(), "the orphaned ffmpeg still runs");
     let after = second.get(&r.id).await.unwrap();
     assert_eq!(after.status, Status::Interrupted);
     assert!(after.error.unwrap().contains("asked to finish"));
@@ -291,4 +291,94 @@ fn outcomes() {
     );
     let (st, _) = settle(Outcome { ending: Some(Ending::Shutdown), killed: true, ..base.clone() });
     assert_eq!(st, Status::Interrupted);
+}
+
+#[tokio::test]
+async fn a_start_whose_client_left_still_completes() {
+    let f = fixture(Duration::from_secs(5));
+    // The caller gives up long before the first frame.
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(1), f.recorder.start(None, launch("normal"))).await;
+    assert!(gave_up.is_err());
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        listed = f.recorder.list().await.unwrap();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(listed.len(), 1, "the start was abandoned half-way");
+    let id = listed[0].id.clone();
+    // Its metadata names its ffmpeg and this daemon, for a restart to find.
+    let mut meta = None;
+    for _ in 0..100 {
+        meta = Store::new(f.recorder.dir().to_path_buf()).metas().unwrap().remove(&id);
+        if meta.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let meta = meta.expect("no metadata was written");
+    assert!(meta.ffmpeg.is_some() && meta.owner == Owner::current(), "{meta:?}");
+    assert_eq!(f.recorder.stop(&id).await.unwrap().status, Status::Completed);
+}
+
+#[tokio::test]
+async fn concurrent_starts_respect_the_limit() {
+    let f = fixture(Duration::from_secs(5));
+    let starts: Vec<_> = (0..5)
+        .map(|_| {
+            let recorder = f.recorder.clone();
+            async move { recorder.start(None, launch("normal")).await }
+        })
+        .collect();
+    let results = futures_join_all(starts).await;
+    let ok: Vec<Recording> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    assert_eq!(ok.len(), 2, "{results:?}");
+    assert!(results.iter().filter(|r| matches!(r, Err(RecorderError::TooMany(2)))).count() == 3);
+    for r in ok {
+        f.recorder.stop(&r.id).await.unwrap();
+    }
+}
+
+/// `join_all` without a futures dependency: each future on a task of its own.
+async fn futures_join_all<F>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_ffmpeg_that_closes_its_progress_is_stopped_and_failed() {
+    let f = fixture(Duration::from_secs(5));
+    let t = std::time::Instant::now();
+    let err = f.recorder.start(None, launch("quiet")).await.unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    let RecorderError::Failed(msg) = err else { panic!("{err:?}") };
+    assert!(msg.contains("stopped reporting progress"), "{msg}");
+    assert!(f.recorder.list().await.unwrap().iter().all(|r| r.status == Status::Failed));
+}
+
+#[tokio::test]
+async fn no_start_after_shutdown_and_bulk_delete() {
+    let f = fixture(Duration::from_secs(5));
+    let a = f.recorder.start(None, launch("normal")).await.unwrap();
+    let b = f.recorder.start(None, launch("normal")).await.unwrap();
+    f.recorder.stop(&a.id).await.unwrap();
+    // Active ones and unknown ones fail; ended ones go.
+    let (deleted, failed) = f.recorder.delete_many(vec![a.id.clone(), b.id.clone(), "nope".into()]).await;
+    assert_eq!(deleted, vec![a.id.clone()]);
+    assert_eq!(failed, vec![b.id.clone(), "nope".to_string()]);
+    assert!(!Path::new(&a.file_path).exists());
+    f.recorder.shutdown().await;
+    assert!(matches!(f.recorder.start(None, launch("normal")).await, Err(RecorderError::ShuttingDown)));
+    assert_eq!(f.recorder.get(&b.id).await.unwrap().status, Status::Interrupted);
 }

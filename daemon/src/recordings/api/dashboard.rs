@@ -87,16 +87,8 @@ async fn delete_many(
     if body.ids.len() > MAX_BULK_IDS {
         return Err(ApiError::bad_request(format!("at most {MAX_BULK_IDS} ids per request")));
     }
-    let mut out = Deleted { deleted: Vec::new(), failed: Vec::new() };
-    for id in body.ids {
-        match state.recordings.delete(&id).await {
-            Ok(()) => out.deleted.push(id),
-            Err(e) => {
-                tracing::info!(id, error = %e, "dashboard could not delete a recording");
-                out.failed.push(id)
-            }
-        }
-    }
+    let (deleted, failed) = state.recordings.delete_many(body.ids).await;
+    let out = Deleted { deleted, failed };
     Ok(Json(out))
 }
 
@@ -107,7 +99,9 @@ async fn video(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if name.contains(['/', '\\', '\0']) || name.contains("..") {
+    // One path component: only separators and the `.`/`..` names could leave the directory
+    // (`v1..2` is a fine label).
+    if name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
         return Err(ApiError::new(StatusCode::FORBIDDEN, Code::Forbidden, "access denied"));
     }
     if !name.ends_with(".mp4") || name.starts_with('.') {
