@@ -222,3 +222,32 @@ def test_pid1_reaps_orphaned_grandchildren(tmp_path):
     finally:
         code = daemon.stop()
     assert code == 0, daemon.output.decode(errors="replace")
+
+
+def test_pid1_gives_the_entrypoint_its_grace_period(tmp_path):
+    """`docker stop` as PID 1 sees it: SIGTERM reaches the image's command, whose trap prints,
+    sleeps and writes a file while its output is still read; the daemon exits 0 once it is done,
+    within the grace period plus a second, with the trap's output in the entrypoint log."""
+    require_environment()
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    copy_with_libraries(["sh", "sleep"], root)
+    entry = (
+        'trap "echo got-TERM; sleep 1; echo bye > /tmp/bye; echo after-file; exit 0" TERM; '
+        "echo started; while :; do sleep 0.2; done"
+    )
+    grace = 3
+    daemon = Pid1Daemon(root, argv=["/bin/sh", "-c", entry], extra_env={"DAYTONA_TERMINATION_GRACE_PERIOD": f"{grace}s"})
+    log = root / "tmp" / ".daytona" / "sessions" / "entrypoint" / "entrypoint_command" / "output.log"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (log.exists() and b"started" in log.read_bytes()):
+        time.sleep(0.05)
+    assert log.exists() and b"started" in log.read_bytes(), daemon.namespace_processes()
+    t0 = time.monotonic()
+    code = daemon.stop()
+    took = time.monotonic() - t0
+    assert code == 0, daemon.output.decode(errors="replace")
+    assert (root / "tmp" / "bye").read_text() == "bye\n", "the entrypoint's trap did not complete"
+    assert 0.9 <= took <= grace + 1, took
+    text = log.read_bytes()
+    assert b"got-TERM" in text and b"after-file" in text, text

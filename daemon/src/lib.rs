@@ -129,27 +129,36 @@ pub fn main_entry() -> ExitCode {
         // marked interrupted.
         tokio::spawn(state.recordings.clone().recover());
         run_servers(state.clone(), shutdown_requested(shutdown)).await;
-        // Each waits for its own children to exit; none depends on another.
+        // The image's command first: it gets its SIGTERM and the whole grace period while its
+        // output is still read (what `docker stop` promises). Recordings are finished meanwhile,
+        // so their files are playable even if the container is killed at the end of the grace
+        // period. Then everything else, each waiting (bounded) for its own children.
+        tokio::join!(
+            async {
+                if !args.is_empty() {
+                    stop_entrypoint(&state).await;
+                }
+            },
+            state.recordings.shutdown()
+        );
         tokio::join!(
             state.computer_use.shutdown(),
             state.interpreters.shutdown(),
             state.lsp.shutdown(),
-            state.recordings.shutdown()
+            state.sessions.shutdown()
         );
         tracing::info!("Shutdown complete");
-        if !args.is_empty() {
-            stop_entrypoint(&state).await;
-        }
         // Last, so the records of the shutdown itself go out too.
         state.telemetry.shutdown().await;
         ExitCode::SUCCESS
     })
 }
 
-/// Terminates the entrypoint session's process tree and waits (bounded) for it to be gone.
+/// Terminates the entrypoint session's process tree (SIGTERM to its group, SIGKILL after the
+/// grace period) and waits, bounded, until it is gone and its last output is in the log.
 async fn stop_entrypoint(state: &state::AppState) {
     let limit = state.config.termination_grace_period + std::time::Duration::from_secs(2);
-    match state.sessions.delete(process::session::ENTRYPOINT_SESSION).await {
+    match state.sessions.terminate_entrypoint().await {
         Ok(done) => {
             if tokio::time::timeout(limit, done).await.is_err() {
                 tracing::warn!("the entrypoint did not stop within the grace period");

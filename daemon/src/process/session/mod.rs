@@ -82,6 +82,8 @@ pub enum Finish {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PumpCtl {
     pub finish: Option<Finish>,
+    /// The session is being deleted: keep reading until every writer is gone, then stop.
+    pub draining: bool,
     pub cancel: bool,
 }
 
@@ -439,12 +441,26 @@ impl Session {
         });
     }
 
-    /// Stops everything the session does: pumps stop, waiting execs and followers end.
-    async fn cancel(&self) {
+    /// The start of a deletion: inputs close and waiting execs end at once, but the pumps keep
+    /// taking the output until the processes are gone. A program that prints while it shuts
+    /// down (a trap, a server flushing its log) would otherwise die of SIGPIPE on its first
+    /// write, and its last words would never reach the log or its followers.
+    async fn begin_delete(&self) {
         self.end_once(End::Deleted);
         self.stdin.lock().await.take();
         for cmd in self.commands() {
             cmd.input.lock().await.take();
+            cmd.tell_pump(|c| c.draining = true);
+        }
+    }
+
+    /// The end of a deletion, once the processes are gone: the pumps get until `deadline` to
+    /// take what is left in the pipes (a process that escaped the tree may hold them open
+    /// forever), then stop.
+    async fn stop_pumps(&self, deadline: tokio::time::Instant) {
+        for cmd in self.commands() {
+            let mut progress = cmd.progress();
+            let _ = tokio::time::timeout_at(deadline, progress.wait_for(|p| p.final_len.is_some())).await;
             cmd.tell_pump(|c| c.cancel = true);
         }
     }
@@ -634,17 +650,64 @@ impl SessionService {
     /// The entrypoint: `argv` as the single async command of the reserved session.
     pub async fn start_entrypoint(&self, argv: &[String], cwd: &Path) -> Result<(), SessionError> {
         let session = self.create(ENTRYPOINT_SESSION, cwd).await?;
-        session.start_command(ENTRYPOINT_COMMAND.into(), wrapper::quote_argv(argv), true, true).await?;
+        let cmd =
+            session.start_command(ENTRYPOINT_COMMAND.into(), wrapper::quote_argv(argv), true, true).await?;
+        // The toolbox keeps serving after the image's command exits (as the reference does);
+        // its exit code is in the session API (`GET /process/session/entrypoint`) and here.
+        let mut progress = cmd.progress();
+        tokio::spawn(async move {
+            if progress.wait_for(|p| p.final_len.is_some()).await.is_err() {
+                return;
+            }
+            match progress.borrow().state.exit_code() {
+                Some(code) => {
+                    tracing::info!(exit_code = code, "the entrypoint exited; the toolbox keeps serving")
+                }
+                None => {
+                    tracing::info!("the entrypoint ended without an exit code; the toolbox keeps serving")
+                }
+            }
+        });
         Ok(())
     }
 
     /// Deletes a session: signals its processes and forgets it at once; what does not stop
-    /// within the grace period is killed in the background. The returned handle resolves when
-    /// the termination is complete.
+    /// within the grace period is killed in the background. The output is read until the
+    /// processes are gone, then the session's directory is removed. The returned handle
+    /// resolves when all of that is done.
     pub async fn delete(&self, id: &str) -> Result<tokio::task::JoinHandle<()>, SessionError> {
+        self.terminate(id, true).await
+    }
+
+    /// Terminates the entrypoint at shutdown like [`SessionService::delete`], but keeps its
+    /// directory: the entrypoint's log, with what it printed while shutting down, outlives the
+    /// daemon (`daytona-daemon entrypoint logs` reads it).
+    pub async fn terminate_entrypoint(&self) -> Result<tokio::task::JoinHandle<()>, SessionError> {
+        self.terminate(ENTRYPOINT_SESSION, false).await
+    }
+
+    /// At daemon shutdown: every other session is terminated as a delete would, all at once,
+    /// bounded by the grace period (plus the pumps' linger).
+    pub async fn shutdown(&self) {
+        let ids: Vec<String> = self.map().keys().filter(|id| *id != ENTRYPOINT_SESSION).cloned().collect();
+        let mut done = Vec::new();
+        for id in ids {
+            if let Ok(handle) = self.terminate(&id, true).await {
+                done.push(handle);
+            }
+        }
+        let limit = self.grace + Duration::from_secs(2);
+        let _ = tokio::time::timeout(limit, futures_util::future::join_all(done)).await;
+    }
+
+    async fn terminate(
+        &self,
+        id: &str,
+        remove_dir: bool,
+    ) -> Result<tokio::task::JoinHandle<()>, SessionError> {
         id::check("session", id)?;
         let session = self.map().remove(id).ok_or(SessionError::NotFound)?;
-        session.cancel().await;
+        session.begin_delete().await;
         let pid = session.shell_pid;
         // Found before anything is signalled: once the shell dies its descendants are
         // re-parented and can no longer be found by parentage (pitfalls 4).
@@ -659,18 +722,28 @@ impl SessionService {
         })
         .await?;
         let (grace, interval) = (self.grace, self.interval);
-        let finisher =
-            tokio::task::spawn_blocking(move || finish_termination(pid, shell, found, grace, interval));
-        let dir = session.dir.clone();
-        blocking("cannot remove the session directory", move || match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        })
-        .await?
-        .map_err(|e| SessionError::io("cannot remove the session directory", os_error_text(&e)))?;
-        Ok(finisher)
+        Ok(tokio::spawn(async move {
+            let _ =
+                tokio::task::spawn_blocking(move || finish_termination(pid, shell, found, grace, interval))
+                    .await;
+            session.stop_pumps(tokio::time::Instant::now() + PUMP_LINGER).await;
+            if !remove_dir {
+                return;
+            }
+            let dir = session.dir.clone();
+            let removed =
+                blocking("cannot remove the session directory", move || std::fs::remove_dir_all(&dir)).await;
+            if let Ok(Err(e)) = removed
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(session = %session.id, error = %e, "cannot remove the session directory");
+            }
+        }))
     }
 }
+
+/// How long the output pumps of a deleted session may still read once its processes are gone.
+const PUMP_LINGER: Duration = Duration::from_millis(500);
 
 /// Waits up to `grace` for the shell and every found descendant to be gone, checking every
 /// `interval`, then SIGKILLs whatever is left (process.md §4.6).

@@ -104,7 +104,7 @@ fn run(cmd: Arc<Command>, f: PumpFiles) {
         } else {
             append(&cmd, &mut log, &mut records);
         }
-        if finalized && streams.iter().all(Option::is_none) {
+        if (finalized || ctl.draining) && streams.iter().all(Option::is_none) {
             break;
         }
     }
