@@ -457,7 +457,17 @@ def test_a_wrong_method_is_a_404_envelope_and_every_route_is_documented(daemon_f
 
     doc = http.get(d.url, "/swagger/doc.json").json()
     ops = {(m.upper(), p) for p, item in doc["paths"].items() if p.startswith("/computeruse") for m in item}
-    assert len(ops) == 31, sorted(ops)
+    # The agent's 31 relayed routes, and the daemon's own six recording routes beside them.
+    recordings = {op for op in ops if op[1].startswith("/computeruse/recordings")}
+    assert len(ops - recordings) == 31, sorted(ops)
+    assert recordings == {
+        ("GET", "/computeruse/recordings"),
+        ("POST", "/computeruse/recordings/start"),
+        ("POST", "/computeruse/recordings/stop"),
+        ("GET", "/computeruse/recordings/{id}"),
+        ("DELETE", "/computeruse/recordings/{id}"),
+        ("GET", "/computeruse/recordings/{id}/download"),
+    }, sorted(recordings)
     for op in [("GET", "/computeruse/status"), ("POST", "/computeruse/mouse/click"), ("GET", "/computeruse/a11y/tree")]:
         assert op in ops, op
     click = doc["paths"]["/computeruse/mouse/click"]["post"]
