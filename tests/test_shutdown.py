@@ -70,3 +70,38 @@ def test_an_entrypoint_that_exits_leaves_the_daemon_serving_with_its_code(daemon
     assert raw.get(d.url, "/version").status == 200
     assert wait_for(lambda: "the entrypoint exited" in d.stderr.tail(200) + d.stdout.tail(200), 5), d.output_tail()
     assert "exit_code=7" in d.stderr.tail(200) + d.stdout.tail(200), d.output_tail()
+
+
+def test_a_deleted_session_is_read_until_its_command_is_gone(sandbox, tmp_path):
+    """`DELETE /process/session/{id}` terminates the command, but what the command prints while
+    it stops still reaches a follower (no SIGPIPE), and its trap runs to the end."""
+    import asyncio
+    import threading
+    import uuid
+
+    from daytona import SessionExecuteRequest
+
+    session = f"del-{uuid.uuid4().hex[:10]}"
+    done = tmp_path / "done"
+    sandbox.process.create_session(session)
+    script = (
+        f'trap "echo stopping; sleep 0.5; echo still-here; touch {done}; exit 0" TERM; '
+        "echo ready; while :; do sleep 0.1; done"
+    )
+    r = sandbox.process.execute_session_command(session, SessionExecuteRequest(command=script, run_async=True))
+    out: list[str] = []
+
+    def follow():
+        try:
+            asyncio.run(sandbox.process.get_session_command_logs_async(session, r.cmd_id, out.append, out.append))
+        except Exception as e:  # the stream may end with the session
+            out.append(f"<follow ended: {e}>")
+
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    assert wait_for(lambda: "ready" in "".join(out), 10), out
+    sandbox.process.delete_session(session)
+    assert wait_for(lambda: done.exists(), 5), ("the trap did not complete", out)
+    t.join(10)
+    text = "".join(out)
+    assert "stopping" in text and "still-here" in text, text
