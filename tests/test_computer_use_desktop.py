@@ -23,6 +23,7 @@ from daytona import DaytonaBadRequestError, DaytonaError, DaytonaServiceUnavaila
 from harness import http
 from harness.daemon import wait_for
 from harness.desktop import AGENT_ENV_VAR, Desktop, agent_binary, free_display
+from harness.procs import descendants
 
 DESKTOP_PROCESSES = ("xvfb", "xfce4", "atspi", "x11vnc", "novnc")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -31,30 +32,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 # ------------------------------------------------------------------------------- helpers
 
 
-def children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # The command name may contain spaces and parentheses: fields follow the last ')'.
-        fields = text[text.rindex(")") + 2 :].split()
-        if fields[0] == "Z":
-            continue
-        kids.setdefault(int(fields[1]), []).append(int(entry))
-    return kids
 
-
-def descendants(pid: int) -> list[int]:
-    kids, out, todo = children_map(), [], [pid]
-    while todo:
-        for c in kids.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
 
 
 def cmdline(pid: int) -> str:

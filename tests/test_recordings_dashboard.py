@@ -34,7 +34,7 @@ import aiohttp
 import pytest
 
 from harness import http
-from harness.daemon import REPO_ROOT, free_port
+from harness.daemon import REPO_ROOT, free_port, wait_listening
 
 PAGE_FILE = REPO_ROOT / "recorder" / "assets" / "dashboard.html"
 ORPHAN = "<img src=x onerror=window.__pwned=1> orphan.mp4"  # markup in a file name stays text
@@ -43,15 +43,6 @@ ORPHAN = "<img src=x onerror=window.__pwned=1> orphan.mp4"  # markup in a file n
 # ------------------------------------------------------------------------------------ helpers
 
 
-def wait_listening(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"the recording dashboard did not listen on port {port}")
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -27,7 +27,13 @@ import pytest
 from conftest import DaemonFactory
 from harness.daemon import free_port
 
-pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="OpenSSH client not installed")
+
+
+@pytest.fixture(autouse=True)
+def _openssh_client():
+    # CI installs it (tests/ensure-deps); a machine without it fails here, saying so, never skips.
+    missing = [t for t in ("ssh", "scp", "sftp", "ssh-keygen") if shutil.which(t) is None]
+    assert not missing, f"OpenSSH client tools missing: {', '.join(missing)} (apt-get install openssh-client)"
 
 PASSWORD = "sandbox-ssh"
 
@@ -248,8 +254,7 @@ def test_the_host_key_survives_a_restart(daemon_factory, tmp_path):
 
 
 def test_interactive_shell_on_a_pty(server, tmp_path):
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux not installed")
+    assert shutil.which("tmux"), "tmux is not installed (apt-get install tmux; tests/ensure-deps installs it)"
     sock = str(tmp_path / "tmux.sock")
     ssh = " ".join(["ssh", "-tt", *server.opts(), "-p", str(server.port), "user@127.0.0.1"])
     env = server.env()
@@ -515,8 +520,7 @@ def _pump(a: socket.socket, b: socket.socket) -> None:
 
 
 def test_agent_forwarding(server, tmp_path):
-    if shutil.which("ssh-agent") is None:
-        pytest.skip("ssh-agent not installed")
+    assert shutil.which("ssh-agent"), "ssh-agent is not installed (it comes with openssh-client)"
     agent_sock = tmp_path / "agent.sock"
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_sock)], stdout=subprocess.DEVNULL)
     try:

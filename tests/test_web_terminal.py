@@ -14,18 +14,9 @@ import uuid
 import aiohttp
 import pytest
 
-from harness.daemon import free_port
+from harness.daemon import free_port, wait_listening
 
 
-def wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"the web terminal did not listen on port {port}")
 
 
 @pytest.fixture

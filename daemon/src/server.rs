@@ -127,6 +127,20 @@ fn panic_response(p: Box<dyn std::any::Any + Send + 'static>) -> Response {
     toolbox_envelope::panic_answer(p)
 }
 
+/// Serves a side server (web terminal, recording dashboard) on `port` until the process ends.
+/// A port that cannot be bound is logged and the toolbox goes on without that server.
+pub async fn serve_side(port: u16, what: &'static str, app: Router) {
+    let listener = match bind(port).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, port, "cannot listen on the {what} port");
+            return;
+        }
+    };
+    tracing::info!(port, "{what} listening");
+    serve(listener, app, std::future::pending()).await;
+}
+
 /// Binds the toolbox port on every interface, IPv6 and IPv4 when the host has IPv6.
 pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
     match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {

@@ -381,3 +381,15 @@ def run_daemon_to_exit(
         out, err = proc.communicate(timeout=5)
         rc = None
     return CompletedDaemon(rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+def wait_listening(port: int, timeout: float = 15.0) -> None:
+    """Waits until something accepts TCP connections on the loopback ``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listened on port {port} within {timeout} s")

@@ -15,6 +15,8 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from .procs import alive, argv_of, parent_map  # noqa: F401 (re-exported for the tests)
+
 import pytest
 
 # Debian package that brings both tools.
@@ -106,33 +108,10 @@ def parse_time(text: str) -> datetime:
 # --------------------------------------------------------------------------------- processes
 
 
-def _parent_map() -> dict[int, int]:
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # The command name may contain spaces and parentheses: fields follow the last ')'.
-        fields = text[text.rindex(")") + 2 :].split()
-        if fields[0] != "Z":
-            parents[int(entry)] = int(fields[1])
-    return parents
-
-
-def argv_of(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
-    except OSError:
-        return []
-
-
 def recorders_of(file_path: str, ancestor: int | None = None) -> list[int]:
     """Live processes with ``file_path`` as an argument (ffmpeg writing that recording), optionally
     only those below ``ancestor`` in the process tree."""
-    parents = _parent_map()
+    parents = parent_map()
     found = []
     for pid in parents:
         if file_path not in argv_of(pid):
@@ -147,10 +126,3 @@ def recorders_of(file_path: str, ancestor: int | None = None) -> list[int]:
     return found
 
 
-def alive(pid: int) -> bool:
-    """Running and not a zombie."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return text[text.rindex(")") + 2 :].split()[0] != "Z"

@@ -56,16 +56,7 @@ pub fn router(state: AppState) -> Router {
 /// Serves the web terminal for the daemon's lifetime. A port that cannot be bound is logged and
 /// leaves the toolbox API running.
 pub async fn run(state: AppState) {
-    let port = state.config.terminal_port;
-    let listener = match crate::server::bind(port).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, port, "cannot listen on the web terminal port");
-            return;
-        }
-    };
-    tracing::info!(port, "web terminal listening");
-    crate::server::serve(listener, router(state), std::future::pending()).await;
+    crate::server::serve_side(state.config.terminal_port, "web terminal", router(state)).await;
 }
 
 async fn ws(State(state): State<AppState>, headers: HeaderMap, Ws(mut ws): Ws) -> Response {

@@ -16,18 +16,10 @@ use crate::state::AppState;
 /// Ids one bulk delete may name.
 const MAX_BULK_IDS: usize = 1000;
 
-/// Serves the dashboard until the process ends; a port that cannot be bound is logged.
+/// Serves the dashboard until the process ends.
 pub async fn run(state: AppState) {
-    let port = state.config.recording_dashboard_port;
-    let listener = match crate::server::bind(port).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, port, "cannot listen on the recording dashboard port");
-            return;
-        }
-    };
-    tracing::info!(port, "recording dashboard listening");
-    crate::server::serve(listener, router(state), std::future::pending()).await;
+    crate::server::serve_side(state.config.recording_dashboard_port, "recording dashboard", router(state))
+        .await;
 }
 
 pub fn router(state: AppState) -> Router {
