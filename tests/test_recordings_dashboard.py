@@ -34,6 +34,7 @@ import aiohttp
 import pytest
 
 from harness import http
+from harness.browser import Cdp
 from harness.daemon import REPO_ROOT, free_port, wait_listening
 
 PAGE_FILE = REPO_ROOT / "recorder" / "assets" / "dashboard.html"
@@ -43,6 +44,13 @@ ORPHAN = "<img src=x onerror=window.__pwned=1> orphan.mp4"  # markup in a file n
 # ------------------------------------------------------------------------------------ helpers
 
 
+class Page(Cdp):
+    """The dashboard tab."""
+
+    async def refreshed(self, times: int = 1) -> None:
+        """Waits until the page's own periodic refresh ran `times` more times."""
+        start = await self.eval("window.dashboard.state.refreshes")
+        await self.wait(f"window.dashboard.state.refreshes >= {start + times}", f"{times} periodic refresh(es)", 5 + 4 * times)
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -103,66 +111,6 @@ def xvfb(tmp_path: Path):
     finally:
         os.close(read_end)
         kill_group(proc)
-
-
-class Page:
-    """One Chromium tab over the DevTools protocol."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse):
-        self.ws = ws
-        self.n = 0
-        self.exceptions: list[str] = []
-
-    async def call(self, method: str, **params):
-        self.n += 1
-        my = self.n
-        await self.ws.send_str(json.dumps({"id": my, "method": method, "params": params}))
-        while True:
-            msg = await self.ws.receive(timeout=30)
-            assert msg.type == aiohttp.WSMsgType.TEXT, msg
-            data = json.loads(msg.data)
-            if data.get("method") == "Runtime.exceptionThrown":
-                details = data["params"]["exceptionDetails"]
-                self.exceptions.append(details.get("exception", {}).get("description") or details.get("text", ""))
-            if data.get("id") == my:
-                assert "error" not in data, (method, data)
-                return data["result"]
-
-    async def eval(self, expr: str):
-        r = await self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
-        assert "exceptionDetails" not in r, (expr, r["exceptionDetails"])
-        return r["result"].get("value")
-
-    async def wait(self, expr: str, what: str, timeout: float = 15.0):
-        """Polls a JS expression until it is truthy; returns its value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = await self.eval(expr)
-            if value:
-                return value
-            assert time.monotonic() < deadline, f"{what} (within {timeout:.0f}s; `{expr}` = {value!r})"
-            await asyncio.sleep(0.1)
-
-    async def click(self, selector: str) -> None:
-        """A real mouse click in the middle of the element (what a user does; no JS .click())."""
-        rect = await self.eval(
-            f"""(() => {{
-              const e = document.querySelector({json.dumps(selector)});
-              if (!e) return null;
-              e.scrollIntoView({{block: 'center'}});
-              const r = e.getBoundingClientRect();
-              return {{x: r.x + r.width / 2, y: r.y + r.height / 2}};
-            }})()"""
-        )
-        assert rect, f"nothing matches {selector}"
-        await self.call("Input.dispatchMouseEvent", type="mouseMoved", x=rect["x"], y=rect["y"])
-        for kind in ("mousePressed", "mouseReleased"):
-            await self.call("Input.dispatchMouseEvent", type=kind, x=rect["x"], y=rect["y"], button="left", clickCount=1)
-
-    async def refreshed(self, times: int = 1) -> None:
-        """Waits until the page's own periodic refresh ran `times` more times."""
-        start = await self.eval("window.dashboard.state.refreshes")
-        await self.wait(f"window.dashboard.state.refreshes >= {start + times}", f"{times} periodic refresh(es)", 5 + 4 * times)
 
 
 async def open_page(session: aiohttp.ClientSession, devtools: int) -> dict:

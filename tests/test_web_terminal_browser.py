@@ -15,6 +15,7 @@ import time
 
 import aiohttp
 
+from harness.browser import Cdp
 from harness.daemon import free_port, wait_listening
 
 
@@ -25,26 +26,6 @@ SCREEN_TEXT = """(() => {
 })()"""
 
 
-class Cdp:
-    def __init__(self, ws):
-        self.ws = ws
-        self.n = 0
-
-    async def call(self, method: str, **params):
-        self.n += 1
-        my = self.n
-        await self.ws.send_str(json.dumps({"id": my, "method": method, "params": params}))
-        while True:
-            msg = await self.ws.receive(timeout=30)
-            assert msg.type == aiohttp.WSMsgType.TEXT, msg
-            data = json.loads(msg.data)
-            if data.get("id") == my:
-                assert "error" not in data, data
-                return data["result"]
-
-    async def eval(self, expr: str):
-        r = await self.call("Runtime.evaluate", expression=expr, returnByValue=True)
-        return r["result"].get("value")
 
 
 def test_typing_in_the_browser(daemon_factory, tmp_path):

@@ -1,0 +1,65 @@
+"""Headless Chromium driven over the DevTools protocol, for the browser tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+
+
+class Cdp:
+    """One Chromium tab over the DevTools protocol: calls, evaluation, waiting, clicks; page
+    exceptions are collected in ``exceptions``."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse):
+        self.ws = ws
+        self.n = 0
+        self.exceptions: list[str] = []
+
+    async def call(self, method: str, **params):
+        self.n += 1
+        my = self.n
+        await self.ws.send_str(json.dumps({"id": my, "method": method, "params": params}))
+        while True:
+            msg = await self.ws.receive(timeout=30)
+            assert msg.type == aiohttp.WSMsgType.TEXT, msg
+            data = json.loads(msg.data)
+            if data.get("method") == "Runtime.exceptionThrown":
+                details = data["params"]["exceptionDetails"]
+                self.exceptions.append(details.get("exception", {}).get("description") or details.get("text", ""))
+            if data.get("id") == my:
+                assert "error" not in data, (method, data)
+                return data["result"]
+
+    async def eval(self, expr: str):
+        r = await self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in r, (expr, r["exceptionDetails"])
+        return r["result"].get("value")
+
+    async def wait(self, expr: str, what: str, timeout: float = 15.0):
+        """Polls a JS expression until it is truthy; returns its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = await self.eval(expr)
+            if value:
+                return value
+            assert time.monotonic() < deadline, f"{what} (within {timeout:.0f}s; `{expr}` = {value!r})"
+            await asyncio.sleep(0.1)
+
+    async def click(self, selector: str) -> None:
+        """A real mouse click in the middle of the element (what a user does; no JS .click())."""
+        rect = await self.eval(
+            f"""(() => {{
+              const e = document.querySelector({json.dumps(selector)});
+              if (!e) return null;
+              e.scrollIntoView({{block: 'center'}});
+              const r = e.getBoundingClientRect();
+              return {{x: r.x + r.width / 2, y: r.y + r.height / 2}};
+            }})()"""
+        )
+        assert rect, f"nothing matches {selector}"
+        await self.call("Input.dispatchMouseEvent", type="mouseMoved", x=rect["x"], y=rect["y"])
+        for kind in ("mousePressed", "mouseReleased"):
+            await self.call("Input.dispatchMouseEvent", type=kind, x=rect["x"], y=rect["y"], button="left", clickCount=1)
