@@ -272,7 +272,9 @@ class ToolboxProxy:
                 elif msg.type == WSMsgType.BINARY:
                     await dst.send_bytes(msg.data)
                 elif msg.type == WSMsgType.CLOSE:
-                    code = msg.data if msg.data is not None else 1000
+                    # aiohttp reports a close frame without a status as 0, which is not a code
+                    # anyone may send back (the ws package rejects it): answer 1000.
+                    code = msg.data or 1000
                     reason = (msg.extra or "").encode("utf-8")
                     # Answer the closing side, then forward its code and reason.
                     await src.close(code=code, message=reason)
