@@ -44,6 +44,7 @@ pub mod terminal;
 pub mod testing;
 pub mod text;
 pub mod which;
+pub mod ws;
 pub use toolbox_envelope::timefmt;
 
 /// Start-up failures exit with this code, as the reference does.

@@ -633,7 +633,11 @@ impl Session {
             tokio::select! {
                 msg = socket.recv() => match msg {
                     // Pings are answered by the socket itself on the next read.
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                    Some(Ok(Message::Close(_))) => {
+                        crate::ws::answer_close(socket).await;
+                        return None;
+                    }
+                    Some(Err(_)) | None => return None,
                     Some(Ok(_)) => {}
                 },
                 raw = self.rx.recv() => match raw {

@@ -150,6 +150,10 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                     }
                     Some(Ok(Message::Binary(b))) => b,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) => {
+                        crate::ws::answer_close(&mut socket).await;
+                        break;
+                    }
                     _ => break,
                 };
                 match pty.input() {

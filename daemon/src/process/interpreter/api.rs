@@ -284,7 +284,11 @@ async fn serve(mut socket: WebSocket, interpreters: Arc<Interpreters>) {
             },
             // Later client frames are read and dropped, which keeps pings answered (pitfalls §30).
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(Message::Close(_))) => {
+                    crate::ws::answer_close(&mut socket).await;
+                    return;
+                }
+                Some(Err(_)) | None => return,
                 Some(Ok(_)) => {}
             },
         }

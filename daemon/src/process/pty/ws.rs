@@ -110,6 +110,10 @@ pub async fn serve(mut socket: WebSocket, pty: Arc<Pty>, exit_control: bool) {
                     Some(Ok(Message::Binary(b))) => b,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     // Close, error, or gone: detach only; the shell keeps running.
+                    Some(Ok(Message::Close(_))) => {
+                        crate::ws::answer_close(&mut socket).await;
+                        return;
+                    }
                     _ => return,
                 };
                 let queued = match pty.input() {

@@ -43,6 +43,7 @@ pub async fn stream(socket: WebSocket, file: tokio::fs::File, cmd: Arc<Command>,
         Err(Stop::ReadFailed) => 1011,
         Err(Stop::ClientGone) => {
             reader.abort();
+            crate::ws::answer_close(&mut sink).await;
             return;
         }
     };
