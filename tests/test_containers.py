@@ -15,6 +15,10 @@ packaging scripts (packaging/podman/build and run), driven through the official 
   After the subset, each container gets 50 orphans (re-parented to the daemon, reaped: no
   zombie), then ``podman stop`` ends it within the grace period with status 0.
 
+The Kubernetes recipe (packaging/k8s/) is validated without a cluster: both manifests against
+the vendored agent-sandbox CRDs' schemas, unknown fields rejected as ``kubectl apply
+--validate=strict`` does; those tests need neither podman nor root.
+
 Needs root and podman (tests/ensure-deps runs packaging/podman/setup); without them the tests
 fail, naming what is missing. The first build debootstraps the Debian base (under a minute; the
 root file system is cached for later runs). Every image and container made here is removed.
@@ -22,11 +26,18 @@ root file system is cached for later runs). Every image and container made here 
 
 from __future__ import annotations
 
+import copy
+import functools
+import hashlib
 import os
+import re
 import time
 import uuid
+from pathlib import Path
 
+import jsonschema_rs
 import pytest
+import yaml
 from daytona import PtySize, SessionExecuteRequest
 
 from harness.containers import AGENT_BIN, STATIC_BIN, Container, Images, podman_problem, run_recipe
@@ -34,6 +45,8 @@ from harness.daemon import wait_for
 from harness.proxy import ToolboxProxy
 from harness.sdk import make_daytona, make_sandbox
 
+REPO = Path(__file__).resolve().parent.parent
+K8S = REPO / "packaging" / "k8s"
 MIB = 1024 * 1024
 STOP_GRACE = 10  # podman stop's default: SIGTERM, then SIGKILL after 10 s
 
@@ -278,3 +291,88 @@ def test_zz_orphans_are_reaped_then_podman_stop_exits_0(box, sandbox):
     assert elapsed < STOP_GRACE, f"podman stop took {elapsed:.1f}s: not within the grace period"
     assert c.inspect(".State.ExitCode") == "0", c.logs()[-3000:]
     assert "Shutdown complete" in c.logs()
+
+
+# ------------------------------------------------------------------------------- Kubernetes
+
+
+def strict_schema(node):
+    """A CRD's openAPIV3Schema as a JSON Schema that rejects what the API server would: unknown
+    fields (strict field validation) where the schema lists the properties and does not
+    preserve unknown fields, and null only where `nullable` allows it."""
+    if isinstance(node, list):
+        return [strict_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: strict_schema(v) for k, v in node.items()}
+    if node.get("nullable") and "type" in node:
+        out["type"] = [node["type"], "null"]
+    if (
+        "properties" in node
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+@functools.lru_cache(maxsize=None)  # the CRDs are large: parse each once
+def crd_validator(path: Path, version: str):
+    crd = yaml.safe_load(path.read_text())
+    (v,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+    assert v["served"], f"{crd['metadata']['name']} {version} is not served"
+    apiversion = f"{crd['spec']['group']}/{version}"
+    schema = strict_schema(v["schema"]["openAPIV3Schema"])
+    return apiversion, crd["spec"]["names"]["kind"], jsonschema_rs.Draft4Validator(schema, validate_formats=False)
+
+
+K8S_RECIPES = {
+    "sandbox.yaml": K8S / "crds" / "agents.x-k8s.io_sandboxes.yaml",
+    "sandbox-template.yaml": K8S / "crds" / "extensions.agents.x-k8s.io_sandboxtemplates.yaml",
+}
+
+
+def test_k8s_crds_are_the_vendored_release():
+    version = (K8S / "crds" / "VERSION").read_text()
+    assert re.search(r"^release: v\d+\.\d+\.\d+$", version, re.M), version
+    listed = dict(reversed(line.split()[1:]) for line in version.splitlines() if line.startswith("sha256:"))
+    assert sorted(listed) == sorted(p.name for p in K8S_RECIPES.values())
+    for name, digest in listed.items():
+        assert hashlib.sha256((K8S / "crds" / name).read_bytes()).hexdigest() == digest, name
+
+
+@pytest.mark.parametrize("manifest", sorted(K8S_RECIPES))
+def test_k8s_manifest_is_valid_for_its_crd(manifest):
+    apiversion, kind, validator = crd_validator(K8S_RECIPES[manifest], "v1beta1")
+    doc = yaml.safe_load((K8S / manifest).read_text())
+    assert (doc["apiVersion"], doc["kind"]) == (apiversion, kind)
+    errors = [f"{'/'.join(map(str, e.instance_path))}: {e.message}" for e in validator.iter_errors(doc)]
+    assert errors == []
+    # The router addresses a sandbox by its name as a DNS label.
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", doc["metadata"]["name"])
+    # What the daemon needs from the pod.
+    (container,) = doc["spec"]["podTemplate"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["DAYTONA_SANDBOX_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"toolbox": 2280}
+    probe = container["readinessProbe"]["httpGet"]
+    assert probe["path"] == "/version" and ports.get(probe["port"], probe["port"]) == 2280
+    # Longer than the daemon's own shutdown (5 s drain + 5 s entrypoint grace).
+    assert doc["spec"]["podTemplate"]["spec"]["terminationGracePeriodSeconds"] > 10
+
+
+def test_k8s_validation_rejects_what_the_api_server_would():
+    """The validator is not vacuous: a misspelt field, a wrong type and a missing required
+    field each fail."""
+    _, _, validator = crd_validator(K8S_RECIPES["sandbox.yaml"], "v1beta1")
+    doc = yaml.safe_load((K8S / "sandbox.yaml").read_text())
+    assert validator.is_valid(doc)
+    typo = copy.deepcopy(doc)
+    typo["spec"]["podTemplate"]["spec"]["containers"][0]["readinessProbes"] = {}
+    wrong_type = copy.deepcopy(doc)
+    wrong_type["spec"]["podTemplate"]["spec"]["containers"][0]["ports"][0]["containerPort"] = [2280]
+    missing = copy.deepcopy(doc)
+    del missing["spec"]["podTemplate"]
+    for bad in (typo, wrong_type, missing):
+        assert not validator.is_valid(bad)
