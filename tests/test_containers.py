@@ -14,6 +14,9 @@ packaging scripts (packaging/podman/build and run), driven through the official 
     user, ``--memory 256m --cpus 1``; /system/metrics reports those limits.
   After the subset, each container gets 50 orphans (re-parented to the daemon, reaped: no
   zombie), then ``podman stop`` ends it within the grace period with status 0.
+* The desktop image (the example image plus Xvfb, xfce4, VNC, noVNC, ffmpeg, AT-SPI and the
+  agent; its build downloads ~300 MB from Debian's mirror, about 80 s) starts its desktop
+  through the SDK, takes a screenshot, serves noVNC on its published port and stops with 0.
 
 The Kubernetes recipe (packaging/k8s/) is validated without a cluster: both manifests against
 the vendored agent-sandbox CRDs' schemas, unknown fields rejected as ``kubectl apply
@@ -26,12 +29,15 @@ root file system is cached for later runs). Every image and container made here 
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import hashlib
 import os
 import re
+import struct
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -41,7 +47,7 @@ import yaml
 from daytona import PtySize, SessionExecuteRequest
 
 from harness.containers import AGENT_BIN, STATIC_BIN, Container, Images, podman_problem, run_recipe
-from harness.daemon import wait_for
+from harness.daemon import free_port, wait_for
 from harness.proxy import ToolboxProxy
 from harness.sdk import make_daytona, make_sandbox
 
@@ -144,6 +150,35 @@ def test_scratch_image_is_the_daemon_alone(images):
         assert elapsed < STOP_GRACE, f"podman stop took {elapsed:.1f}s: the daemon ignored SIGTERM"
         assert c.inspect(".State.ExitCode") == "0", c.logs()
     finally:
+        c.remove()
+
+
+# ----------------------------------------------------------------------------- desktop image
+
+
+@pytest.mark.deadline(600)
+def test_desktop_image(images):
+    images.build("desktop")
+    novnc = free_port()
+    c = run_recipe(images, "desktop", options=("--novnc-port", str(novnc)))
+    proxy = ToolboxProxy(c.url).start()
+    try:
+        sandbox = make_sandbox(make_daytona(), proxy.url, sandbox_id=c.name)
+        started = sandbox.computer_use.start()
+        running = {name: p["running"] for name, p in started.to_dict()["status"].items()}
+        assert running == dict.fromkeys(["atspi", "novnc", "x11vnc", "xfce4", "xvfb"], True), running
+        assert wait_for(lambda: sandbox.computer_use.get_status().status == "active", 20)
+        shot = base64.b64decode(sandbox.computer_use.screenshot.take_full_screen().screenshot)
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", shot[16:24])
+        assert (width, height) == (1024, 768), (width, height)  # VNC_RESOLUTION's default
+        with urllib.request.urlopen(f"http://127.0.0.1:{novnc}/vnc.html", timeout=10) as resp:
+            assert resp.status == 200 and b"noVNC" in resp.read()
+        elapsed = c.stop(STOP_GRACE)
+        assert elapsed < STOP_GRACE, f"podman stop took {elapsed:.1f}s"
+        assert c.inspect(".State.ExitCode") == "0", c.logs()[-3000:]
+    finally:
+        proxy.stop()
         c.remove()
 
 

@@ -31,6 +31,7 @@ IMAGES = {
     "daemon": "localhost/daytona-daemon",
     "example": "localhost/daytona-example",
     "runner": "localhost/daytona-runner-snapshot",
+    "desktop": "localhost/daytona-desktop",
 }
 STATIC_BIN = Path(os.environ.get("DAYTONA_DAEMON_STATIC_BIN", REPO_ROOT / "packaging" / "dist" / "daytona-daemon"))
 AGENT_BIN = Path(
