@@ -313,13 +313,13 @@ def test_zz_orphans_are_reaped_then_podman_stop_exits_0(box, sandbox):
     s = f"orphans-{uuid.uuid4().hex[:6]}"
     sandbox.process.create_session(s)
     r = sandbox.process.execute_session_command(
-        s, SessionExecuteRequest(command="for i in $(seq 50); do (sleep 1.5 &); done")
+        s, SessionExecuteRequest(command="for i in $(seq 50); do (sleep 4 &); done")
     )
     assert r.exit_code == 0
     # The 50 sleeps are orphans: PID 1 (the daemon) is their parent now.
     orphans = [p for p in c.processes() if p[3] == "sleep" and p[1] == 1]
     assert len(orphans) == 50, c.processes()
-    assert wait_for(lambda: not [p for p in c.processes() if p[3] == "sleep" and p[1] == 1], 10)
+    assert wait_for(lambda: not [p for p in c.processes() if p[3] == "sleep" and p[1] == 1], 20)
     zombies = [p for p in c.processes() if p[2] == "Z"]
     assert zombies == [], zombies
     elapsed = c.stop(STOP_GRACE)
