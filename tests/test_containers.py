@@ -46,7 +46,7 @@ import pytest
 import yaml
 from daytona import PtySize, SessionExecuteRequest
 
-from harness.containers import AGENT_BIN, STATIC_BIN, Container, Images, podman_problem, run_recipe
+from harness.containers import AGENT_BIN, STATIC_BIN, Container, Images, podman, podman_problem, run_recipe
 from harness.daemon import free_port, wait_for
 from harness.proxy import ToolboxProxy
 from harness.sdk import make_daytona, make_sandbox
@@ -411,3 +411,31 @@ def test_k8s_validation_rejects_what_the_api_server_would():
     del missing["spec"]["podTemplate"]
     for bad in (typo, wrong_type, missing):
         assert not validator.is_valid(bad)
+
+
+# ------------------------------------------------------------- the image's command at `podman stop`
+
+
+def test_podman_stop_gives_the_entrypoint_its_grace_period(images):
+    """`podman stop` as the daemon sees it at PID 1: the image's command gets SIGTERM while its
+    output is still read, its trap prints, sleeps and writes a file, and the container exits 0
+    once it is done, within the grace period, the trap's output in the entrypoint log."""
+    script = (
+        'trap "echo got-TERM; sleep 1; echo bye > /tmp/bye; echo after-file; exit 0" TERM; '
+        "echo started; while :; do sleep 0.2; done"
+    )
+    c = run_recipe(
+        images, "example", "sh", "-c", script, options=("--env", "DAYTONA_TERMINATION_GRACE_PERIOD=3s")
+    )
+    try:
+        log = "/root/.daytona/sessions/entrypoint/entrypoint_command/output.log"
+        assert wait_for(lambda: "started" in c.exec("sh", "-c", f"cat {log} 2>/dev/null; true"), 10), c.logs()
+        elapsed = c.stop(10)
+        assert 0.9 <= elapsed < 3 + 1, f"podman stop took {elapsed:.1f}s"
+        assert c.inspect(".State.ExitCode") == "0", c.logs()[-3000:]
+        # The stopped container's files are still there to read.
+        out = podman("cp", f"{c.name}:{log}", "-").stdout
+        assert "got-TERM" in out and "after-file" in out, out
+        assert "bye" in podman("cp", f"{c.name}:/tmp/bye", "-").stdout
+    finally:
+        c.remove()
