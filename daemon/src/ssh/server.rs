@@ -179,6 +179,14 @@ mod tests {
 
     /// Runs `command`, sends `sig` once it printed `ready`, and returns the exit status.
     async fn status_after_signal(command: &str, sig: Sig) -> Option<u32> {
+        // A test binary started in the background by a non-interactive shell inherits SIGINT
+        // ignored, and so would the command (an ignored signal survives exec). The daemon
+        // itself handles SIGINT, which exec resets to the default for its children; here the
+        // test binary stands in for it.
+        // SAFETY: setting a signal's disposition to the default; no handler is involved.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+        }
         let port = start().await;
         let config = Arc::new(russh::client::Config::default());
         let mut client = russh::client::connect(config, ("127.0.0.1", port), TrustingClient).await.unwrap();
