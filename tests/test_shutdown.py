@@ -105,3 +105,51 @@ def test_a_deleted_session_is_read_until_its_command_is_gone(sandbox, tmp_path):
     t.join(10)
     text = "".join(out)
     assert "stopping" in text and "still-here" in text, text
+
+
+def test_a_session_created_again_under_a_deleted_id_is_its_own(sandbox):
+    """The deleted session's processes may take the grace period to go; a session created again
+    under the same id meanwhile keeps its directory, and its commands complete."""
+    import uuid
+
+    from daytona import SessionExecuteRequest
+
+    s = f"again-{uuid.uuid4().hex[:8]}"
+    sandbox.process.create_session(s)
+    sandbox.process.execute_session_command(s, SessionExecuteRequest(command="trap '' TERM; sleep 30", run_async=True))
+    time.sleep(0.3)
+    sandbox.process.delete_session(s)
+    sandbox.process.create_session(s)
+    # Past the old session's grace period (5 s) and the removal that follows it.
+    start, i = time.monotonic(), 0
+    while time.monotonic() - start < 8:
+        r = sandbox.process.execute_session_command(s, SessionExecuteRequest(command=f"echo round-{i}"), timeout=10)
+        assert (r.exit_code, r.stdout) == (0, f"round-{i}\n"), r
+        time.sleep(0.5)
+        i += 1
+    sandbox.process.delete_session(s)
+
+
+def test_delete_does_not_wait_behind_input_nobody_reads(daemon, sandbox):
+    """Input sent to a command that never reads it blocks its writer once the pipe is full; a
+    delete of the session (and so the daemon's shutdown) must not wait behind that write."""
+    import threading
+    import uuid
+
+    from daytona import SessionExecuteRequest
+
+    s = f"stuck-{uuid.uuid4().hex[:8]}"
+    sandbox.process.create_session(s)
+    r = sandbox.process.execute_session_command(s, SessionExecuteRequest(command="exec sleep 600", run_async=True))
+
+    def flood():
+        try:
+            raw.post_json(daemon.url, f"/process/session/{s}/command/{r.cmd_id}/input", {"data": "x" * 200_000}, timeout=30)
+        except Exception:
+            pass
+
+    threading.Thread(target=flood, daemon=True).start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    sandbox.process.delete_session(s)
+    assert time.monotonic() - t0 < 3, "the delete waited behind a blocked input write"

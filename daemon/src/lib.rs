@@ -134,20 +134,18 @@ pub fn main_entry() -> ExitCode {
         // output is still read (what `docker stop` promises). Recordings are finished meanwhile,
         // so their files are playable even if the container is killed at the end of the grace
         // period. Then everything else, each waiting (bounded) for its own children.
+        // The other sessions get their SIGTERM at the same time, so that the whole stop fits
+        // the 10 s `docker stop` gives by default.
         tokio::join!(
             async {
                 if !args.is_empty() {
                     stop_entrypoint(&state).await;
                 }
             },
-            state.recordings.shutdown()
-        );
-        tokio::join!(
-            state.computer_use.shutdown(),
-            state.interpreters.shutdown(),
-            state.lsp.shutdown(),
+            state.recordings.shutdown(),
             state.sessions.shutdown()
         );
+        tokio::join!(state.computer_use.shutdown(), state.interpreters.shutdown(), state.lsp.shutdown());
         tracing::info!("Shutdown complete");
         // Last, so the records of the shutdown itself go out too.
         state.telemetry.shutdown().await;
@@ -159,13 +157,17 @@ pub fn main_entry() -> ExitCode {
 /// grace period) and waits, bounded, until it is gone and its last output is in the log.
 async fn stop_entrypoint(state: &state::AppState) {
     let limit = state.config.termination_grace_period + std::time::Duration::from_secs(2);
-    match state.sessions.terminate_entrypoint().await {
-        Ok(done) => {
-            if tokio::time::timeout(limit, done).await.is_err() {
-                tracing::warn!("the entrypoint did not stop within the grace period");
+    let stopped = tokio::time::timeout(limit, async {
+        match state.sessions.terminate_entrypoint().await {
+            Ok(done) => {
+                let _ = done.await;
             }
+            Err(e) => tracing::debug!(error = %e, "no entrypoint session to stop"),
         }
-        Err(e) => tracing::debug!(error = %e, "no entrypoint session to stop"),
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::warn!("the entrypoint did not stop within the grace period");
     }
 }
 

@@ -50,6 +50,9 @@ pub async fn stream(socket: WebSocket, file: tokio::fs::File, cmd: Arc<Command>,
     let close = Message::Close(Some(CloseFrame { code, reason: "".into() }));
     if sink.send(close).await.is_ok() {
         let _ = tokio::time::timeout(CLOSE_WAIT, reader).await;
+    } else {
+        // The client's own close came first: answer it instead.
+        crate::ws::answer_close(&mut sink).await;
     }
 }
 

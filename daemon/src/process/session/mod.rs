@@ -445,12 +445,20 @@ impl Session {
     /// taking the output until the processes are gone. A program that prints while it shuts
     /// down (a trap, a server flushing its log) would otherwise die of SIGPIPE on its first
     /// write, and its last words would never reach the log or its followers.
+    ///
+    /// An input write blocked on a program that does not read holds its lock forever: the
+    /// locks are waited for briefly only, so that a deletion (and the daemon's shutdown) never
+    /// hangs behind one.
     async fn begin_delete(&self) {
         self.end_once(End::Deleted);
-        self.stdin.lock().await.take();
+        if let Ok(mut stdin) = tokio::time::timeout(INPUT_LOCK_WAIT, self.stdin.lock()).await {
+            stdin.take();
+        }
         for cmd in self.commands() {
-            cmd.input.lock().await.take();
             cmd.tell_pump(|c| c.draining = true);
+            if let Ok(mut input) = tokio::time::timeout(INPUT_LOCK_WAIT, cmd.input.lock()).await {
+                input.take();
+            }
         }
     }
 
@@ -690,14 +698,13 @@ impl SessionService {
     /// bounded by the grace period (plus the pumps' linger).
     pub async fn shutdown(&self) {
         let ids: Vec<String> = self.map().keys().filter(|id| *id != ENTRYPOINT_SESSION).cloned().collect();
-        let mut done = Vec::new();
-        for id in ids {
-            if let Ok(handle) = self.terminate(&id, true).await {
-                done.push(handle);
-            }
-        }
         let limit = self.grace + Duration::from_secs(2);
-        let _ = tokio::time::timeout(limit, futures_util::future::join_all(done)).await;
+        let all = futures_util::future::join_all(ids.iter().map(|id| async move {
+            if let Ok(handle) = self.terminate(id, true).await {
+                let _ = handle.await;
+            }
+        }));
+        let _ = tokio::time::timeout(limit, all).await;
     }
 
     async fn terminate(
@@ -722,6 +729,17 @@ impl SessionService {
         })
         .await?;
         let (grace, interval) = (self.grace, self.interval);
+        // The directory leaves its name at once (a session created again under the same id
+        // gets a fresh one) and is removed once the output is taken.
+        let dir = if remove_dir {
+            let parked = self.root.join(format!(".deleted-{}", id::uuid_v4()));
+            match std::fs::rename(&session.dir, &parked) {
+                Ok(()) => parked,
+                Err(_) => session.dir.clone(),
+            }
+        } else {
+            session.dir.clone()
+        };
         Ok(tokio::spawn(async move {
             let _ =
                 tokio::task::spawn_blocking(move || finish_termination(pid, shell, found, grace, interval))
@@ -730,7 +748,6 @@ impl SessionService {
             if !remove_dir {
                 return;
             }
-            let dir = session.dir.clone();
             let removed =
                 blocking("cannot remove the session directory", move || std::fs::remove_dir_all(&dir)).await;
             if let Ok(Err(e)) = removed
@@ -741,6 +758,9 @@ impl SessionService {
         }))
     }
 }
+
+/// How long a deletion waits for an input lock (see `Session::begin_delete`).
+const INPUT_LOCK_WAIT: Duration = Duration::from_millis(200);
 
 /// How long the output pumps of a deleted session may still read once its processes are gone.
 const PUMP_LINGER: Duration = Duration::from_millis(500);

@@ -69,7 +69,14 @@ fn run(cmd: Arc<Command>, f: PumpFiles) {
             let stream = if i == 0 { STDOUT } else { STDERR };
             read_once(slot, stream, &mut buf, &mut rec, &mut records);
         }
-        if !finalized && let Some(fin) = ctl.finish {
+        // While a deletion drains the output, the command is not finalized before its output
+        // ends: the shell dies with the group's SIGTERM while the program may still be printing
+        // its last words, which followers (reading up to the final length) must still get.
+        let defer = ctl.draining && streams.iter().any(Option::is_some);
+        if !finalized
+            && !defer
+            && let Some(fin) = ctl.finish
+        {
             // Everything the command wrote is in the pipes now; take it all.
             // At most one pipe buffer each: a background job that keeps writing must not keep
             // this drain going.
