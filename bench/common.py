@@ -67,6 +67,20 @@ def wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = 
         time.sleep(0.01)
 
 
+def version_answered(port: int) -> bool:
+    """One `GET /version` on its own connection: whether it answered 200 (False when nothing
+    accepts the connection yet)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        return data.startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
 def daemon_env(home, port: int, log_file) -> dict[str, str]:
     """The environment a sandbox gives the toolbox daemon, with the web terminal on a free port
     (the default, 22222, may be taken by another daemon on this machine)."""

@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import REPO, free_port, p50_min_max
+from common import REPO, free_port, p50_min_max, version_answered
 
 BUILD = REPO / "packaging" / "podman" / "build"
 BASE = "localhost/debian-base:bookworm"
@@ -35,17 +35,6 @@ def podman(*args, check=True):
         sys.exit(f"podman {' '.join(args)}: {r.stderr.strip()}")
     return r.stdout.strip()
 
-
-def version_answered(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while chunk := s.recv(4096):
-                data += chunk
-        return data.startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
 
 
 def time_true():

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from common import REPO, daemon_env, free_port, p50_min_max, rss_kib, stop
+from common import REPO, daemon_env, free_port, p50_min_max, rss_kib, stop, version_answered
 
 
 def time_true():
@@ -25,14 +25,6 @@ def time_true():
     subprocess.run(["/bin/true"], check=True)
     return time.perf_counter() - t0
 
-
-def get_version(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-        s.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := s.recv(4096):
-            data += chunk
-    return data.startswith(b"HTTP/1.1 200")
 
 
 def time_daemon(binary, home, measure_rss=False):
@@ -44,12 +36,8 @@ def time_daemon(binary, home, measure_rss=False):
         line = proc.stdout.readline()
         t_ready = time.perf_counter() - t0
         assert line.startswith(b"Starting toolbox server on port"), line
-        while True:
-            try:
-                if get_version(port):
-                    break
-            except OSError:
-                time.sleep(0.0005)
+        while not version_answered(port):
+            time.sleep(0.0005)
         t_served = time.perf_counter() - t0
         rss = None
         if measure_rss:
