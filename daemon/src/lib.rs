@@ -24,6 +24,7 @@ pub mod id;
 pub mod logfile;
 pub mod logging;
 pub mod lsp;
+pub mod mcp;
 pub mod openapi;
 pub mod port;
 pub mod process;

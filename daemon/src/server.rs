@@ -67,6 +67,10 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(envelope_layer))
         .layer(tower_http::trace::TraceLayer::new_for_http());
+    // The MCP tools call the toolbox routes through this router, in process: the same request
+    // layer and error envelope as over HTTP. `/mcp` itself stays outside the envelope layer:
+    // the protocol answers its own errors (JSON-RPC), which the layer must not rewrite.
+    let app = app.clone().merge(crate::mcp::api::routes(app, &doc));
     // Outermost, so a span records the status the client gets.
     let app = crate::telemetry::http::layer(app, &telemetry);
     // After the layers, so outside them: the error layer would dress a proxied app's own bare
