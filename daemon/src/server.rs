@@ -395,6 +395,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn mcp_is_served_beside_the_toolbox_and_absent_from_its_document() {
+        let app = app(true);
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        let req = Request::post("/mcp")
+            .header(header::HOST, "localhost")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(Body::from(init))
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["result"]["serverInfo"]["name"], "daytona-toolbox", "{v}");
+        // A protocol endpoint, not an operation: the document does not list it, and its
+        // trailing-slash form is an unknown path rather than a redirect.
+        let (_, doc) = router(AppState::new(
+            config::from_env(&[("DAYTONA_SANDBOX_ID".to_string(), "t".to_string())].into_iter().collect())
+                .unwrap(),
+            ChildEnv::new([("HOME".into(), "/home/u".into())]),
+            "/work".into(),
+        ));
+        assert!(!doc.paths.paths.contains_key("/mcp"));
+        assert_eq!(send(&app, Method::POST, "/mcp/", init).await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
     async fn a_panicking_handler_is_a_500_envelope() {
         let app = Router::new()
             .route(

@@ -136,3 +136,6 @@ fn result(outcome: Outcome) -> CallToolResult {
         .collect();
     if outcome.is_error { CallToolResult::error(content) } else { CallToolResult::success(content) }
 }
+
+#[cfg(test)]
+mod tests;
