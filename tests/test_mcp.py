@@ -137,7 +137,7 @@ def test_bad_input_is_a_tool_error_with_the_envelope_code(daemon):
 
 
 def test_a_long_output_is_cut_with_a_note(daemon):
-    r = call(daemon, "execute_command", {"command": "head -c 250000 /dev/zero | tr '\\0' x; echo; echo LAST-LINE"})
+    r = call(daemon, "execute_command", {"command": "head -c 600000 /dev/zero | tr '\\0' x; echo; echo LAST-LINE"})
     t = text(r)
     assert len(t) <= MAX_OUTPUT + 1000, len(t)
     body, note = t.split("\n[output truncated", 1)

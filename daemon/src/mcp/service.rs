@@ -21,6 +21,10 @@ use super::tools::{Kind, TOOLS, ToolSpec};
 /// The longest text a tool result holds, in characters, before it is cut with a note.
 pub const MAX_OUTPUT: usize = 100_000;
 
+/// The most of a JSON answer read to cut it as JSON; a longer one (a command's output may reach
+/// 64 MiB) is cut as text, which keeps its first fields (`exitCode` leads `execute`'s answer).
+const JSON_READ_LIMIT: usize = 16 * 1024 * 1024;
+
 /// What a path segment keeps unescaped (RFC 3986 unreserved characters).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
@@ -116,8 +120,9 @@ impl Toolbox {
         }
         match spec.kind {
             Kind::Json => {
-                // UTF-8 takes at most 4 bytes a character: more than this is over the cap.
-                let (body, more) = read_limited(res, self.max_output.saturating_mul(4)).await;
+                // Read whole (up to a bound) so a long answer can be cut as JSON, keeping its
+                // other fields; past the bound it is cut as text.
+                let (body, more) = read_limited(res, JSON_READ_LIMIT.max(self.max_output * 4)).await;
                 let text = crate::text::lossy_per_byte(&body);
                 let text = if text.is_empty() { format!("OK ({status})") } else { text };
                 let text = if more {
