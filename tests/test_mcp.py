@@ -348,9 +348,12 @@ def test_a_screenshot_is_image_content(desktop):
             await c.call_tool("screenshot", {"format": "png", "scale": 0.5}),
             await c.call_tool("desktop_status", {}),
             await c.call_tool("windows_list", {}),
+            await c.call_tool("mouse_move", {"x": 123, "y": 234}),
         )
 
-    jpeg, png, status, windows = run(d, fn)
+    jpeg, png, status, windows, moved = run(d, fn)
+    assert not moved.is_error, text(moved)
+    assert desktop.run(["xdotool", "getmouselocation"]).stdout.startswith("x:123 y:234 "), "the pointer did not move"
     for r in (jpeg, png):
         assert not r.is_error, r
         assert isinstance(r.content[0], ImageContent), r.content

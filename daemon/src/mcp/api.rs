@@ -107,7 +107,13 @@ impl ServerHandler for Server {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let args = request.arguments.unwrap_or_default();
-        let call = self.toolbox.call(&request.name, args);
+        // The SDK hands the HTTP request's head to the handler.
+        let authorization = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get(axum::http::header::AUTHORIZATION))
+            .cloned();
+        let call = self.toolbox.call(&request.name, args, authorization);
         // A client that cancels the call drops the request it made (a command's process group
         // is killed with it, as when an HTTP client goes away).
         let outcome = tokio::select! {

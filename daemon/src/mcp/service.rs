@@ -99,19 +99,34 @@ impl Toolbox {
         &self.tools
     }
 
-    /// Runs tool `name`; `None` when there is no such tool.
-    pub async fn call(&self, name: &str, args: Map<String, Value>) -> Option<Outcome> {
+    /// Runs tool `name`; `None` when there is no such tool. `authorization` is the MCP
+    /// request's own header, passed on so the tool's request is as authorized as the call was,
+    /// wherever an authentication layer sits.
+    pub async fn call(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        authorization: Option<HeaderValue>,
+    ) -> Option<Outcome> {
         let tool = self.tools.iter().find(|t| t.spec.name == name)?;
-        Some(match self.run(tool, args).await {
+        Some(match self.run(tool, args, authorization).await {
             Ok(outcome) => outcome,
             Err(message) => Outcome::error(message),
         })
     }
 
-    async fn run(&self, tool: &Tool, args: Map<String, Value>) -> Result<Outcome, String> {
+    async fn run(
+        &self,
+        tool: &Tool,
+        args: Map<String, Value>,
+        authorization: Option<HeaderValue>,
+    ) -> Result<Outcome, String> {
         let spec = tool.spec;
         let split = split(spec, &tool.op, args)?;
-        let req = request(spec, &split)?;
+        let mut req = request(spec, &split)?;
+        if let Some(value) = authorization {
+            req.headers_mut().insert(header::AUTHORIZATION, value);
+        }
         let res = self.inner.clone().oneshot(req).await.unwrap_or_else(|e| match e {});
         let status = res.status();
         if !status.is_success() {

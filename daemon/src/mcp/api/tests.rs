@@ -220,6 +220,35 @@ async fn a_long_output_is_cut_with_a_note() {
 }
 
 #[tokio::test]
+async fn the_callers_authorization_goes_with_the_tools_request() {
+    let (_, doc, _home) = inner();
+    // A stand-in for the execute route that answers the Authorization header it got.
+    let echo = Router::new().route(
+        "/process/execute",
+        axum::routing::post(|headers: axum::http::HeaderMap| async move {
+            let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("none");
+            axum::response::Json(json!({"authorization": auth}))
+        }),
+    );
+    let app = routes(echo, &doc);
+    let req = Request::post("/mcp")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header(header::HOST, "localhost")
+        .header(header::AUTHORIZATION, "Bearer secret-token")
+        .body(Body::from(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "execute_command", "arguments": {"command": "true"}}})
+            .to_string(),
+        ))
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(text(&v["result"]), r#"{"authorization":"Bearer secret-token"}"#, "{v}");
+}
+
+#[tokio::test]
 async fn the_event_stream_is_not_offered() {
     let mcp = Mcp::new();
     let req = Request::get("/mcp")
