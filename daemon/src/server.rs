@@ -409,6 +409,21 @@ mod tests {
         let body = res.into_body().collect().await.unwrap().to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["result"]["serverInfo"]["name"], "daytona-toolbox", "{v}");
+        // Every tool of the table matches an operation of the document this router serves.
+        let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+        let req = Request::post("/mcp")
+            .header(header::HOST, "localhost")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(Body::from(list))
+            .unwrap();
+        let body = app.clone().oneshot(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["result"]["tools"].as_array().map(Vec::len),
+            Some(crate::mcp::tools::TOOLS.len()),
+            "{v}"
+        );
         // A protocol endpoint, not an operation: the document does not list it, and its
         // trailing-slash form is an unknown path rather than a redirect.
         let (_, doc) = router(AppState::new(

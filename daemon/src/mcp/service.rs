@@ -256,9 +256,12 @@ pub fn split(spec: &ToolSpec, op: &Operation, args: Map<String, Value>) -> Resul
         } else if op.extra.contains(&name) {
             extra.insert(name, value);
         } else {
-            let known: Vec<&String> =
-                op.schema["properties"].as_object().map(|p| p.keys().collect()).unwrap_or_default();
-            let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+            let known: Vec<&str> = op
+                .schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
             return Err(format!(
                 "unknown argument {name:?} for {}; it takes: {}",
                 spec.name,
@@ -429,7 +432,9 @@ fn image(body: &[u8]) -> Result<Outcome, String> {
     let Some(Value::String(data)) = answer.remove("screenshot") else {
         return Err("the screenshot answer has no image".into());
     };
-    let head = crate::text::base64_decode(&data[..data.len().min(16)]).unwrap_or_default();
+    // The first 16 characters (12 bytes) hold either magic number.
+    let head: String = data.chars().take(16).collect();
+    let head = crate::text::base64_decode(&head).unwrap_or_default();
     let mime = if head.starts_with(b"\x89PNG") {
         "image/png"
     } else if head.starts_with(b"\xff\xd8\xff") {
@@ -681,5 +686,7 @@ mod tests {
         assert_eq!(out.content[0], Content::Image { data: png, mime: "image/png" });
         assert_eq!(out.content[1], Content::Text(r#"{"sizeBytes":12}"#.into()));
         assert!(image(br#"{"screenshot":"aGVsbG8="}"#).is_err());
+        // Not base64 at all (a character of several bytes where the magic is looked for).
+        assert!(image(r#"{"screenshot":"ééééééééééééééééé"}"#.as_bytes()).is_err());
     }
 }
