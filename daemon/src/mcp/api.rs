@@ -68,10 +68,9 @@ impl Server {
             .tools()
             .iter()
             .map(|t| {
-                let read_only = t.spec.method == "GET";
-                let annotations = ToolAnnotations::new().read_only(read_only).destructive(
-                    !read_only && (t.spec.method == "DELETE" || t.spec.name.ends_with("_delete")),
-                );
+                // GET operations change nothing. Others are left to the protocol's default
+                // (may be destructive): a command or a write can destroy anything.
+                let annotations = ToolAnnotations::new().read_only(t.spec.method == "GET");
                 Tool::new(t.spec.name, t.spec.description, t.op.schema.clone()).with_annotations(annotations)
             })
             .collect();

@@ -140,6 +140,10 @@ async fn initialize_names_the_server_and_offers_tools() {
     let exec = tools.iter().find(|t| t["name"] == "execute_command").unwrap();
     assert_eq!(exec["inputSchema"]["required"], json!(["command"]));
     assert_eq!(exec["inputSchema"]["properties"]["command"]["type"], "string");
+    assert_eq!(exec["annotations"]["readOnlyHint"], false);
+    assert!(exec["annotations"].get("destructiveHint").is_none(), "{exec}");
+    let status = tools.iter().find(|t| t["name"] == "git_status").unwrap();
+    assert_eq!(status["annotations"]["readOnlyHint"], true);
 }
 
 #[tokio::test]
