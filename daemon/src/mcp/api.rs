@@ -17,7 +17,7 @@ use rmcp::model::{
     PaginatedRequestParams, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
@@ -49,7 +49,8 @@ pub fn routes(inner: Router, doc: &utoipa::openapi::OpenApi) -> Router {
         .disable_allowed_hosts();
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
+        // Stateless: no session is ever made, so none is kept.
+        Arc::new(NeverSessionManager::default()),
         config,
     );
     Router::new().route_service("/mcp", service)
