@@ -139,7 +139,7 @@ impl Toolbox {
                 // other fields; past the bound it is cut as text.
                 let (body, more) = read_limited(res, JSON_READ_LIMIT.max(self.max_output * 4)).await;
                 let text = crate::text::lossy_per_byte(&body);
-                let text = if text.is_empty() { format!("OK ({status})") } else { text };
+                let text = if text.is_empty() { format!("OK (HTTP {})", status.as_u16()) } else { text };
                 let text = if more {
                     cut_note(&text, self.max_output, true, JSON_HINT)
                 } else {
