@@ -14,13 +14,18 @@ use crate::logfile::RotatingFile;
 /// outputs see (the same level).
 pub fn init(config: &Config, telemetry: Option<crate::telemetry::LogLayer>) {
     let level = LevelFilter::from_level(config.log_level);
+    // The MCP SDK logs the set-up and the end of every stateless `/mcp` request at INFO: noise
+    // in every output, so it speaks only from WARN on.
+    let level = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("rmcp", level.min(LevelFilter::WARN));
     let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_filter(level);
+        .with_filter(level.clone());
     let (file_layer, file_error) = match RotatingFile::open(&config.log_file) {
         Ok(file) => (
-            Some(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(file).with_filter(level)),
+            Some(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(file).with_filter(level.clone())),
             None,
         ),
         Err(e) => (None, Some(e)),
