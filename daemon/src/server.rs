@@ -2,7 +2,8 @@
 //!
 //! [`router`] is the one place where every API area is plugged in. Around the areas it adds what
 //! every route shares: the JSON error envelope, JSON 404s for unknown routes and wrong methods,
-//! the reference's trailing-slash redirects, a panic guard, and request tracing.
+//! the reference's trailing-slash redirects, a panic guard, and request tracing. Around all of
+//! it, the token check ([`crate::auth`]) and the `/{sandboxId}` prefix ([`with_sandbox_prefix`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -48,6 +49,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
 
     let known = Arc::new(KnownPaths::from_doc(&doc));
     let telemetry = state.telemetry.clone();
+    let auth = crate::auth::Auth::from_config(&state.config);
+    let sandbox_id = state.config.sandbox_id.clone();
     let mut app = api;
     if !state.config.production {
         let json = Arc::new(doc.to_pretty_json().expect("OpenAPI document serialises"));
@@ -66,7 +69,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(axum::Extension(known))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(envelope_layer))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span));
     // Outermost, so a span records the status the client gets.
     let app = crate::telemetry::http::layer(app, &telemetry);
     // After the layers, so outside them: the error layer would dress a proxied app's own bare
@@ -76,7 +79,84 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let proxy =
         crate::proxy::api::routes().layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
     let app = app.merge(proxy);
-    (app, doc)
+    (secure(app, auth, &sandbox_id), doc)
+}
+
+/// The outermost layers, around every route (the proxy's and any merged above included): the
+/// `/{sandboxId}` prefix is taken off first, then the token or signature is checked.
+fn secure(app: Router, auth: Arc<crate::auth::Auth>, sandbox_id: &str) -> Router {
+    with_sandbox_prefix(crate::auth::protect_toolbox(app, auth), sandbox_id)
+}
+
+/// The request span of the trace layer: tower-http's default, with the query's secrets (the
+/// token parameter, a signed URL's signature) redacted. Headers are never recorded.
+fn request_span(req: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        uri = %crate::auth::redact(req.uri()),
+        version = ?req.version(),
+    )
+}
+
+/// Serves `app` under `/{sandbox_id}/…` as well as at the root: the SDK builds its signed URLs
+/// (and every call, when pointed at the daemon directly) as `{toolboxProxyUrl}/{sandboxId}/…`,
+/// and Daytona's proxy, which strips the prefix, may not be in front. Only that exact first
+/// segment is taken off; any other is routed as it is (usually a 404). A redirect answering a
+/// prefixed request points back under the prefix.
+fn with_sandbox_prefix(app: Router, sandbox_id: &str) -> Router {
+    let prefix: Arc<str> = format!("/{sandbox_id}").into();
+    let layer = axum::middleware::from_fn_with_state(prefix, strip_sandbox_prefix);
+    // A service around the router: `Router::layer` runs after routing, too late to change the
+    // path that is routed.
+    Router::new().fallback_service(tower::Layer::layer(&layer, app))
+}
+
+async fn strip_sandbox_prefix(
+    axum::extract::State(prefix): axum::extract::State<Arc<str>>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let rest = match path.strip_prefix(&*prefix) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => return next.run(req).await,
+    };
+    let rest = rest.to_string();
+    let target = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.clone(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    match target.parse() {
+        Ok(pq) => parts.path_and_query = Some(pq),
+        Err(_) => return next.run(req).await,
+    }
+    let Ok(uri) = axum::http::Uri::from_parts(parts) else { return next.run(req).await };
+    *req.uri_mut() = uri;
+    let mut res = next.run(req).await;
+    if let Some(location) = res.headers().get(header::LOCATION).and_then(|v| v.to_str().ok())
+        && keeps_prefix(&rest, location)
+        && let Ok(v) = HeaderValue::from_str(&format!("{prefix}{location}"))
+    {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// Whether a `Location` answering `path` is the daemon's own and points into the daemon: an
+/// absolute path (not `//host`). Under `/proxy/` only the proxy's trailing-slash redirect is
+/// the daemon's; whatever else the user's app says is passed on as it said it.
+fn keeps_prefix(path: &str, location: &str) -> bool {
+    if !location.starts_with('/') || location.starts_with("//") {
+        return false;
+    }
+    if crate::telemetry::http::is_proxy(path) {
+        let target = location.split_once('?').map_or(location, |(p, _)| p);
+        return target.strip_suffix('/') == Some(path);
+    }
+    true
 }
 
 /// Route templates, for deciding whether the other trailing-slash form of a path exists.

@@ -46,7 +46,7 @@ pub async fn run(state: AppState) {
         env: state.env.clone(),
         reaper: state.reaper,
         work_dir: state.work_dir.as_ref().clone(),
-        password: state.config.ssh_password_auth.then(|| state.config.ssh_password.0.clone()),
+        password: login_password(&state.config),
         configured_keys,
         login_timeout: state.config.ssh_login_timeout,
     });
@@ -60,6 +60,17 @@ pub async fn run(state: AppState) {
     };
     tracing::info!(port, "SSH server listening");
     serve(listener, config, shared, state.config.ssh_max_connections).await;
+}
+
+/// The one password login takes, if any: none when password login is off
+/// (`DAYTONA_SSH_PASSWORD_AUTH=false`); the API token when one is configured (the well-known
+/// gateway default would otherwise be a way around it, and the configuration refuses an explicit
+/// `DAYTONA_SSH_PASSWORD` beside a token); the gateway password otherwise.
+fn login_password(config: &crate::config::Config) -> Option<String> {
+    if !config.ssh_password_auth {
+        return None;
+    }
+    Some(config.auth_token.as_ref().unwrap_or(&config.ssh_password).0.clone())
 }
 
 async fn bind(port: u16) -> std::io::Result<TcpListener> {

@@ -39,10 +39,11 @@ pub const XTERM_BUNDLED: bool = assets::BUNDLED;
 const HANGUP_GRACE: Duration = Duration::from_secs(2);
 
 pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
     let file = |body: &'static [u8], mime: &'static str| {
         move || async move { ([(header::CONTENT_TYPE, mime)], body) }
     };
-    Router::new()
+    let router = Router::new()
         .route("/", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], assets::PAGE) }))
         .route("/xterm.js", get(file(assets::XTERM_JS, "text/javascript; charset=utf-8")))
         .route("/xterm.css", get(file(assets::XTERM_CSS, "text/css; charset=utf-8")))
@@ -50,7 +51,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws))
         .with_state(state)
         // A plain request to /ws is refused in the same JSON envelope as on the API port.
-        .layer(axum::middleware::from_fn(envelope_layer))
+        .layer(axum::middleware::from_fn(envelope_layer));
+    // With a token, the page and everything it loads ask for it too (the page passes its own
+    // `DAYTONA_SANDBOX_AUTH_KEY` parameter on).
+    crate::auth::protect_side(router, &config)
 }
 
 /// Serves the web terminal for the daemon's lifetime. A port that cannot be bound is logged and

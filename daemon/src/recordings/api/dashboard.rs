@@ -23,7 +23,8 @@ pub async fn run(state: AppState) {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let config = state.config.clone();
+    let router = Router::new()
         .route("/", get(page))
         .route("/api/recordings", get(list).delete(delete_many))
         .route("/videos/{name}", get(video))
@@ -34,7 +35,10 @@ pub fn router(state: AppState) -> Router {
             tracing::error!("recording dashboard handler panicked");
             toolbox_envelope::panic_answer(p)
         }))
-        .layer(axum::middleware::from_fn(envelope_layer))
+        .layer(axum::middleware::from_fn(envelope_layer));
+    // With a token, the page, its API and the videos ask for it (the page passes its own
+    // `DAYTONA_SANDBOX_AUTH_KEY` parameter on to each).
+    crate::auth::protect_side(router, &config)
 }
 
 async fn page() -> Response {
