@@ -470,6 +470,16 @@ mod tests {
         assert_eq!(send(&app(true), Method::GET, "/swagger/doc.json", "").await.0, StatusCode::NOT_FOUND);
     }
 
+    #[test]
+    fn which_location_keeps_the_sandbox_prefix() {
+        assert!(keeps_prefix("/version/", "/version"));
+        assert!(!keeps_prefix("/version/", "https://elsewhere/"));
+        assert!(!keeps_prefix("/version/", "//elsewhere/x"));
+        assert!(keeps_prefix("/proxy/3000", "/proxy/3000/?a"));
+        // The user's app's own redirect passes as it was.
+        assert!(!keeps_prefix("/proxy/3000/app", "/login"));
+    }
+
     #[tokio::test]
     async fn a_panicking_handler_is_a_500_envelope() {
         let app = Router::new()

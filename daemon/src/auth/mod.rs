@@ -72,7 +72,11 @@ fn wrap(app: Router, auth: Arc<Auth>, signed_urls: bool) -> Router {
     Router::new().fallback_service(guarded)
 }
 
-async fn check(State((auth, signed_urls)): State<(Arc<Auth>, bool)>, mut req: Request, next: Next) -> Response {
+async fn check(
+    State((auth, signed_urls)): State<(Arc<Auth>, bool)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if signed_urls
         && let Some(key) = &auth.signing_key
         && let Some(method) = signable(req.method(), req.uri().path())
@@ -126,12 +130,13 @@ fn check_signed(key: &Secret, method: &str, query: &str) -> Result<(), ApiError>
     let expires = std::str::from_utf8(expires)
         .ok()
         .filter(|e| (1..=20).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| ApiError::bad_request("`expires` must be unix seconds (digits only; 0 = no expiry)"))?;
-    let path = q.get("path").filter(|p| !p.is_empty()).ok_or_else(|| ApiError::bad_request("path is required"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .ok_or_else(|| {
+            ApiError::bad_request("`expires` must be unix seconds (digits only; 0 = no expiry)")
+        })?;
+    let path =
+        q.get("path").filter(|p| !p.is_empty()).ok_or_else(|| ApiError::bad_request("path is required"))?;
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     // Not UTF-8 cannot be base64url either.
     let signature = std::str::from_utf8(signature).unwrap_or("\u{FFFD}");
     signed_url::verify(key.0.as_bytes(), method, path, expires, signature, now)

@@ -226,6 +226,25 @@ mod tests {
         status
     }
 
+    #[test]
+    fn with_a_token_the_password_is_the_token() {
+        let config = |pairs: &[(&str, &str)]| {
+            let vars = [("DAYTONA_SANDBOX_ID", "x")]
+                .iter()
+                .chain(pairs)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            crate::config::from_env(&vars).unwrap()
+        };
+        assert_eq!(login_password(&config(&[])).as_deref(), Some("sandbox-ssh"));
+        assert_eq!(login_password(&config(&[("DAYTONA_SSH_PASSWORD", "own")])).as_deref(), Some("own"));
+        let token = ("DAYTONA_AUTH_TOKEN", "0123456789abcdef");
+        assert_eq!(login_password(&config(&[token])).as_deref(), Some("0123456789abcdef"));
+        let off = ("DAYTONA_SSH_PASSWORD_AUTH", "false");
+        assert_eq!(login_password(&config(&[token, off])), None);
+        assert_eq!(login_password(&config(&[off])), None);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_signal_request_reaches_the_command_and_a_signal_death_reports_1() {
         // `exec` makes sleep the process itself, so INT kills it (a shell would wait).
