@@ -263,6 +263,12 @@ def test_the_proxy_does_not_hand_the_token_on(secured):
         assert seen["requestline"] == "GET /app HTTP/1.1", seen
         assert ["authorization", "Bearer the-apps-own"] in [[k.lower(), v] for k, v in seen["headers"]], seen
         assert TOKEN not in json.dumps(seen)
+        # The proxy's own redirect keeps the parameter: a browser following it is let in again.
+        r = raw.get(secured.url, f"/{SANDBOX_ID}/proxy/{target.port}?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}")
+        assert r.status == 301, r.describe()
+        assert r.header("Location") == f"/{SANDBOX_ID}/proxy/{target.port}/?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}"
+        r = requests.get(f"{secured.url}/{SANDBOX_ID}/proxy/{target.port}?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}", timeout=30)
+        assert r.status_code == 200 and r.json()["requestline"] == "GET / HTTP/1.1", r.text
         # Without the token, nothing reaches the app.
         before = len(target.seen)
         assert_401(raw.get(secured.url, f"/proxy/{target.port}/x"), MISSING)

@@ -11,8 +11,9 @@
 //!
 //! The check wraps the whole router as a service ([`protect_toolbox`], [`protect_side`]), so it
 //! runs before routing and before every other layer: no route, fallback or websocket upgrade is
-//! reached without it. A request let through loses our credentials ([`strip`]), so the preview
-//! proxy never hands the token on to the user's app.
+//! reached without it. A request let through loses our `Authorization` header and has its
+//! query parameter marked as ours ([`strip`], [`OwnQueryKey`]), so the preview proxy never hands
+//! the token on to the user's app.
 
 pub mod signed_url;
 
@@ -194,38 +195,38 @@ fn pair_key_is(pair: &str, keys: &[&str]) -> bool {
     RawQuery::parse(raw).ok().is_some_and(|q| keys.iter().any(|k| q.get(k).is_some()))
 }
 
-/// Takes our credentials off a request that passed: the `DAYTONA_SANDBOX_AUTH_KEY` parameter,
-/// and `Authorization` headers that carry our token (another `Authorization`, the user's app's
-/// own, stays).
+/// Marks a request whose `DAYTONA_SANDBOX_AUTH_KEY` parameter is the daemon's own credential (a
+/// token is configured): the preview proxy drops it before relaying ([`without_key`]). It stays
+/// in the request's own URI, so a redirect the daemon answers with keeps it and a browser that
+/// follows it is still let in.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnQueryKey;
+
+/// Takes our credentials off a request that passed: `Authorization` headers that carry our
+/// token (another `Authorization`, the user's app's own, stays), and marks the query parameter
+/// as ours ([`OwnQueryKey`]).
 fn strip(req: &mut Request, token: Option<&Secret>) {
-    if let Some(query) = req.uri().query()
-        && query.split('&').any(|p| pair_key_is(p, &[QUERY_KEY]))
-    {
-        let kept: Vec<&str> = query.split('&').filter(|p| !pair_key_is(p, &[QUERY_KEY])).collect();
-        let path = req.uri().path();
-        let target = if kept.is_empty() { path.to_string() } else { format!("{path}?{}", kept.join("&")) };
-        let mut parts = req.uri().clone().into_parts();
-        // Made of the original target's own characters, so it parses again.
-        if let Ok(pq) = target.parse() {
-            parts.path_and_query = Some(pq);
-            if let Ok(uri) = Uri::from_parts(parts) {
-                *req.uri_mut() = uri;
-            }
-        }
+    let Some(token) = token else { return };
+    req.extensions_mut().insert(OwnQueryKey);
+    let headers = req.headers_mut();
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter(|v| !bearer(v).is_some_and(|t| crate::secret::matches(token.0.as_bytes(), t.as_bytes())))
+        .cloned()
+        .collect();
+    headers.remove(header::AUTHORIZATION);
+    for v in kept {
+        headers.append(header::AUTHORIZATION, v);
     }
-    if let Some(token) = token {
-        let headers = req.headers_mut();
-        let kept: Vec<HeaderValue> = headers
-            .get_all(header::AUTHORIZATION)
-            .iter()
-            .filter(|v| !bearer(v).is_some_and(|t| crate::secret::matches(token.0.as_bytes(), t.as_bytes())))
-            .cloned()
-            .collect();
-        headers.remove(header::AUTHORIZATION);
-        for v in kept {
-            headers.append(header::AUTHORIZATION, v);
-        }
-    }
+}
+
+/// An origin-form target (`/path?query`) without the `DAYTONA_SANDBOX_AUTH_KEY` parameter; the
+/// other parameters stay byte for byte, in order.
+pub fn without_key(target: &str) -> String {
+    let Some((path, query)) = target.split_once('?') else { return target.to_string() };
+    let kept: Vec<&str> = query.split('&').filter(|p| !pair_key_is(p, &[QUERY_KEY])).collect();
+    if kept.is_empty() { path.to_string() } else { format!("{path}?{}", kept.join("&")) }
 }
 
 /// `uri` for a log line: the values of the token and signature parameters replaced.

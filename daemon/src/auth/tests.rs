@@ -135,6 +135,12 @@ async fn the_right_token_in_a_header_or_the_query_passes() {
     // A wrong header beside the right parameter (a proxied app's own header): the parameter counts.
     let a = get_bearer(&app.router, &format!("/version?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}"), "theirs").await;
     assert_eq!(a.status, StatusCode::OK);
+    // A redirect keeps the parameter, so a browser following it is let in again.
+    let a = get(&app.router, &format!("/{SANDBOX}/proxy/1?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}")).await;
+    assert_eq!(a.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(a.headers[header::LOCATION], format!("/{SANDBOX}/proxy/1/?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}"));
+    let a = get(&app.router, &format!("/version/?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}")).await;
+    assert_eq!(a.headers[header::LOCATION], format!("/version?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}"));
     // Past the check, the usual answers: a 404 for an unknown route, the redirect.
     assert_eq!(get_bearer(&app.router, "/nope", TOKEN).await.status, StatusCode::NOT_FOUND);
     let a = get_bearer(&app.router, "/version/?a=1", TOKEN).await;
@@ -301,12 +307,18 @@ fn our_credentials_are_taken_off_a_request_that_passed() {
         .body(Body::empty())
         .unwrap();
     strip(&mut req, Some(&token));
-    assert_eq!(req.uri().to_string(), "/proxy/3000/x?a=1&b=%20");
     let left: Vec<_> = req.headers().get_all(header::AUTHORIZATION).iter().collect();
     assert_eq!(left, ["Bearer theirs"]);
-    let mut req = Request::get(format!("/x?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}")).body(Body::empty()).unwrap();
-    strip(&mut req, Some(&token));
-    assert_eq!(req.uri().to_string(), "/x");
+    assert!(req.extensions().get::<OwnQueryKey>().is_some());
+    // Without a token nothing is ours: the parameter (Daytona's preview token) is left alone.
+    let mut req = Request::get("/x?DAYTONA_SANDBOX_AUTH_KEY=t").body(Body::empty()).unwrap();
+    strip(&mut req, None);
+    assert!(req.extensions().get::<OwnQueryKey>().is_none());
+
+    assert_eq!(without_key(&format!("/x?a=1&DAYTONA_SANDBOX_AUTH_KEY={TOKEN}&b=%20")), "/x?a=1&b=%20");
+    assert_eq!(without_key(&format!("/x?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}")), "/x");
+    assert_eq!(without_key("/x?a=1&a=2"), "/x?a=1&a=2");
+    assert_eq!(without_key("/x"), "/x");
 }
 
 #[test]
