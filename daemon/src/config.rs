@@ -227,8 +227,14 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     if lsp_request_timeout < Duration::from_millis(10) || lsp_request_timeout > Duration::from_secs(3600) {
         return Err(err("DAYTONA_LSP_REQUEST_TIMEOUT", "must be between 10ms and 1h"));
     }
-    let auth_token = secret_var(get, "DAYTONA_AUTH_TOKEN", "DAYTONA_AUTH_TOKEN_FILE")?;
-    let signing_key = secret_var(get, "DAYTONA_SIGNING_KEY", "DAYTONA_SIGNING_KEY_FILE")?;
+    let auth_token = secret_var(
+        ("DAYTONA_AUTH_TOKEN", get("DAYTONA_AUTH_TOKEN")),
+        ("DAYTONA_AUTH_TOKEN_FILE", get("DAYTONA_AUTH_TOKEN_FILE")),
+    )?;
+    let signing_key = secret_var(
+        ("DAYTONA_SIGNING_KEY", get("DAYTONA_SIGNING_KEY")),
+        ("DAYTONA_SIGNING_KEY_FILE", get("DAYTONA_SIGNING_KEY_FILE")),
+    )?;
     if auth_token.is_some() && get("DAYTONA_SSH_PASSWORD").is_some() {
         // With a token, SSH password login takes the token: a second password beside it would be
         // a way in that the token's owner does not know about.
@@ -289,16 +295,16 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
 /// truncated paste) and guessable.
 pub const MIN_SECRET_LEN: usize = 16;
 
-/// A secret given in `var` or in the file `file_var` names (read once, here; one trailing line
+/// A secret given in `var` or in the file `file_var` names (each with its value, looked up by
+/// the caller) (read once, here; one trailing line
 /// break dropped, as editors add one). Empty `var` = not configured; both set, an unreadable or
 /// empty file, a short secret or one with control characters (it could not travel in a header)
 /// are errors.
-fn secret_var<'a>(
-    get: impl Fn(&str) -> Option<&'a str>,
-    var: &'static str,
-    file_var: &'static str,
+fn secret_var(
+    (var, value): (&'static str, Option<&str>),
+    (file_var, file): (&'static str, Option<&str>),
 ) -> Result<Option<Secret>, ConfigError> {
-    let (value, from) = match (get(var), get(file_var)) {
+    let (value, from) = match (value, file) {
         (Some(_), Some(_)) => return Err(err(var, format!("set either {var} or {file_var}, not both"))),
         (Some(v), None) => (v.to_string(), var),
         (None, Some(path)) => {
