@@ -200,6 +200,40 @@ mod tests {
         assert_eq!((v["code"].as_str(), v["path"].as_str()), (Some("BAD_REQUEST"), Some("/ws")));
     }
 
+    #[tokio::test]
+    async fn with_a_token_the_page_assets_and_websocket_ask_for_it() {
+        use axum::http::{Request, StatusCode};
+        use tower::ServiceExt;
+        const TOKEN: &str = "tok-0123456789abcdef";
+        let app = crate::testing::TestApp::with(
+            utoipa_axum::router::OpenApiRouter::new(),
+            &[("DAYTONA_AUTH_TOKEN", TOKEN)],
+            |_| {},
+        );
+        let router = super::router(app.state.clone());
+        let get = |uri: String| {
+            let router = router.clone();
+            async move {
+                router.oneshot(Request::get(uri).body(axum::body::Body::empty()).unwrap()).await.unwrap()
+            }
+        };
+        for path in ["/", "/xterm.js", "/xterm.css", "/ws", "/nope"] {
+            let res = get(path.to_string()).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+            assert_eq!(res.headers()["www-authenticate"], "Bearer");
+            let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["code"], "UNAUTHORIZED");
+        }
+        for path in ["/", "/xterm.js", "/xterm.css"] {
+            let res = get(format!("{path}?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}")).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+        }
+        // Past the check, a plain request to the websocket is the usual 400.
+        let res = get(format!("/ws?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}")).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+
     #[test]
     fn utf8_is_never_split() {
         let mut s = Utf8Stream::default();
