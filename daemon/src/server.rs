@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut doc = doc;
     crate::openapi::complete(&mut doc);
+    document_auth(&mut doc, &state.config);
 
     let known = Arc::new(KnownPaths::from_doc(&doc));
     let telemetry = state.telemetry.clone();
@@ -86,6 +87,98 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
 /// `/{sandboxId}` prefix is taken off first, then the token or signature is checked.
 fn secure(app: Router, auth: Arc<crate::auth::Auth>, sandbox_id: &str) -> Router {
     with_sandbox_prefix(crate::auth::protect_toolbox(app, auth), sandbox_id)
+}
+
+/// With a token or signing key configured, the document says so: the two ways to send the token
+/// (security schemes), a 401 on every operation, and the signed-URL parameters and their 403 on
+/// the two file routes. Without, it is the reference's document, unchanged.
+fn document_auth(doc: &mut utoipa::openapi::OpenApi, config: &crate::config::Config) {
+    use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::security::{
+        ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorResponse"))).build(),
+                )
+                .build(),
+        )
+    };
+    let each_operation = |doc: &mut utoipa::openapi::OpenApi,
+                          f: &mut dyn FnMut(&str, &str, &mut Operation)| {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let ops = [
+                ("GET", &mut item.get),
+                ("PUT", &mut item.put),
+                ("POST", &mut item.post),
+                ("DELETE", &mut item.delete),
+                ("OPTIONS", &mut item.options),
+                ("HEAD", &mut item.head),
+                ("PATCH", &mut item.patch),
+            ];
+            for (method, op) in ops {
+                if let Some(op) = op.as_mut() {
+                    f(path, method, op);
+                }
+            }
+        }
+    };
+    if config.auth_token.is_some() {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerToken",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "authKeyQuery",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new(crate::auth::QUERY_KEY))),
+        );
+        doc.security = Some(vec![
+            SecurityRequirement::new("bearerToken", Vec::<String>::new()),
+            SecurityRequirement::new("authKeyQuery", Vec::<String>::new()),
+        ]);
+        each_operation(doc, &mut |_, _, op| {
+            op.responses
+                .responses
+                .entry("401".into())
+                .or_insert_with(|| error("the daemon's token is missing or wrong (code UNAUTHORIZED)"));
+        });
+    }
+    if config.signing_key.is_some() {
+        each_operation(doc, &mut |path, method, op| {
+            let signed =
+                matches!((path, method), ("/files/download", "GET" | "HEAD") | ("/files/upload-v2", "POST"));
+            if !signed {
+                return;
+            }
+            let params = op.parameters.get_or_insert_with(Vec::new);
+            for (name, description) in [
+                ("expires", "signed URL: unix seconds it is valid until (0 = no expiry); with `signature`"),
+                ("signature", "signed URL: `v1_` + unpadded base64url HMAC-SHA256; replaces the token"),
+            ] {
+                params.push(RefOr::T(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Query)
+                        .required(Required::False)
+                        .description(Some(description))
+                        .schema(Some(utoipa::openapi::schema::Object::with_type(
+                            utoipa::openapi::schema::Type::String,
+                        )))
+                        .build(),
+                ));
+            }
+            op.responses.responses.entry("403".into()).or_insert_with(|| {
+                error("the signed URL is expired, or its signature does not match (code FORBIDDEN)")
+            });
+        });
+    }
 }
 
 /// The request span of the trace layer: tower-http's default, with the query's secrets (the
@@ -468,6 +561,37 @@ mod tests {
             assert!(doc["paths"].get(path).is_some(), "{path} missing from the document");
         }
         assert_eq!(send(&app(true), Method::GET, "/swagger/doc.json", "").await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn the_document_tells_of_the_token_and_signed_urls_only_when_configured() {
+        let doc = |vars: &[(&str, &str)]| {
+            let mut all: std::collections::HashMap<String, String> =
+                vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            all.insert("DAYTONA_SANDBOX_ID".into(), "t".into());
+            let cfg = config::from_env(&all).unwrap();
+            let env = ChildEnv::new([("HOME".into(), "/home/u".into())]);
+            serde_json::to_value(router(AppState::new(cfg, env, "/work".into())).1).unwrap()
+        };
+        let plain = doc(&[]);
+        assert!(plain.get("security").is_none());
+        assert!(plain["paths"]["/version"]["get"]["responses"].get("401").is_none());
+        let secured =
+            doc(&[("DAYTONA_AUTH_TOKEN", "0123456789abcdef"), ("DAYTONA_SIGNING_KEY", "0123456789abcdef")]);
+        assert_eq!(secured["components"]["securitySchemes"]["bearerToken"]["scheme"], "bearer");
+        assert_eq!(
+            secured["components"]["securitySchemes"]["authKeyQuery"]["name"],
+            "DAYTONA_SANDBOX_AUTH_KEY"
+        );
+        assert!(secured["paths"]["/version"]["get"]["responses"].get("401").is_some());
+        let download = &secured["paths"]["/files/download"]["get"];
+        assert!(download["responses"].get("403").is_some());
+        let names: Vec<_> =
+            download["parameters"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
+        assert!(names.contains(&"signature".into()) && names.contains(&"expires".into()), "{names:?}");
+        assert!(secured["paths"]["/files/upload-v2"]["post"]["responses"].get("403").is_some());
+        let info = secured["paths"]["/files/info"]["get"]["parameters"].as_array().unwrap();
+        assert!(info.iter().all(|p| p["name"] != "signature"), "only the two signed routes");
     }
 
     #[test]
