@@ -906,6 +906,10 @@ mod auth_tests {
         assert_403(&get(&app.router, &bad_sig).await, "signature does not match");
         assert_403(&get(&app.router, &sig.replace("signature=v1_", "signature=v2_")).await, "scheme");
         assert_403(&get(&app.router, &sig.replace("signature=v1_", "signature=v1_*")).await, "base64url");
+        // A malformed query is a 400 that does not quote it (the signature would be logged).
+        let a = get(&app.router, &format!("{sig}%zz")).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert!(!a.body.contains("v1_"), "{}", a.body);
         // Half a signed URL, or a bad expiry, is the client's mistake.
         let only_expires = format!("/files/download?{}", form(&[("path", path), ("expires", "0")]));
         let a = get(&app.router, &only_expires).await;

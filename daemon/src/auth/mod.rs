@@ -120,7 +120,11 @@ fn carries_signature(query: Option<&str>) -> bool {
 fn check_signed(key: &Secret, method: &str, query: &str) -> Result<(), ApiError> {
     // The strict parse the file routes use, so `path` is decoded exactly as the handler will
     // decode it: the signature covers the file that is served.
-    let q = RawQuery::parse(query)?;
+    // Its own message, not the parser's: that one quotes the offending pair, which may be the
+    // signature, and this message is logged.
+    let q = RawQuery::parse(query).map_err(|_| {
+        ApiError::bad_request("invalid query in a signed URL: a malformed %-escape or a repeated parameter")
+    })?;
     let (expires, signature) = match (q.get("expires"), q.get("signature")) {
         (Some(e), Some(s)) => (e, s),
         (Some(_), None) => {
