@@ -366,7 +366,7 @@ SCREEN_TEXT = """(() => {
 })()"""
 
 
-def test_the_web_terminal_in_a_browser_with_and_without_the_key(secured, tmp_path):
+def test_the_web_terminal_and_dashboard_in_a_browser_with_and_without_the_key(secured, tmp_path):
     browser = shutil.which("chromium")
     assert browser, "chromium is missing (apt-get install chromium; tests/ensure-deps installs it)"
     devtools = free_port()
@@ -377,6 +377,8 @@ def test_the_web_terminal_in_a_browser_with_and_without_the_key(secured, tmp_pat
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     page_url = f"http://127.0.0.1:{secured.terminal}/"
+    video = secured.tmp / "recordings" / "0a0b0c0d-1111-4222-8333-444455556666_auth_20260101_000000.mp4"
+    video.write_bytes(b"\x00" * 64)
 
     async def main():
         async with aiohttp.ClientSession() as s:
@@ -410,6 +412,22 @@ def test_the_web_terminal_in_a_browser_with_and_without_the_key(secured, tmp_pat
                                    windowsVirtualKeyCode=13, nativeVirtualKeyCode=13,
                                    **({"text": "\r"} if kind == "keyDown" else {}))
                 await cdp.wait(f"({SCREEN_TEXT}).includes('hello-42')", "the command's output")
+                assert not cdp.exceptions, cdp.exceptions
+
+                # The dashboard the same way: refused without the key; with it, its API calls and
+                # the video links carry the key on.
+                dashboard = f"http://127.0.0.1:{secured.dashboard}/"
+                await cdp.call("Page.navigate", url=dashboard)
+                text = await cdp.wait("document.body && document.body.innerText", "the refusal shows")
+                assert "UNAUTHORIZED" in text, text
+                await cdp.call("Page.navigate", url=f"{dashboard}?{urlencode({'DAYTONA_SANDBOX_AUTH_KEY': TOKEN})}")
+                href = await cdp.wait(
+                    "document.querySelector('a[download]') && document.querySelector('a[download]').href",
+                    "the recording's download link",
+                )
+                assert "DAYTONA_SANDBOX_AUTH_KEY=" in href, href
+                status = await cdp.eval(f"fetch({json.dumps(href)}).then(r => r.status)")
+                assert status == 200, status
                 assert not cdp.exceptions, cdp.exceptions
 
     try:
