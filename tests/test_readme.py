@@ -41,6 +41,9 @@ NOT_READ = {
     # Put by the agent into the environment of each desktop process and looked for in
     # /proc/<pid>/environ; the binaries never read it from their own environment.
     "DAYTONA_DESKTOP_TAG": "marker on desktop processes",
+    # The query parameter browsers and the SDKs send the token in (the auth layer reads it from
+    # the URL, never from the environment).
+    "DAYTONA_SANDBOX_AUTH_KEY": "token query parameter",
 }
 
 NAME = r"[A-Z][A-Z0-9_]*"

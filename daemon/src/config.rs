@@ -100,6 +100,12 @@ pub struct Config {
     /// Language servers configured beyond the built-in ones (`DAYTONA_LSP_SERVERS`): language id
     /// to command line.
     pub lsp_servers: BTreeMap<String, Vec<String>>,
+    /// The token every port asks for (`DAYTONA_AUTH_TOKEN` or the file `DAYTONA_AUTH_TOKEN_FILE`
+    /// names; unset or empty = no authentication, as behind Daytona's proxy).
+    pub auth_token: Option<Secret>,
+    /// The key of signed file URLs (`DAYTONA_SIGNING_KEY` or `DAYTONA_SIGNING_KEY_FILE`; unset or
+    /// empty = signed URLs are not checked).
+    pub signing_key: Option<Secret>,
     pub log_level: tracing::Level,
     /// `ENVIRONMENT=production` hides the API documentation routes, as the reference does.
     pub production: bool,
@@ -221,6 +227,22 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     if lsp_request_timeout < Duration::from_millis(10) || lsp_request_timeout > Duration::from_secs(3600) {
         return Err(err("DAYTONA_LSP_REQUEST_TIMEOUT", "must be between 10ms and 1h"));
     }
+    let auth_token = secret_var(
+        ("DAYTONA_AUTH_TOKEN", get("DAYTONA_AUTH_TOKEN")),
+        ("DAYTONA_AUTH_TOKEN_FILE", get("DAYTONA_AUTH_TOKEN_FILE")),
+    )?;
+    let signing_key = secret_var(
+        ("DAYTONA_SIGNING_KEY", get("DAYTONA_SIGNING_KEY")),
+        ("DAYTONA_SIGNING_KEY_FILE", get("DAYTONA_SIGNING_KEY_FILE")),
+    )?;
+    if auth_token.is_some() && get("DAYTONA_SSH_PASSWORD").is_some() {
+        // With a token, SSH password login takes the token: a second password beside it would be
+        // a way in that the token's owner does not know about.
+        return Err(err(
+            "DAYTONA_SSH_PASSWORD",
+            "cannot be combined with DAYTONA_AUTH_TOKEN: SSH password login then takes the token",
+        ));
+    }
     let lsp_servers = match get("DAYTONA_LSP_SERVERS") {
         None => BTreeMap::new(),
         Some(v) => parse_lsp_servers(v).map_err(|e| err("DAYTONA_LSP_SERVERS", e))?,
@@ -257,6 +279,8 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         use_git_clone_cli: get("DAYTONA_EXPERIMENTAL_USE_GIT_CLONE_CLI") == Some("true"),
         sandbox_user: non_empty(get("DAYTONA_SANDBOX_USER")),
         toolbox_port,
+        auth_token,
+        signing_key,
         log_level: match get("LOG_LEVEL") {
             None => tracing::Level::INFO,
             Some(v) => parse_log_level(v).ok_or_else(|| {
@@ -265,6 +289,46 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         },
         production: get("ENVIRONMENT") == Some("production"),
     })
+}
+
+/// Secrets shorter than this are refused at start: a short token is a mistake (a placeholder, a
+/// truncated paste) and guessable.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// A secret given in `var` or in the file `file_var` names (each with its value, looked up by
+/// the caller) (read once, here; one trailing line
+/// break dropped, as editors add one). Empty `var` = not configured; both set, an unreadable or
+/// empty file, a short secret or one with control characters (it could not travel in a header)
+/// are errors.
+fn secret_var(
+    (var, value): (&'static str, Option<&str>),
+    (file_var, file): (&'static str, Option<&str>),
+) -> Result<Option<Secret>, ConfigError> {
+    let (value, from) = match (value, file) {
+        (Some(_), Some(_)) => return Err(err(var, format!("set either {var} or {file_var}, not both"))),
+        (Some(v), None) => (v.to_string(), var),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(file_var, format!("cannot read {path:?}: {e}")))?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            if text.is_empty() {
+                return Err(err(file_var, format!("{path:?} is empty")));
+            }
+            (text.to_string(), file_var)
+        }
+        (None, None) => return Ok(None),
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() < MIN_SECRET_LEN {
+        return Err(err(from, format!("too short: use at least {MIN_SECRET_LEN} bytes")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(err(from, "must not contain control characters (line breaks, tabs)"));
+    }
+    Ok(Some(Secret(value)))
 }
 
 fn non_empty(v: Option<&str>) -> Option<String> {
@@ -544,6 +608,55 @@ mod tests {
             ("DAYTONA_SSH_LOGIN_TIMEOUT", "soon"),
         ] {
             assert_eq!(from_env(&env(&[("DAYTONA_SANDBOX_ID", "x"), (var, bad)])).unwrap_err().var, var);
+        }
+    }
+
+    #[test]
+    fn token_and_signing_key() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("DAYTONA_SANDBOX_ID", "x")];
+            all.extend_from_slice(pairs);
+            from_env(&env(&all))
+        };
+        let c = with(&[]).unwrap();
+        assert_eq!((c.auth_token.clone(), c.signing_key.clone()), (None, None));
+        let c = with(&[("DAYTONA_AUTH_TOKEN", ""), ("DAYTONA_SIGNING_KEY", "")]).unwrap();
+        assert_eq!((c.auth_token, c.signing_key), (None, None), "empty is off");
+        let c = with(&[
+            ("DAYTONA_AUTH_TOKEN", "0123456789abcdef"),
+            ("DAYTONA_SIGNING_KEY", "key-key-key-key-key"),
+        ])
+        .unwrap();
+        assert_eq!(c.auth_token, Some(Secret("0123456789abcdef".into())));
+        assert_eq!(c.signing_key, Some(Secret("key-key-key-key-key".into())));
+        assert!(!format!("{c:?}").contains("0123456789abcdef"), "never printed");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-a-file-0123456789\n").unwrap();
+        let c = with(&[("DAYTONA_AUTH_TOKEN_FILE", file.to_str().unwrap())]).unwrap();
+        assert_eq!(c.auth_token, Some(Secret("from-a-file-0123456789".into())));
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+
+        for (pairs, var) in [
+            (vec![("DAYTONA_AUTH_TOKEN", "short")], "DAYTONA_AUTH_TOKEN"),
+            (vec![("DAYTONA_SIGNING_KEY", "0123456789abcde")], "DAYTONA_SIGNING_KEY"),
+            (vec![("DAYTONA_AUTH_TOKEN", "0123456789abcdef\n")], "DAYTONA_AUTH_TOKEN"),
+            (
+                vec![("DAYTONA_AUTH_TOKEN", "0123456789abcdef"), ("DAYTONA_AUTH_TOKEN_FILE", "/x")],
+                "DAYTONA_AUTH_TOKEN",
+            ),
+            (vec![("DAYTONA_AUTH_TOKEN_FILE", "/nonexistent/token")], "DAYTONA_AUTH_TOKEN_FILE"),
+            (vec![("DAYTONA_AUTH_TOKEN_FILE", empty.to_str().unwrap())], "DAYTONA_AUTH_TOKEN_FILE"),
+            (
+                vec![("DAYTONA_AUTH_TOKEN", "0123456789abcdef"), ("DAYTONA_SSH_PASSWORD", "pw")],
+                "DAYTONA_SSH_PASSWORD",
+            ),
+        ] {
+            let e = with(&pairs).unwrap_err();
+            assert_eq!(e.var, var, "{pairs:?}");
+            assert!(!e.to_string().contains("0123456789abcdef"), "the error never shows the secret");
         }
     }
 

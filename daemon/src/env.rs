@@ -35,8 +35,16 @@ pub struct ChildEnv {
     vars: RwLock<BTreeMap<OsString, OsString>>,
 }
 
-/// Configuration the daemon reads and its children must not see: the SSH gateway password.
-pub const SECRET_VARS: &[&str] = &["DAYTONA_SSH_PASSWORD"];
+/// Configuration the daemon reads and its children must not see: the SSH gateway password, the
+/// API token and the signing key of file URLs (and where their files are: nothing a user's
+/// program needs).
+pub const SECRET_VARS: &[&str] = &[
+    "DAYTONA_SSH_PASSWORD",
+    "DAYTONA_AUTH_TOKEN",
+    "DAYTONA_AUTH_TOKEN_FILE",
+    "DAYTONA_SIGNING_KEY",
+    "DAYTONA_SIGNING_KEY_FILE",
+];
 
 impl ChildEnv {
     pub fn new(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Self {
@@ -46,7 +54,12 @@ impl ChildEnv {
     /// Seeded from the daemon's own environment, less the variables that hold the daemon's own
     /// secrets ([`SECRET_VARS`]): every process a user starts would otherwise read them.
     pub fn from_process() -> Self {
-        Self::new(std::env::vars_os().filter(|(k, _)| !SECRET_VARS.iter().any(|s| k == *s)))
+        Self::without_secrets(std::env::vars_os())
+    }
+
+    /// `vars` less [`SECRET_VARS`].
+    pub fn without_secrets(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Self {
+        Self::new(vars.into_iter().filter(|(k, _)| !SECRET_VARS.iter().any(|s| k == *s)))
     }
 
     /// One variable, as a child would see it.
@@ -170,6 +183,23 @@ mod tests {
         let snap = e.snapshot_with([("A", "x")]);
         assert!(snap.contains(&("A".into(), "x".into())));
         assert!(snap.contains(&("B".into(), "2".into())));
+    }
+
+    #[test]
+    fn the_daemons_secrets_are_not_handed_down() {
+        let e = ChildEnv::without_secrets(
+            [
+                ("PATH", "/bin"),
+                ("DAYTONA_AUTH_TOKEN", "t"),
+                ("DAYTONA_AUTH_TOKEN_FILE", "/run/t"),
+                ("DAYTONA_SIGNING_KEY", "k"),
+                ("DAYTONA_SIGNING_KEY_FILE", "/run/k"),
+                ("DAYTONA_SSH_PASSWORD", "p"),
+            ]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
+        let names: Vec<_> = e.snapshot_with([]).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(names, [OsString::from("PATH")]);
     }
 
     #[test]

@@ -14,7 +14,10 @@ toolbox_envelope::error_codes! {
     /// kinds (two of which, `PAYLOAD_TOO_LARGE` and `TOO_MANY_REQUESTS`, the clients do not know
     /// yet) and these.
     pub enum Code {
+        // A missing or wrong token when DAYTONA_AUTH_TOKEN is set (401, crate::auth).
         Unauthorized => "UNAUTHORIZED",
+        // Access denied; also a refused signed file URL (403: expired, signature mismatch, bad
+        // scheme or encoding; the message says which).
         Forbidden => "FORBIDDEN",
         RequestTimeout => "REQUEST_TIMEOUT",
         UnprocessableEntity => "UNPROCESSABLE_ENTITY",

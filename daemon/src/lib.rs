@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod auth;
 pub mod cgroup;
 pub mod client;
 pub mod computeruse;
@@ -32,6 +33,7 @@ pub mod proxy;
 pub mod pty;
 pub mod reaper;
 pub mod recordings;
+pub mod secret;
 pub mod server;
 pub mod shell;
 pub mod signal;

@@ -40,9 +40,10 @@ from .daemon import free_port
 SDK_SOURCE = "sdk-python"
 
 
-def make_daytona() -> Daytona:
+def make_daytona(api_key: str = "harness-api-key") -> Daytona:
+    """``api_key`` is what the SDK sends as ``Authorization: Bearer`` (a secured daemon's token)."""
     config = DaytonaConfig(
-        api_key="harness-api-key",
+        api_key=api_key,
         # Loopback port with no listener (see module docstring).
         api_url=f"http://127.0.0.1:{free_port()}/api",
         target="harness",

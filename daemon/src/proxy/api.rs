@@ -67,6 +67,13 @@ async fn proxy(State(upstream): State<Upstream>, req: Request) -> Response {
 
 async fn relay(upstream: &Upstream, mut req: Request) -> Result<Response, ProxyError> {
     let (port, path_and_query) = match target::parse(req.uri().path(), req.uri().query())? {
+        // The daemon's own token is not the app's business (a redirect above keeps it, so a
+        // browser following it is let in again).
+        Target::Forward { port, path_and_query }
+            if req.extensions().get::<crate::auth::OwnQueryKey>().is_some() =>
+        {
+            (port, crate::auth::without_key(&path_and_query))
+        }
         Target::Forward { port, path_and_query } => (port, path_and_query),
         Target::Redirect { location } => return Ok(redirect(req.method(), &location)),
     };

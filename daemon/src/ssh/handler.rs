@@ -174,7 +174,9 @@ impl russh::server::Handler for Conn {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         match &self.shared.password {
-            Some(expected) if keys::password_matches(expected, password) => Ok(Auth::Accept),
+            Some(expected) if crate::secret::matches(expected.as_bytes(), password.as_bytes()) => {
+                Ok(Auth::Accept)
+            }
             Some(_) => {
                 self.refuse(user, "password");
                 Ok(Auth::reject())

@@ -1,5 +1,5 @@
 //! Who may log in, and the server's own identity: the host key kept under the daemon's state
-//! directory, the gateway password, and authorized public keys.
+//! directory and authorized public keys (passwords are compared by `crate::secret`).
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{PrivateKey, PublicKey};
-use subtle::ConstantTimeEq;
 
 /// Loads the host key at `path`, or makes a new Ed25519 key there (mode 0600, its directory
 /// 0700) when there is none, so clients see the same key after every restart.
@@ -44,12 +43,6 @@ pub fn load_or_create_host_key(path: &Path) -> io::Result<PrivateKey> {
 /// Where the host key lives under the daemon's state directory (`$HOME/.daytona`).
 pub fn host_key_path(state_dir: &Path) -> PathBuf {
     state_dir.join("ssh").join("host_key")
-}
-
-/// Whether `given` is the gateway password. Constant time in the contents: the comparison does
-/// not stop at the first differing byte (only the lengths leak, as with any comparison).
-pub fn password_matches(expected: &str, given: &str) -> bool {
-    expected.as_bytes().ct_eq(given.as_bytes()).into()
 }
 
 /// The keys of an `authorized_keys` text: one per line, comments and blank lines skipped.
@@ -89,15 +82,6 @@ mod tests {
     use super::*;
 
     const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
-
-    #[test]
-    fn password_compare_is_exact() {
-        assert!(password_matches("sandbox-ssh", "sandbox-ssh"));
-        assert!(!password_matches("sandbox-ssh", "sandbox-sshx"));
-        assert!(!password_matches("sandbox-ssh", "sandbox-ss"));
-        assert!(!password_matches("sandbox-ssh", "Sandbox-ssh"));
-        assert!(!password_matches("sandbox-ssh", ""));
-    }
 
     #[test]
     fn authorized_keys_lines_with_options_and_comments() {

@@ -6,8 +6,8 @@
 //! key and made a new host key at every start:
 //! * public keys are those of the sandbox user's `~/.ssh/authorized_keys` (read at each login,
 //!   so added keys work at once) and of `DAYTONA_SSH_AUTHORIZED_KEYS`; the gateway password
-//!   (`DAYTONA_SSH_PASSWORD`, `sandbox-ssh`) is compared in constant time and can be turned off
-//!   (`DAYTONA_SSH_PASSWORD_AUTH=false`);
+//!   (`DAYTONA_SSH_PASSWORD`, `sandbox-ssh`; the API token instead when `DAYTONA_AUTH_TOKEN` is
+//!   set) is compared in constant time and can be turned off (`DAYTONA_SSH_PASSWORD_AUTH=false`);
 //! * the host key is made once and kept (0600) at `$HOME/.daytona/ssh/host_key`;
 //! * connections are capped (`DAYTONA_SSH_MAX_CONNECTIONS`), as are channels per connection
 //!   ([`MAX_CHANNELS`]); a connection must log in within `DAYTONA_SSH_LOGIN_TIMEOUT`, and a peer
@@ -41,6 +41,7 @@ pub struct Shared {
     pub env: Arc<ChildEnv>,
     pub reaper: &'static Reaper,
     pub work_dir: PathBuf,
+    /// The password login takes (see `server::login_password`); `None` = password login off.
     pub password: Option<String>,
     /// Keys from the configuration; the user's own file is read at each login.
     pub configured_keys: Vec<russh::keys::PublicKey>,

@@ -46,7 +46,7 @@ pub async fn run(state: AppState) {
         env: state.env.clone(),
         reaper: state.reaper,
         work_dir: state.work_dir.as_ref().clone(),
-        password: state.config.ssh_password_auth.then(|| state.config.ssh_password.0.clone()),
+        password: login_password(&state.config),
         configured_keys,
         login_timeout: state.config.ssh_login_timeout,
     });
@@ -60,6 +60,17 @@ pub async fn run(state: AppState) {
     };
     tracing::info!(port, "SSH server listening");
     serve(listener, config, shared, state.config.ssh_max_connections).await;
+}
+
+/// The one password login takes, if any: none when password login is off
+/// (`DAYTONA_SSH_PASSWORD_AUTH=false`); the API token when one is configured (the well-known
+/// gateway default would otherwise be a way around it, and the configuration refuses an explicit
+/// `DAYTONA_SSH_PASSWORD` beside a token); the gateway password otherwise.
+fn login_password(config: &crate::config::Config) -> Option<String> {
+    if !config.ssh_password_auth {
+        return None;
+    }
+    Some(config.auth_token.as_ref().unwrap_or(&config.ssh_password).0.clone())
 }
 
 async fn bind(port: u16) -> std::io::Result<TcpListener> {
@@ -213,6 +224,25 @@ mod tests {
         }
         assert!(signalled, "never saw ready: {:?}", String::from_utf8_lossy(&out));
         status
+    }
+
+    #[test]
+    fn with_a_token_the_password_is_the_token() {
+        let config = |pairs: &[(&str, &str)]| {
+            let vars = [("DAYTONA_SANDBOX_ID", "x")]
+                .iter()
+                .chain(pairs)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            crate::config::from_env(&vars).unwrap()
+        };
+        assert_eq!(login_password(&config(&[])).as_deref(), Some("sandbox-ssh"));
+        assert_eq!(login_password(&config(&[("DAYTONA_SSH_PASSWORD", "own")])).as_deref(), Some("own"));
+        let token = ("DAYTONA_AUTH_TOKEN", "0123456789abcdef");
+        assert_eq!(login_password(&config(&[token])).as_deref(), Some("0123456789abcdef"));
+        let off = ("DAYTONA_SSH_PASSWORD_AUTH", "false");
+        assert_eq!(login_password(&config(&[token, off])), None);
+        assert_eq!(login_password(&config(&[off])), None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

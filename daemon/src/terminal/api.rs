@@ -39,10 +39,11 @@ pub const XTERM_BUNDLED: bool = assets::BUNDLED;
 const HANGUP_GRACE: Duration = Duration::from_secs(2);
 
 pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
     let file = |body: &'static [u8], mime: &'static str| {
         move || async move { ([(header::CONTENT_TYPE, mime)], body) }
     };
-    Router::new()
+    let router = Router::new()
         .route("/", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], assets::PAGE) }))
         .route("/xterm.js", get(file(assets::XTERM_JS, "text/javascript; charset=utf-8")))
         .route("/xterm.css", get(file(assets::XTERM_CSS, "text/css; charset=utf-8")))
@@ -50,7 +51,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws))
         .with_state(state)
         // A plain request to /ws is refused in the same JSON envelope as on the API port.
-        .layer(axum::middleware::from_fn(envelope_layer))
+        .layer(axum::middleware::from_fn(envelope_layer));
+    // With a token, the page and everything it loads ask for it too (the page passes its own
+    // `DAYTONA_SANDBOX_AUTH_KEY` parameter on).
+    crate::auth::protect_side(router, &config)
 }
 
 /// Serves the web terminal for the daemon's lifetime. A port that cannot be bound is logged and
@@ -194,6 +198,40 @@ mod tests {
         let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!((v["code"].as_str(), v["path"].as_str()), (Some("BAD_REQUEST"), Some("/ws")));
+    }
+
+    #[tokio::test]
+    async fn with_a_token_the_page_assets_and_websocket_ask_for_it() {
+        use axum::http::{Request, StatusCode};
+        use tower::ServiceExt;
+        const TOKEN: &str = "tok-0123456789abcdef";
+        let app = crate::testing::TestApp::with(
+            utoipa_axum::router::OpenApiRouter::new(),
+            &[("DAYTONA_AUTH_TOKEN", TOKEN)],
+            |_| {},
+        );
+        let router = super::router(app.state.clone());
+        let get = |uri: String| {
+            let router = router.clone();
+            async move {
+                router.oneshot(Request::get(uri).body(axum::body::Body::empty()).unwrap()).await.unwrap()
+            }
+        };
+        for path in ["/", "/xterm.js", "/xterm.css", "/ws", "/nope"] {
+            let res = get(path.to_string()).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+            assert_eq!(res.headers()["www-authenticate"], "Bearer");
+            let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["code"], "UNAUTHORIZED");
+        }
+        for path in ["/", "/xterm.js", "/xterm.css"] {
+            let res = get(format!("{path}?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}")).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+        }
+        // Past the check, a plain request to the websocket is the usual 400.
+        let res = get(format!("/ws?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}")).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]

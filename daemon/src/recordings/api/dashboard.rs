@@ -23,7 +23,8 @@ pub async fn run(state: AppState) {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let config = state.config.clone();
+    let router = Router::new()
         .route("/", get(page))
         .route("/api/recordings", get(list).delete(delete_many))
         .route("/videos/{name}", get(video))
@@ -34,7 +35,10 @@ pub fn router(state: AppState) -> Router {
             tracing::error!("recording dashboard handler panicked");
             toolbox_envelope::panic_answer(p)
         }))
-        .layer(axum::middleware::from_fn(envelope_layer))
+        .layer(axum::middleware::from_fn(envelope_layer));
+    // With a token, the page, its API and the videos ask for it (the page passes its own
+    // `DAYTONA_SANDBOX_AUTH_KEY` parameter on to each).
+    crate::auth::protect_side(router, &config)
 }
 
 async fn page() -> Response {
@@ -195,5 +199,38 @@ mod tests {
 
         let (status, _, _) = call(&app, Method::GET, "/elsewhere", "").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn with_a_token_the_page_api_and_videos_ask_for_it() {
+        const TOKEN: &str = "tok-0123456789abcdef";
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("v.mp4"), b"0123").unwrap();
+        let test = crate::testing::TestApp::with(
+            crate::recordings::api::routes(),
+            &[("DAYTONA_RECORDINGS_DIR", tmp.path().to_str().unwrap()), ("DAYTONA_AUTH_TOKEN", TOKEN)],
+            |_| {},
+        );
+        let app = router(test.state.clone());
+        for uri in ["/", "/api/recordings", "/videos/v.mp4", "/elsewhere"] {
+            let (status, headers, body) = call(&app, Method::GET, uri, "").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+            assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["code"], "UNAUTHORIZED");
+        }
+        for uri in ["/", "/api/recordings", "/videos/v.mp4"] {
+            let (status, _, _) =
+                call(&app, Method::GET, &format!("{uri}?DAYTONA_SANDBOX_AUTH_KEY={TOKEN}"), "").await;
+            assert_eq!(status, StatusCode::OK, "{uri}");
+        }
+        let req = Request::builder()
+            .method(Method::DELETE)
+            .uri("/api/recordings")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"ids":[]}"#))
+            .unwrap();
+        assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
     }
 }
