@@ -368,3 +368,42 @@ def test_desktop_tools_without_a_desktop_are_tool_errors(daemon):
     r = call(daemon, "screenshot", {})
     assert r.is_error
     assert text(r).startswith("HTTP 503: "), text(r)
+
+
+# ------------------------------------------------------------------------------------ auth
+
+
+def test_with_a_token_the_client_needs_it(daemon_factory):
+    """`/mcp` sits behind the port's token like every route: with the header the tools work
+    (their in-process calls pass); without it, or with another token, the endpoint is a 401."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    token = "mcp-token-0123456789abcdef"
+    d = daemon_factory.start(extra_env={"DAYTONA_AUTH_TOKEN": token})
+
+    async def with_header(value: str | None):
+        headers = {} if value is None else {"Authorization": f"Bearer {value}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with Client(streamable_http_client(mcp_url(d), http_client=http)) as c:
+                return await c.call_tool("execute_command", {"command": "echo through; echo $DAYTONA_AUTH_TOKEN"})
+
+    result = asyncio.run(with_header(token))
+    body = ok_json(result)
+    # The command ran, and the token did not reach its environment.
+    assert body["exitCode"] == 0 and body["result"] == "through\n\n", body
+    # The client reports a refused call only as "Server returned an error response"; the status
+    # is read below with plain HTTP.
+    for bad in (None, "another-token-0123456789"):
+        with pytest.raises(BaseException):
+            asyncio.run(with_header(bad))
+    import urllib.error
+    import urllib.request
+
+    for headers in ({}, {"Authorization": "Bearer another-token-0123456789"}):
+        req = urllib.request.Request(
+            mcp_url(d), data=b"{}", method="POST", headers={"Content-Type": "application/json", **headers}
+        )
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 401 and json.loads(e.value.read())["code"] == "UNAUTHORIZED"
