@@ -189,13 +189,14 @@ async fn run(launcher: &Launcher, ctx: &Context, slot: &mut Option<Worker>, job:
                 if ctx.is_deleting() {
                     return (CLOSE_GOING_AWAY, "context shutdown".into());
                 }
-                // The worker died under the code: say so when the OOM killer did it, as an
-                // error the SDKs show (the close reason alone reaches few users).
+                // The worker died under the code: when the OOM killer did it, the run ends like
+                // code that raised (an error frame, then a normal close), so the SDKs return it
+                // as the execution's error instead of a connection failure.
                 if crate::oom::Counts::now().moved_since(oom_before) {
                     let why = crate::oom::sentence();
                     let value = format!("the interpreter was {why}; its state is lost and the next run starts afresh");
                     let _ = job.out.send(Out::Frame(error_frame("OutOfMemoryKill", &value))).await;
-                    return (CLOSE_GOING_AWAY, format!("worker process ended: {why}"));
+                    return (CLOSE_NORMAL, String::new());
                 }
                 return ended;
             }

@@ -399,8 +399,13 @@ impl Pty {
                 } else if doomed.is_empty() {
                     break;
                 }
+                tree::signal_groups(&doomed, libc::SIGKILL);
                 for p in doomed {
                     tree::signal(p, libc::SIGKILL);
+                }
+                if round == 0 {
+                    // Before the shell's exit is noticed elsewhere and reported as its own.
+                    self.finish(End::Killed);
                 }
             }
         }

@@ -728,6 +728,9 @@ impl SessionService {
             let shell = tree::identify(pid);
             let found = tree::descendants(pid);
             signal::kill_group(pid, libc::SIGTERM);
+            // Commands run in process groups of their own; whole groups are signalled so that
+            // what forks meanwhile (a fork bomb) is reached too.
+            tree::signal_groups(&found, libc::SIGTERM);
             for p in &found {
                 tree::signal(*p, libc::SIGTERM);
             }
@@ -788,6 +791,7 @@ fn finish_termination(
                 shell.filter(|s| tree::is_alive(*s)).map(|_| tree::descendants(pid)).unwrap_or_default();
             late.extend(found.iter().copied());
             signal::kill_group(pid, libc::SIGKILL);
+            tree::signal_groups(&late, libc::SIGKILL);
             for p in late {
                 tree::signal(p, libc::SIGKILL);
             }
