@@ -175,6 +175,16 @@ impl Cgroup {
             .min()
     }
 
+    /// Where the cgroup counts the processes the out-of-memory killer ended, and the key of
+    /// that line: v2 `memory.events` `oom_kill` (this cgroup and those below it); v1
+    /// `memory.oom_control` `oom_kill` (kernels since 4.13). `None` without a memory controller.
+    pub fn oom_kill_counter(&self) -> Option<PathBuf> {
+        match self.hierarchy(&self.memory)? {
+            Hierarchy::V2(l) => Some(l.file("memory.events")),
+            Hierarchy::V1(l) => Some(l.file("memory.oom_control")),
+        }
+    }
+
     /// Memory charged to the cgroup in bytes, page cache included. v2: `memory.current`; v1:
     /// `memory.usage_in_bytes`. Absent in a v2 root cgroup.
     pub fn memory_usage(&self) -> Option<u64> {
@@ -481,6 +491,12 @@ fn stat_value(text: &str, key: &str) -> Option<u64> {
         let mut f = l.split_whitespace();
         (f.next()? == key).then(|| f.next()?.parse().ok())?
     })
+}
+
+/// The `oom_kill` line of a cgroup's memory events file (see [`Cgroup::oom_kill_counter`]), or
+/// of `/proc/vmstat`.
+pub fn read_oom_kills(p: &Path) -> Option<u64> {
+    stat_value(&read(p)?, "oom_kill")
 }
 
 fn read(p: &Path) -> Option<String> {

@@ -53,6 +53,9 @@ toolbox_envelope::error_codes! {
         RecordingFailed => "RECORDING_FAILED",
         // Ours: the preview proxy's target did not answer (502; the reference sent no body).
         ProxyUpstreamFailed => "PROXY_UPSTREAM_FAILED",
+        // Ours: a process, thread, pipe or file could not be made because the sandbox has used
+        // up its processes, memory or descriptors (503; see `exhaust`).
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
     }
 }
 

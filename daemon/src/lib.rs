@@ -17,6 +17,7 @@ pub mod conn;
 pub mod entrypoint;
 pub mod env;
 pub mod error;
+pub mod exhaust;
 pub mod extract;
 pub mod files;
 pub mod fspath;
@@ -24,6 +25,7 @@ pub mod git;
 pub mod id;
 pub mod logfile;
 pub mod logging;
+pub mod oom;
 pub mod lsp;
 pub mod mcp;
 pub mod openapi;
@@ -102,6 +104,8 @@ pub fn main_entry() -> ExitCode {
     let telemetry = std::sync::Arc::new(telemetry::Telemetry::new(&config, state::VERSION));
     logging::init(&config, telemetry.log_layer());
 
+    // Before the first child, which must not inherit the daemon's protection.
+    exhaust::protect_daemon();
     // The reaper must own SIGCHLD before the first child exists.
     let _ = reaper::Reaper::global();
     // libgit2's one-time set-up may set process environment variables (CA paths): do it before
@@ -111,7 +115,7 @@ pub fn main_entry() -> ExitCode {
     let mut state = state::AppState::new(config, env::ChildEnv::from_process(), work_dir);
     state.telemetry = telemetry;
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match exhaust::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

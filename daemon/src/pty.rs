@@ -190,9 +190,12 @@ pub fn session_members(sid: u32) -> Vec<u32> {
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|s| {
-                // Fields after the command name: state ppid pgrp session …
-                s.rfind(')').and_then(|i| s[i + 1..].split_whitespace().nth(3)?.parse::<u32>().ok())
-                    == Some(sid)
+                // Fields after the command name: state ppid pgrp session … A zombie is no
+                // member: it is dead already, and only waits for the reaper.
+                s.rfind(')').is_some_and(|i| {
+                    let mut f = s[i + 1..].split_whitespace();
+                    f.next() != Some("Z") && f.nth(2).and_then(|v| v.parse::<u32>().ok()) == Some(sid)
+                })
             })
         })
         .collect()

@@ -210,7 +210,9 @@ impl Reaper {
     ) -> io::Result<(T, ExitWait)> {
         let _shared = self.inner.gate.read().unwrap_or_else(|e| e.into_inner());
         let child = spawn()?;
-        let wait = self.table().register_fresh(pid_of(&child));
+        let pid = pid_of(&child);
+        crate::exhaust::unprotect_child(pid);
+        let wait = self.table().register_fresh(pid);
         Ok((child, wait))
     }
 

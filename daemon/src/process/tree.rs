@@ -14,6 +14,8 @@ use std::collections::HashMap;
 pub struct Proc {
     pub pid: u32,
     pub start: u64,
+    /// Its process group when found.
+    pub pgid: u32,
 }
 
 /// The fields of `/proc/<pid>/stat` the walk needs.
@@ -21,6 +23,7 @@ pub struct Proc {
 pub struct Stat {
     pub ppid: u32,
     pub state: char,
+    pub pgid: u32,
     pub start: u64,
 }
 
@@ -31,9 +34,10 @@ pub fn parse_stat(line: &str) -> Option<Stat> {
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
-    // After state (3) and ppid (4), start time is field 22: skip fields 5..=21.
-    let start = fields.nth(17)?.parse().ok()?;
-    Some(Stat { ppid, state, start })
+    let pgid = fields.next()?.parse().ok()?;
+    // After state (3), ppid (4) and pgrp (5), start time is field 22: skip fields 6..=21.
+    let start = fields.nth(16)?.parse().ok()?;
+    Some(Stat { ppid, state, pgid, start })
 }
 
 fn read_stat(pid: u32) -> Option<Stat> {
@@ -61,7 +65,8 @@ pub fn descendants_in(table: &HashMap<u32, Stat>, root: u32) -> Vec<Proc> {
     while let Some(pid) = queue.pop_front() {
         for &child in children.get(&pid).map(Vec::as_slice).unwrap_or_default() {
             if child != root && !order.iter().any(|p: &Proc| p.pid == child) {
-                order.push(Proc { pid: child, start: table[&child].start });
+                let st = &table[&child];
+                order.push(Proc { pid: child, start: st.start, pgid: st.pgid });
                 queue.push_back(child);
             }
         }
@@ -77,7 +82,7 @@ pub fn descendants(root: u32) -> Vec<Proc> {
 
 /// The identity of a live process, if it exists.
 pub fn identify(pid: u32) -> Option<Proc> {
-    read_stat(pid).map(|st| Proc { pid, start: st.start })
+    read_stat(pid).map(|st| Proc { pid, start: st.start, pgid: st.pgid })
 }
 
 /// Whether `p` still runs: same start time, and not a zombie waiting to be reaped.
@@ -90,6 +95,21 @@ pub fn signal(p: Proc, sig: libc::c_int) {
     if p.pid > 1 && is_alive(p) {
         // SAFETY: plain syscall.
         unsafe { libc::kill(p.pid as libc::pid_t, sig) };
+    }
+}
+
+/// Signals every process group that one of `found` belonged to, except the daemon's own. A
+/// group signal reaches all its members at once, and a member forking at that moment fails to:
+/// what a fork bomb started after `found` was taken is reached too, as long as it stayed in its
+/// parent's group (which is what shells without job control do).
+pub fn signal_groups(found: &[Proc], sig: libc::c_int) {
+    // SAFETY: plain syscall without arguments.
+    let ours = unsafe { libc::getpgrp() } as u32;
+    let mut groups: Vec<u32> = found.iter().map(|p| p.pgid).filter(|&g| g > 1 && g != ours).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for g in groups {
+        crate::signal::kill_group(g, sig);
     }
 }
 
@@ -108,7 +128,7 @@ mod tests {
     #[test]
     fn stat_parsing_survives_odd_names() {
         let st = parse_stat(&stat_line(10, "we ird) (name", 7, 12345)).unwrap();
-        assert_eq!(st, Stat { ppid: 7, state: 'S', start: 12345 });
+        assert_eq!(st, Stat { ppid: 7, state: 'S', pgid: 5, start: 12345 });
         assert_eq!(parse_stat("garbage"), None);
     }
 
@@ -116,7 +136,7 @@ mod tests {
     fn descendants_deepest_first() {
         let mut t = HashMap::new();
         for (pid, ppid) in [(1, 0), (10, 1), (11, 10), (12, 10), (13, 11), (20, 1), (14, 13)] {
-            t.insert(pid, Stat { ppid, state: 'S', start: pid as u64 * 100 });
+            t.insert(pid, Stat { ppid, state: 'S', pgid: pid, start: pid as u64 * 100 });
         }
         let d: Vec<u32> = descendants_in(&t, 10).iter().map(|p| p.pid).collect();
         assert_eq!(d.len(), 4);
@@ -124,6 +144,37 @@ mod tests {
         assert!(pos(14) < pos(13) && pos(13) < pos(11), "{d:?}");
         assert!(!d.contains(&20) && !d.contains(&10));
         assert_eq!(descendants_in(&t, 14), vec![]);
+    }
+
+    #[test]
+    fn signal_groups_reaches_the_whole_group_but_never_ours() {
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+        let (mut child, exit) = crate::reaper::Reaper::global()
+            .spawn(
+                Command::new("sh")
+                    .args(["-c", "sleep 30 & sleep 30 & echo ready; wait"])
+                    .stdout(Stdio::piped())
+                    .process_group(0),
+            )
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+            .unwrap();
+        let found = descendants(child.id());
+        assert!(!found.is_empty() && found.iter().all(|p| p.pgid == child.id()), "{found:?}");
+        // Our own group is never signalled, whatever a found process claims.
+        // SAFETY: plain syscall.
+        let ours = unsafe { libc::getpgrp() } as u32;
+        signal_groups(&[Proc { pid: 0, start: 0, pgid: ours }], libc::SIGKILL);
+        signal_groups(&found, libc::SIGKILL);
+        // The shell was not among `found` (not its own descendant) yet shares their group.
+        assert_eq!(exit.wait_blocking(), crate::reaper::ExitStatus::Signaled(libc::SIGKILL));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while found.iter().any(|p| is_alive(*p)) {
+            assert!(std::time::Instant::now() < deadline, "{found:?}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     #[test]

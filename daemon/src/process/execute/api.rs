@@ -54,6 +54,7 @@ impl From<ExecError> for ApiError {
             ExecError::Timeout => {
                 ApiError::new(StatusCode::REQUEST_TIMEOUT, Code::ProcessExecutionTimeout, e.to_string())
             }
+            ExecError::Exhausted(x) => x.into(),
             ExecError::Io(_) => ApiError::internal(e),
         }
     }
@@ -128,6 +129,11 @@ mod tests {
         );
         let e = ApiError::from(ExecError::Io(std::io::Error::from_raw_os_error(libc::EMFILE)));
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let eagain = std::io::Error::from_raw_os_error(libc::EAGAIN);
+        let x = crate::exhaust::Exhausted::of("cannot start /bin/sh", &eagain).unwrap();
+        let e = ApiError::from(ExecError::Exhausted(x));
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, Some(Code::ResourceExhausted)));
+        assert!(e.message.starts_with("cannot start /bin/sh: the sandbox has reached its limit"), "{}", e.message);
     }
 
     mod router {

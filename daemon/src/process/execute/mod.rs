@@ -18,6 +18,7 @@ use crate::env::ChildEnv;
 use crate::reaper::{ExitStatus, Reaper};
 use crate::shell;
 use crate::signal::{GroupGuard, kill_group};
+use crate::exhaust::Exhausted;
 use crate::text::os_error_text;
 /// Other areas still import it from here; it lives in [`crate::text`].
 
@@ -39,9 +40,13 @@ pub struct ExecSpec {
     pub envs: BTreeMap<String, String>,
 }
 
-/// Why a script has no result. A process that cannot be started is a result, not an error.
+/// Why a script has no result. A process that cannot be started is a result, not an error —
+/// unless the sandbox is exhausted ([`ExecError::Exhausted`]): then nothing about the script is
+/// wrong and the client should hear "try again", not read an exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    #[error(transparent)]
+    Exhausted(#[from] crate::exhaust::Exhausted),
     /// It ran past its timeout; its whole process group was killed.
     #[error("command execution timeout")]
     Timeout,
@@ -56,8 +61,9 @@ pub enum ExecError {
 /// expect; running past `spec.timeout` kills the group and is [`ExecError::Timeout`].
 pub async fn run_script(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Result<(i32, String), ExecError> {
     let shell = shell::select(env);
-    let (reader, writer) = std::io::pipe()?;
-    let writer2 = writer.try_clone()?;
+    let pipes = std::io::pipe().and_then(|(r, w)| Ok((r, w.try_clone()?, w)));
+    let (reader, writer2, writer) =
+        pipes.map_err(|e| exhausted_or("cannot set up the command's pipes", e))?;
     let mut cmd = Command::new(&shell);
     cmd.stdin(Stdio::piped())
         .stdout(writer)
@@ -66,12 +72,18 @@ pub async fn run_script(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Resu
         .env_clear()
         .envs(env.snapshot_with(spec.envs.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
         .process_group(0);
+    let oom_before = crate::oom::Counts::now();
     let spawned = reaper.spawn(&mut cmd);
     // Our copies of the write end must go, or the reader never sees EOF.
     drop(cmd);
     let (mut child, exit) = match spawned {
         Ok(pair) => pair,
-        Err(e) => return Ok((-1, spawn_error_text(&e, &shell, &spec.cwd))),
+        Err(e) => {
+            if let Some(x) = Exhausted::of(format_args!("cannot start {shell}"), &e) {
+                return Err(x.into());
+            }
+            return Ok((-1, spawn_error_text(&e, &shell, &spec.cwd)));
+        }
     };
     let pgid = child.id();
     let mut guard = GroupGuard::new(pgid);
@@ -122,6 +134,10 @@ pub async fn run_script(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Resu
         }
     }
     guard.disarm();
+    // The kernel's SIGKILL says nothing of why; the result does, where the SDKs show it.
+    if let Some(why) = status.and_then(|st| crate::oom::verdict(oom_before, st)) {
+        output.push(format!("\nthe command was {why}\n").as_bytes());
+    }
     let code = status.map_or(-1, ExitStatus::api_code);
     Ok((code, output.into_string()))
 }
@@ -159,6 +175,14 @@ impl Output {
 
 /// The OS error in the words users know from the reference (`chdir /x: no such file or
 /// directory`), without Rust's `(os error N)` suffix.
+/// An I/O failure of the daemon's own: exhaustion when it is one.
+fn exhausted_or(what: &str, e: std::io::Error) -> ExecError {
+    match Exhausted::of(what, &e) {
+        Some(x) => x.into(),
+        None => e.into(),
+    }
+}
+
 fn spawn_error_text(err: &std::io::Error, shell: &str, cwd: &Path) -> String {
     let detail = os_error_text(err);
     if !cwd.is_dir() {

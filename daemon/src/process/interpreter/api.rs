@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use super::context::{Job, SubmitError};
 use super::exec::{CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_POLICY};
 use super::language::Language;
+use super::launcher::StartError;
 use super::worker::Out;
 use super::{ContextInfo, CreateError, DeleteError, Interpreters};
 use crate::error::{ApiError, Code};
@@ -96,6 +97,12 @@ fn create_error(e: CreateError) -> ApiError {
             "the limit of {max} interpreter contexts is reached; delete contexts you no longer need \
              (DELETE /process/interpreter/context/{{id}}) before creating more"
         )),
+        CreateError::Start(StartError::Spawn(e)) => {
+            match crate::exhaust::Exhausted::of("failed to create interpreter context", &e) {
+                Some(x) => x.into(),
+                None => ApiError::internal(format!("failed to create interpreter context: {e}")),
+            }
+        }
         CreateError::Start(e) => ApiError::internal(format!("failed to create interpreter context: {e}")),
     }
 }

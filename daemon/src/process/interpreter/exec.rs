@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::context::{Context, DEFAULT_CONTEXT, Job};
 use super::launcher::Launcher;
-use super::worker::{Event, Out, Worker, output_frame};
+use super::worker::{Event, Out, Worker, error_frame, output_frame};
 use crate::signal::kill_group;
 
 /// After SIGINT, how long the code has to stop before the worker is killed (process.md §6.5).
@@ -128,6 +128,7 @@ async fn run(launcher: &Launcher, ctx: &Context, slot: &mut Option<Worker>, job:
         s
     };
     w.env = now_env;
+    let oom_before = crate::oom::Counts::now();
     // Attach before the code runs (pitfalls §31): nothing it prints is lost.
     w.sink.attach(&id, job.out.clone());
     let ended = (CLOSE_GOING_AWAY, "worker process ended".to_string());
@@ -187,6 +188,15 @@ async fn run(launcher: &Launcher, ctx: &Context, slot: &mut Option<Worker>, job:
                 }
                 if ctx.is_deleting() {
                     return (CLOSE_GOING_AWAY, "context shutdown".into());
+                }
+                // The worker died under the code: when the OOM killer did it, the run ends like
+                // code that raised (an error frame, then a normal close), so the SDKs return it
+                // as the execution's error instead of a connection failure.
+                if crate::oom::Counts::now().moved_since(oom_before) {
+                    let why = crate::oom::sentence();
+                    let value = format!("the interpreter was {why}; its state is lost and the next run starts afresh");
+                    let _ = job.out.send(Out::Frame(error_frame("OutOfMemoryKill", &value))).await;
+                    return (CLOSE_NORMAL, String::new());
                 }
                 return ended;
             }

@@ -128,6 +128,11 @@ pub fn output_frame(kind: &str, text: &str) -> String {
     Frame { kind, text, name: "", value: "", traceback: "" }.json()
 }
 
+/// An error frame of the daemon's own (the worker reports the code's errors itself).
+pub fn error_frame(name: &str, value: &str) -> String {
+    Frame { kind: "error", text: "", name, value, traceback: "" }.json()
+}
+
 /// A line of the worker's protocol.
 #[derive(Deserialize, Debug, Default)]
 #[serde(default)]

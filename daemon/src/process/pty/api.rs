@@ -206,7 +206,10 @@ async fn create_pty(
         }
         Err(PtyError::Start(e)) => {
             tracing::warn!(error = %e, id = %req.id, "failed to start PTY session");
-            Err(ApiError::internal("failed to start PTY session"))
+            match crate::exhaust::Exhausted::of("failed to start PTY session", &e) {
+                Some(x) => Err(x.into()),
+                None => Err(ApiError::internal("failed to start PTY session")),
+            }
         }
         Err(e) => Err(e.into()),
     }

@@ -384,16 +384,30 @@ impl Pty {
         if let Some((pid, tty)) = target
             && let Some(shell) = tree::identify(pid)
         {
-            let mut doomed = tree::descendants(pid);
-            for p in leftovers(pid, tty.as_deref()) {
-                if !doomed.contains(&p) {
-                    doomed.push(p);
+            // A fork bomb (its jobs each in a process group of their own under job control)
+            // forks between a snapshot and its signals: the session is swept again until
+            // nothing of it is left, each sweep finding only what the previous one missed.
+            for round in 0..KILL_SWEEPS {
+                let mut doomed = tree::descendants(pid);
+                for p in leftovers(pid, tty.as_deref()) {
+                    if !doomed.contains(&p) {
+                        doomed.push(p);
+                    }
+                }
+                if round == 0 {
+                    doomed.push(shell);
+                } else if doomed.is_empty() {
+                    break;
+                }
+                tree::signal_groups(&doomed, libc::SIGKILL);
+                for p in doomed {
+                    tree::signal(p, libc::SIGKILL);
+                }
+                if round == 0 {
+                    // Before the shell's exit is noticed elsewhere and reported as its own.
+                    self.finish(End::Killed);
                 }
             }
-            for p in doomed {
-                tree::signal(p, libc::SIGKILL);
-            }
-            tree::signal(shell, libc::SIGKILL);
         }
         self.finish(End::Killed);
     }
@@ -406,6 +420,9 @@ impl Pty {
         }
     }
 }
+
+/// At most this many sweeps of a killed terminal's session (each a /proc walk).
+const KILL_SWEEPS: usize = 200;
 
 /// Processes other than the shell that belong to its session or hold its terminal.
 fn leftovers(shell: u32, tty: Option<&str>) -> Vec<tree::Proc> {

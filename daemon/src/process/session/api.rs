@@ -148,6 +148,7 @@ impl From<SessionError> for ApiError {
                 _ => ApiError::bad_request(message),
             },
             SessionError::Io(_) => ApiError::internal(message),
+            SessionError::Exhausted(x) => x.into(),
         }
     }
 }

@@ -120,11 +120,23 @@ pub enum SessionError {
     /// The system failed the daemon (files, pipes, processes); the text says what was tried.
     #[error("{0}")]
     Io(String),
+    /// The sandbox has no processes, memory or descriptors left to start what was asked.
+    #[error(transparent)]
+    Exhausted(#[from] crate::exhaust::Exhausted),
 }
 
 impl SessionError {
     fn io(what: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
         SessionError::Io(format!("{what}: {e}"))
+    }
+
+    /// An OS error while setting something up: [`SessionError::Exhausted`] when the sandbox
+    /// has run out of what it takes.
+    fn os(what: impl std::fmt::Display, e: std::io::Error) -> Self {
+        match crate::exhaust::Exhausted::of(&what, &e) {
+            Some(x) => x.into(),
+            None => SessionError::Io(format!("{what}: {}", os_error_text(&e))),
+        }
     }
 }
 
@@ -340,12 +352,9 @@ impl Session {
             blocking("cannot prepare the command directory", move || prepare_command_dir(&dir2, &text2))
                 .await?
                 .map_err(|e| {
-                    SessionError::io(
-                        format_args!("cannot prepare the command directory {}", dir.display()),
-                        e,
-                    )
+                    SessionError::os(format_args!("cannot prepare the command directory {}", dir.display()), e)
                 })?;
-        let (wake_r, wake_w) = std::io::pipe().map_err(|e| SessionError::io("cannot create a pipe", e))?;
+        let (wake_r, wake_w) = std::io::pipe().map_err(|e| SessionError::os("cannot create a pipe", e))?;
         set_nonblocking(&wake_r);
         set_nonblocking(&wake_w);
         let input = pipe::Sender::from_file(files.input)
@@ -373,7 +382,7 @@ impl Session {
                 exit_code: dir.join("exit_code"),
             },
         )
-        .map_err(|e| SessionError::io("cannot start the output pump", e))?;
+        .map_err(|e| SessionError::os("cannot start the output pump", e))?;
         toolbox_envelope::sync::lock(&self.commands).push(cmd.clone());
         let block = wrapper::block(&id, &dir, &self.control);
         let tx = stdin.as_mut().expect("checked above");
@@ -599,13 +608,13 @@ impl SessionService {
             })
             .await?
             .map_err(|e| {
-                SessionError::io(format_args!("cannot create the session directory {}", dir.display()), e)
+                SessionError::os(format_args!("cannot create the session directory {}", dir.display()), e)
             })?;
         let ctl = pipe::Receiver::from_file(ctl_file)
             .map_err(|e| SessionError::io("cannot register the control FIFO", e))?;
 
         let shell = crate::shell::select(&self.env);
-        let pipe_err = |e| SessionError::io("cannot create the shell's output pipe", e);
+        let pipe_err = |e| SessionError::os("cannot create the shell's output pipe", e);
         let (out_r, out_w) = std::io::pipe().map_err(pipe_err)?;
         let out_w2 = out_w.try_clone().map_err(pipe_err)?;
         let mut cmd = std::process::Command::new(&shell);
@@ -619,10 +628,7 @@ impl SessionService {
         let spawned = self.reaper.spawn(&mut cmd);
         drop(cmd);
         let (mut child, exit) = spawned.map_err(|e| {
-            SessionError::io(
-                format_args!("cannot start the session shell {shell} in {}", cwd.display()),
-                os_error_text(&e),
-            )
+            SessionError::os(format_args!("cannot start the session shell {shell} in {}", cwd.display()), e)
         })?;
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdin = pipe::Sender::from_owned_fd(OwnedFd::from(stdin))
@@ -722,6 +728,9 @@ impl SessionService {
             let shell = tree::identify(pid);
             let found = tree::descendants(pid);
             signal::kill_group(pid, libc::SIGTERM);
+            // Commands run in process groups of their own; whole groups are signalled so that
+            // what forks meanwhile (a fork bomb) is reached too.
+            tree::signal_groups(&found, libc::SIGTERM);
             for p in &found {
                 tree::signal(*p, libc::SIGTERM);
             }
@@ -782,6 +791,7 @@ fn finish_termination(
                 shell.filter(|s| tree::is_alive(*s)).map(|_| tree::descendants(pid)).unwrap_or_default();
             late.extend(found.iter().copied());
             signal::kill_group(pid, libc::SIGKILL);
+            tree::signal_groups(&late, libc::SIGKILL);
             for p in late {
                 tree::signal(p, libc::SIGKILL);
             }
