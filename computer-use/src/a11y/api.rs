@@ -2,23 +2,30 @@
 //! reach HTTP (spec computer-use.md §7.5, sdk-0.226.md §2.6: the class decides status and code,
 //! never the text).
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use computer_use_api::Empty;
 use computer_use_api::a11y::{
     AccessibilityBounds, AccessibilityInvokeRequest, AccessibilityNodeRequest, AccessibilityNodesResponse,
-    AccessibilitySetValueRequest, AccessibilityTreeResponse, ComputerUseAccessibilityNode,
-    FindAccessibilityNodesRequest,
+    AccessibilitySetValueRequest, AccessibilityTreeResponse, AccessibilityWaitRequest,
+    AccessibilityWaitResponse, ComputerUseAccessibilityNode, FindAccessibilityNodesRequest,
+    WAIT_DEFAULT_RECHECK_MS, WAIT_DEFAULT_TIMEOUT_MS, WAIT_MAX_RECHECK_MS, WAIT_MAX_TIMEOUT_MS,
+    WAIT_MIN_RECHECK_MS,
 };
 use serde::Deserialize;
 
 use super::error::A11yError;
 use super::filter::{self, Filter};
-use super::node::NodeRef;
+use super::node::{NodeRef, state_index};
 use super::scope::Scope;
+use super::service::A11y;
+use super::wait::{Condition, Target, WaitSpec, state_list};
 use super::walk::{Info, RawNode};
-use crate::error::{AgentErrors, ApiError, Json, Query};
+use crate::error::{AgentErrors, ApiError, Code, Json, Query};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -28,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/computeruse/a11y/node/focus", post(focus))
         .route("/computeruse/a11y/node/invoke", post(invoke))
         .route("/computeruse/a11y/node/value", post(set_value))
+        // Extension: not in Daytona's daemon.
+        .route("/computeruse/a11y/wait", post(wait))
 }
 
 impl From<A11yError> for ApiError {
@@ -40,6 +49,13 @@ impl From<A11yError> for ApiError {
                 ApiError::bad_request(message)
             }
             A11yError::Internal(_) => ApiError::internal(message),
+            A11yError::WaitTimeout(_) => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, Code::A11yWaitTimeout, message)
+            }
+            A11yError::NodeGone(_) => ApiError::new(StatusCode::NOT_FOUND, Code::A11yNodeGone, message),
+            A11yError::NotVisible(_) => {
+                ApiError::new(StatusCode::CONFLICT, Code::A11yNodeNotVisible, message)
+            }
         }
     }
 }
@@ -141,6 +157,179 @@ async fn set_value(
 ) -> Result<Json<Empty>, ApiError> {
     state.a11y.set_value(&req.id, &req.value).await?;
     Ok(Json(Empty {}))
+}
+
+/// A millisecond field: absent or 0 → the default; otherwise within `min..=max`.
+fn millis(key: &str, v: Option<i64>, default: u64, min: u64, max: u64) -> Result<Duration, A11yError> {
+    let ms = match v {
+        None | Some(0) => default,
+        Some(ms) if ms >= min as i64 && ms <= max as i64 => ms as u64,
+        Some(ms) => {
+            return Err(A11yError::InvalidRequest(format!(
+                "{key} must be between {min} and {max} milliseconds (0 or absent: {default}), got {ms}"
+            )));
+        }
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+/// Checks a wait body and turns it into the service's spec.
+fn wait_spec(req: AccessibilityWaitRequest) -> Result<WaitSpec, A11yError> {
+    let condition = Condition::parse(req.condition.as_deref())?;
+    let timeout = millis("timeout", req.timeout, WAIT_DEFAULT_TIMEOUT_MS, 1, WAIT_MAX_TIMEOUT_MS)?;
+    let recheck = millis(
+        "pollIntervalMs",
+        req.poll_interval_ms,
+        WAIT_DEFAULT_RECHECK_MS,
+        WAIT_MIN_RECHECK_MS,
+        WAIT_MAX_RECHECK_MS,
+    )?;
+
+    // The condition's states: `states` and `state` for state/not_state. With the other
+    // conditions, top-level `states` belong to a top-level query.
+    let mut wanted: Vec<String> = req.state.iter().filter(|s| !s.trim().is_empty()).cloned().collect();
+    let mut query_states = None;
+    if condition.needs_states() {
+        wanted.extend(req.states.iter().flatten().filter(|s| !s.trim().is_empty()).cloned());
+    } else {
+        if !wanted.is_empty() {
+            return Err(A11yError::InvalidRequest(format!(
+                "state is for the state and not_state conditions, not {}",
+                condition.name()
+            )));
+        }
+        query_states = req.states.clone();
+    }
+    let mut bits = Vec::new();
+    for name in &wanted {
+        let bit = state_index(name)
+            .ok_or_else(|| A11yError::InvalidRequest(format!("unknown state {:?}", name.trim())))?;
+        if !bits.contains(&bit) {
+            bits.push(bit);
+        }
+    }
+    if condition.needs_states() && bits.is_empty() {
+        return Err(A11yError::InvalidRequest(format!(
+            "the {} condition needs the states to wait for (state or states)",
+            condition.name()
+        )));
+    }
+
+    let id = req.id.as_deref().map(str::trim).filter(|i| !i.is_empty());
+    let flat = req.scope.is_some()
+        || req.pid.is_some()
+        || req.role.is_some()
+        || req.name.is_some()
+        || req.name_match.is_some()
+        || req.limit.is_some()
+        || query_states.is_some();
+    let query = match (req.query, flat) {
+        (Some(_), true) => {
+            return Err(A11yError::InvalidRequest(
+                "give the node query either as query or as top-level fields, not both".into(),
+            ));
+        }
+        (Some(q), false) => Some(q),
+        (None, true) => Some(FindAccessibilityNodesRequest {
+            scope: req.scope,
+            pid: req.pid,
+            role: req.role,
+            name: req.name,
+            name_match: req.name_match,
+            states: query_states,
+            limit: req.limit,
+        }),
+        (None, false) => None,
+    };
+    let (target, what) = match (id, query) {
+        (Some(_), Some(_)) => {
+            return Err(A11yError::InvalidRequest("give either id or a node query, not both".into()));
+        }
+        (None, None) => {
+            return Err(A11yError::InvalidRequest("a node id or a node query is required".into()));
+        }
+        (Some(id), None) => (Target::Node(NodeRef::parse(id)?), format!("node {id}")),
+        (None, Some(q)) => {
+            let scope = Scope::parse(q.scope.as_deref(), q.pid)?;
+            let filter = Filter::new(
+                q.role.as_deref(),
+                q.name.as_deref(),
+                q.name_match.as_deref(),
+                q.states.as_deref(),
+            )?;
+            let what = describe_query(&q);
+            (Target::Query { scope, filter, limit: filter::effective_limit(q.limit) }, what)
+        }
+    };
+    let describe = match condition {
+        Condition::Exists => format!("{what} to exist"),
+        Condition::Gone => format!("{what} to be gone"),
+        Condition::State => format!("{what} to be {}", state_list(&bits)),
+        Condition::NotState => format!("{what} not to be {}", state_list(&bits)),
+    };
+    Ok(WaitSpec {
+        condition,
+        target,
+        states: bits,
+        timeout,
+        recheck,
+        describe: format!("{} ({describe})", condition.name()),
+    })
+}
+
+/// The query in words: `nodes with role "push button", name "OK" in scope all`.
+fn describe_query(q: &FindAccessibilityNodesRequest) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = q.role.as_deref().filter(|r| !r.trim().is_empty()) {
+        parts.push(format!("role {r:?}"));
+    }
+    if let Some(n) = q.name.as_deref().filter(|n| !n.is_empty()) {
+        let mode = q.name_match.as_deref().filter(|m| !m.is_empty()).unwrap_or("substring");
+        parts.push(format!("name {n:?} ({mode})"));
+    }
+    if let Some(s) = q.states.as_deref().filter(|s| !s.is_empty()) {
+        parts.push(format!("states [{}]", s.join(", ")));
+    }
+    let scope = match (q.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()), q.pid) {
+        (Some(s), Some(pid)) if s.eq_ignore_ascii_case("pid") => format!("pid {pid}"),
+        (Some(s), _) => s.to_lowercase(),
+        (None, _) => "focused".into(),
+    };
+    if parts.is_empty() {
+        format!("a node in scope {scope}")
+    } else {
+        format!("a node with {} in scope {scope}", parts.join(", "))
+    }
+}
+
+async fn wait(
+    State(state): State<AppState>,
+    Json(req): Json<AccessibilityWaitRequest>,
+) -> Result<Json<AccessibilityWaitResponse>, ApiError> {
+    let spec = wait_spec(req)?;
+    let waited = state.a11y.wait(&spec).await?;
+    let matches: Vec<ComputerUseAccessibilityNode> =
+        waited.met.nodes.into_iter().map(|(node, info)| node_json(&node, info)).collect();
+    Ok(Json(AccessibilityWaitResponse {
+        matched: true,
+        timed_out: false,
+        elapsed_ms: u64::try_from(waited.elapsed.as_millis()).unwrap_or(u64::MAX),
+        node: matches.first().cloned(),
+        matches,
+        truncated: waited.met.truncated,
+    }))
+}
+
+/// For element-targeted input (the input area): the screen point at the centre of the node's
+/// current bounds, or the error answer (400 bad id, 404 `A11Y_NODE_GONE`, 409
+/// `A11Y_NODE_NOT_VISIBLE`, 503 `A11Y_UNAVAILABLE`).
+pub async fn element_point(a11y: &A11y, id: &str) -> Result<(i32, i32), ApiError> {
+    Ok(a11y.element_point(id).await?)
+}
+
+/// For element-targeted typing: focuses the node (on screen, taking the focus).
+pub async fn focus_element(a11y: &A11y, id: &str) -> Result<(), ApiError> {
+    Ok(a11y.focus_element(id).await?)
 }
 
 #[cfg(test)]

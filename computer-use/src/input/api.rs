@@ -53,11 +53,37 @@ async fn position(State(s): State<AppState>) -> Result<Json<MousePositionRespons
     Ok(Json(at(p)))
 }
 
+/// A non-blank element id (extension): blank ones count as absent, as clients that always send
+/// the field with coordinate calls send them.
+fn element(id: &Option<String>) -> Option<&str> {
+    id.as_deref().map(str::trim).filter(|i| !i.is_empty())
+}
+
+/// Where a pointer action acts: the coordinates, or the centre of the element's current bounds
+/// (extension). The keys name the fields in messages.
+async fn target(
+    s: &AppState,
+    (xkey, ykey, idkey): (&str, &str, &str),
+    x: Option<i32>,
+    y: Option<i32>,
+    id: Option<&str>,
+) -> Result<(i32, i32), ApiError> {
+    match id {
+        Some(_) if x.is_some() || y.is_some() => {
+            Err(ApiError::bad_request(format!("give either {idkey} or {xkey}/{ykey}, not both")))
+        }
+        Some(id) => crate::a11y::api::element_point(&s.a11y, id).await,
+        // Missing coordinates are 0, as the agent has always treated them.
+        None => Ok((x.unwrap_or(0), y.unwrap_or(0))),
+    }
+}
+
 async fn move_mouse(
     State(s): State<AppState>,
     Json(r): Json<MouseMoveRequest>,
 ) -> Result<Json<MousePositionResponse>, ApiError> {
-    let p = s.x11.run(move |x| mouse::move_to(x, r.x, r.y)).await?;
+    let (tx, ty) = target(&s, ("x", "y", "elementId"), r.x, r.y, element(&r.element_id)).await?;
+    let p = s.x11.run(move |x| mouse::move_to(x, tx, ty)).await?;
     Ok(Json(at(p)))
 }
 
@@ -68,7 +94,8 @@ async fn click(
     let b = mouse::button(&r.button).map_err(bad)?;
     let n = mouse::click_count(r.clicks, r.double).map_err(bad)?;
     let mods = mouse_modifiers("click", &r.modifiers)?;
-    let (x, y) = s.x11.run(move |x| mouse::click(x, r.x, r.y, b, n, &mods)).await?;
+    let (tx, ty) = target(&s, ("x", "y", "elementId"), r.x, r.y, element(&r.element_id)).await?;
+    let (x, y) = s.x11.run(move |x| mouse::click(x, tx, ty, b, n, &mods)).await?;
     Ok(Json(MouseClickResponse { x, y }))
 }
 
@@ -78,7 +105,17 @@ async fn drag(
 ) -> Result<Json<MouseDragResponse>, ApiError> {
     let b = mouse::button(&r.button).map_err(bad)?;
     let mods = mouse_modifiers("drag", &r.modifiers)?;
-    let (start, end) = ((r.start_x, r.start_y), (r.end_x, r.end_y));
+    // Each end is coordinates or a node, independently.
+    let start = target(
+        &s,
+        ("startX", "startY", "startElementId"),
+        r.start_x,
+        r.start_y,
+        element(&r.start_element_id),
+    )
+    .await?;
+    let end =
+        target(&s, ("endX", "endY", "endElementId"), r.end_x, r.end_y, element(&r.end_element_id)).await?;
     let (x, y) = s.x11.run(move |x| mouse::drag(x, start, end, b, &mods)).await?;
     Ok(Json(MouseDragResponse { x, y }))
 }
@@ -129,6 +166,10 @@ async fn type_text(
 ) -> Result<Json<Empty>, ApiError> {
     let actions = keys::typing_actions(&r.text).map_err(bad)?;
     let delay = r.delay.unwrap_or(0);
+    // Extension: the keystrokes go to the element, focused first.
+    if let Some(id) = element(&r.element_id) {
+        crate::a11y::api::focus_element(&s.a11y, id).await?;
+    }
     s.x11.run(move |x| keyboard::type_text(x, &actions, delay)).await?;
     Ok(Json(Empty {}))
 }
