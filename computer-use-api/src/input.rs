@@ -21,8 +21,10 @@ pub const MAX_CLICKS: i64 = 10;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct MouseMoveRequest {
+    /// Absent: 0 (unless an element is given).
     #[schema(nullable = false)]
     pub x: Option<i32>,
+    /// Absent: 0 (unless an element is given).
     #[schema(nullable = false)]
     pub y: Option<i32>,
     /// Extension: an accessibility node id to move to (the centre of its bounds), instead of
@@ -35,8 +37,10 @@ pub struct MouseMoveRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct MouseClickRequest {
+    /// Absent: 0 (unless an element is given).
     #[schema(nullable = false)]
     pub x: Option<i32>,
+    /// Absent: 0 (unless an element is given).
     #[schema(nullable = false)]
     pub y: Option<i32>,
     /// Extension: an accessibility node id to click (the centre of its bounds), instead of
@@ -58,12 +62,16 @@ pub struct MouseClickRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct MouseDragRequest {
+    /// Absent: 0 (unless an element is given for this end).
     #[schema(nullable = false)]
     pub start_x: Option<i32>,
+    /// Absent: 0 (unless an element is given for this end).
     #[schema(nullable = false)]
     pub start_y: Option<i32>,
+    /// Absent: 0 (unless an element is given for this end).
     #[schema(nullable = false)]
     pub end_x: Option<i32>,
+    /// Absent: 0 (unless an element is given for this end).
     #[schema(nullable = false)]
     pub end_y: Option<i32>,
     /// Extension: the node where the drag starts (the centre of its bounds), instead of

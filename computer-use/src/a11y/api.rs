@@ -420,4 +420,187 @@ mod tests {
             })
         );
     }
+
+    fn body(json: serde_json::Value) -> AccessibilityWaitRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn spec(json: serde_json::Value) -> Result<WaitSpec, String> {
+        wait_spec(body(json)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn wait_bodies_in_the_proposals_shape_and_ours() {
+        use serde_json::json;
+        // The upstream proposal: a nested query, timeoutMs, pollIntervalMs.
+        let s = spec(
+            json!({"condition": "exists", "query": {"scope": "all", "name": "Saved", "nameMatch": "exact"},
+                            "timeoutMs": 2500, "pollIntervalMs": 100}),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.condition, s.timeout, s.recheck),
+            (Condition::Exists, Duration::from_millis(2500), Duration::from_millis(100))
+        );
+        assert!(matches!(&s.target, Target::Query { scope: Scope::All, limit: 500, .. }));
+        assert_eq!(s.describe, "exists (a node with name \"Saved\" (exact) in scope all to exist)");
+        // Ours: flat query fields, timeout, one state.
+        let s = spec(json!({"role": "push button", "scope": "pid", "pid": 7, "condition": "state", "state": "Focused", "timeout": 300}))
+            .unwrap();
+        assert_eq!(s.states, [12]);
+        assert!(matches!(&s.target, Target::Query { scope: Scope::Pid(7), .. }));
+        assert_eq!(s.describe, "state (a node with role \"push button\" in scope pid 7 to be focused)");
+        // Proposal's state conditions: states beside a query or an id.
+        let s = spec(json!({"condition": "not_state", "id": ":1.5:/org/a11y/atspi/accessible/3", "states": ["enabled", "showing", "enabled"]}))
+            .unwrap();
+        assert_eq!(s.states, [8, 25]);
+        assert!(matches!(&s.target, Target::Node(n) if n.path == "/org/a11y/atspi/accessible/3"));
+        assert_eq!(
+            s.describe,
+            "not_state (node :1.5:/org/a11y/atspi/accessible/3 not to be enabled, showing)"
+        );
+        // Defaults: exists, 10 s, re-checked every second; top-level states filter the query.
+        let s = spec(json!({"name": "OK", "states": ["showing"], "timeout": 0})).unwrap();
+        assert_eq!(
+            (s.condition, s.timeout, s.recheck),
+            (Condition::Exists, Duration::from_secs(10), Duration::from_secs(1))
+        );
+        assert!(s.states.is_empty());
+        assert_eq!(
+            s.describe,
+            "exists (a node with name \"OK\" (substring), states [showing] in scope focused to exist)"
+        );
+        let s = spec(json!({"condition": "gone", "id": ":1.5:/a"})).unwrap();
+        assert_eq!(s.describe, "gone (node :1.5:/a to be gone)");
+        // Blank ids count as absent.
+        assert!(spec(json!({"id": " ", "role": "frame"})).is_ok());
+    }
+
+    #[test]
+    fn bad_wait_bodies_are_named() {
+        use serde_json::json;
+        let bad = |v: serde_json::Value| spec(v).unwrap_err();
+        let pre = "invalid accessibility request: ";
+        assert_eq!(bad(json!({})), format!("{pre}a node id or a node query is required"));
+        assert_eq!(
+            bad(json!({"condition": "appears", "role": "x"})),
+            format!("{pre}unknown wait condition \"appears\", want exists|gone|state|not_state")
+        );
+        assert_eq!(
+            bad(json!({"id": ":1.2:/a", "role": "x"})),
+            format!("{pre}give either id or a node query, not both")
+        );
+        assert_eq!(
+            bad(json!({"query": {"role": "x"}, "name": "y"})),
+            format!("{pre}give the node query either as query or as top-level fields, not both")
+        );
+        assert_eq!(
+            bad(json!({"condition": "state", "role": "x"})),
+            format!("{pre}the state condition needs the states to wait for (state or states)")
+        );
+        assert_eq!(
+            bad(json!({"condition": "state", "role": "x", "state": "shiny"})),
+            format!("{pre}unknown state \"shiny\"")
+        );
+        assert_eq!(
+            bad(json!({"condition": "not_state", "role": "x", "states": ["focused", "glowing"]})),
+            format!("{pre}unknown state \"glowing\"")
+        );
+        assert_eq!(
+            bad(json!({"role": "x", "state": "focused"})),
+            format!("{pre}state is for the state and not_state conditions, not exists")
+        );
+        assert_eq!(
+            bad(json!({"role": "x", "timeout": 100_001})),
+            format!(
+                "{pre}timeout must be between 1 and 100000 milliseconds (0 or absent: 10000), got 100001"
+            )
+        );
+        assert_eq!(
+            bad(json!({"role": "x", "timeoutMs": -5})),
+            format!("{pre}timeout must be between 1 and 100000 milliseconds (0 or absent: 10000), got -5")
+        );
+        assert_eq!(
+            bad(json!({"role": "x", "pollIntervalMs": 10})),
+            format!(
+                "{pre}pollIntervalMs must be between 50 and 10000 milliseconds (0 or absent: 1000), got 10"
+            )
+        );
+        assert!(bad(json!({"id": "nope"})).contains("invalid node id"));
+        assert!(bad(json!({"scope": "window"})).starts_with("invalid accessibility scope"));
+        assert!(bad(json!({"name": "(", "nameMatch": "regex"})).contains("invalid regex"));
+        // Both spellings of the timeout at once is a malformed body.
+        assert!(
+            serde_json::from_value::<AccessibilityWaitRequest>(json!({"timeout": 1, "timeoutMs": 2}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn wait_and_element_errors_have_their_own_codes() {
+        for (e, status, code) in [
+            (A11yError::WaitTimeout("timed out".into()), StatusCode::REQUEST_TIMEOUT, "A11Y_WAIT_TIMEOUT"),
+            (A11yError::NodeGone(":1.2:/a".into()), StatusCode::NOT_FOUND, "A11Y_NODE_GONE"),
+            (A11yError::NotVisible(":1.2:/a".into()), StatusCode::CONFLICT, "A11Y_NODE_NOT_VISIBLE"),
+        ] {
+            let api: ApiError = e.clone().into();
+            assert_eq!((api.status, api.code.map(|c| c.as_str())), (status, Some(code)), "{e}");
+            assert_eq!(api.message, e.to_string());
+        }
+    }
+
+    mod router {
+        use axum::body::Body;
+        use axum::extract::Request;
+        use axum::http::StatusCode;
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        use crate::config::Config;
+        use crate::state::AppState;
+
+        /// The agent's router with no desktop: a display and a session bus nobody serves.
+        pub fn app() -> axum::Router {
+            let mut config = Config::from_lookup(|_| None).unwrap();
+            config.display = ":4242".into();
+            let state = AppState::new(config);
+            state
+                .desktop_env
+                .update(|e| e.dbus_session_bus_address = Some("unix:path=/nonexistent/bus".into()));
+            crate::server::router(state)
+        }
+
+        pub async fn post(app: &axum::Router, path: &str, body: &str) -> (StatusCode, serde_json::Value) {
+            let req = Request::post(path)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_owned()))
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice(&bytes).unwrap())
+        }
+
+        #[tokio::test]
+        async fn wait_checks_its_body_first_then_needs_the_bus() {
+            let app = app();
+            let (status, v) =
+                post(&app, "/computeruse/a11y/wait", r#"{"condition": "later", "role": "x"}"#).await;
+            assert_eq!((status, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("BAD_REQUEST")), "{v}");
+            assert!(v["message"].as_str().unwrap().contains("unknown wait condition"), "{v}");
+            let (status, v) = post(&app, "/computeruse/a11y/wait", r#"{"timeout": "soon"}"#).await;
+            assert_eq!(
+                (status, v["code"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("INVALID_REQUEST_BODY")),
+                "{v}"
+            );
+            let (status, v) = post(&app, "/computeruse/a11y/wait", r#"{"role": "x", "timeout": 200}"#).await;
+            assert_eq!(
+                (status, v["code"].as_str()),
+                (StatusCode::SERVICE_UNAVAILABLE, Some("A11Y_UNAVAILABLE")),
+                "{v}"
+            );
+            assert_eq!(v["path"], "/computeruse/a11y/wait");
+        }
+    }
 }

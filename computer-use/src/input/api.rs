@@ -211,3 +211,109 @@ async fn key_up(
 ) -> Result<Json<Empty>, ApiError> {
     key_state(s, &r.key, false).await
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use crate::config::Config;
+    use crate::state::AppState;
+
+    /// The agent's router with no desktop: a display and a session bus nobody serves, so an
+    /// answer that is not 503 was decided before either was needed.
+    fn app() -> axum::Router {
+        let mut config = Config::from_lookup(|_| None).unwrap();
+        config.display = ":4242".into();
+        let state = AppState::new(config);
+        state.desktop_env.update(|e| e.dbus_session_bus_address = Some("unix:path=/nonexistent/bus".into()));
+        crate::server::router(state)
+    }
+
+    async fn post(app: &axum::Router, path: &str, body: &str) -> (StatusCode, serde_json::Value) {
+        let req = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    const NODE: &str = ":1.5:/org/a11y/atspi/accessible/3";
+
+    #[tokio::test]
+    async fn an_element_and_coordinates_together_are_refused() {
+        let app = app();
+        for (path, body, names) in [
+            (
+                "/computeruse/mouse/move",
+                format!(r#"{{"x": 1, "y": 2, "elementId": "{NODE}"}}"#),
+                "elementId or x/y",
+            ),
+            ("/computeruse/mouse/move", format!(r#"{{"y": 2, "element_id": "{NODE}"}}"#), "elementId or x/y"),
+            ("/computeruse/mouse/click", format!(r#"{{"x": 0, "elementId": "{NODE}"}}"#), "elementId or x/y"),
+            (
+                "/computeruse/mouse/drag",
+                format!(r#"{{"startX": 1, "startY": 1, "startElementId": "{NODE}", "endX": 5, "endY": 5}}"#),
+                "startElementId or startX/startY",
+            ),
+            (
+                "/computeruse/mouse/drag",
+                format!(r#"{{"startX": 1, "startY": 1, "end_element_id": "{NODE}", "endY": 5}}"#),
+                "endElementId or endX/endY",
+            ),
+        ] {
+            let (status, v) = post(&app, path, &body).await;
+            assert_eq!(
+                (status, v["code"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("BAD_REQUEST")),
+                "{path} {body}: {v}"
+            );
+            assert!(
+                v["message"].as_str().unwrap().contains(&format!("give either {names}, not both")),
+                "{v}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn element_ids_are_checked_then_resolved_on_the_accessibility_bus() {
+        let app = app();
+        let (status, v) = post(&app, "/computeruse/mouse/click", r#"{"elementId": "no-path"}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("invalid node id"), "{v}");
+        // Cheap checks come first: a bad button is refused before the node is looked up.
+        let (status, v) = post(
+            &app,
+            "/computeruse/mouse/click",
+            &format!(r#"{{"elementId": "{NODE}", "button": "fourth"}}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert!(!v["message"].as_str().unwrap().contains("node"), "{v}");
+        // A valid id needs the accessibility bus, which is not there.
+        for (path, body) in [
+            ("/computeruse/mouse/move", format!(r#"{{"elementId": "{NODE}"}}"#)),
+            ("/computeruse/mouse/click", format!(r#"{{"element_id": "{NODE}", "clicks": 2}}"#)),
+            ("/computeruse/mouse/drag", format!(r#"{{"startElementId": "{NODE}", "endX": 3, "endY": 4}}"#)),
+            ("/computeruse/keyboard/type", format!(r#"{{"text": "hi", "elementId": "{NODE}"}}"#)),
+        ] {
+            let (status, v) = post(&app, path, &body).await;
+            assert_eq!(
+                (status, v["code"].as_str()),
+                (StatusCode::SERVICE_UNAVAILABLE, Some("A11Y_UNAVAILABLE")),
+                "{path}: {v}"
+            );
+        }
+        // Blank ids are absent: coordinates as always, so the X display is what is missing.
+        let (status, v) =
+            post(&app, "/computeruse/mouse/move", r#"{"x": 3, "y": 4, "elementId": " "}"#).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+        assert!(v.get("code").is_none(), "{v}");
+    }
+}
