@@ -3,18 +3,20 @@
 //! Applications only send accessibility events once some listener registered for them with the
 //! registry (`RegisterEvent`), and the bus only delivers signals a connection asked for (match
 //! rules). The hub does both once for all current waits: every wait holds a [`Subscription`]
-//! (a `watch` of an event counter, so a burst of events is one wake-up for a wait that is busy
-//! re-checking), and when the last one is dropped the events are deregistered again, so idle
-//! applications do not keep sending events nobody reads.
+//! (a broadcast of the nodes the events concern; a wait takes a whole burst at once), and when
+//! the last one is dropped the events are deregistered again, so idle applications do not keep
+//! sending events nobody reads.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::broadcast;
+use zbus::zvariant::{OwnedValue, Value};
 use zbus::{Connection, MatchRule, MessageStream};
 
 use super::error::CallError;
+use super::node::NodeRef;
 use crate::sync::lock;
 
 /// The registry and its interface, where listeners register.
@@ -30,9 +32,37 @@ pub const EVENTS: [&str; 4] =
 /// The signal interfaces those events arrive on.
 const EVENT_INTERFACES: [&str; 2] = ["org.a11y.atspi.Event.Object", "org.a11y.atspi.Event.Window"];
 
-/// Signals queued per match rule before the oldest are dropped (a dropped event costs nothing:
-/// any one event wakes the waits).
+/// Signals queued per match rule before the oldest are dropped (the pump reads them at once).
 const QUEUE: usize = 256;
+/// Events a wait may fall behind by; a wait that fell further behind re-checks everything.
+const BACKLOG: usize = 1024;
+
+/// What an event points a wait at: the node whose subtree may now hold a match (the node the
+/// event is about, or the child an `object:children-changed:add` added), or nothing (a child
+/// removed, an application leaving the bus).
+pub type Item = Option<NodeRef>;
+
+/// The events since a wait last looked.
+#[derive(Debug, Default)]
+pub struct Burst {
+    /// The nodes to look at, each once, in arrival order.
+    pub nodes: Vec<NodeRef>,
+    /// Some events were lost (the wait fell behind): only a full check can tell.
+    pub lost: bool,
+    /// Events taken (tests).
+    pub events: usize,
+}
+
+impl Burst {
+    fn add(&mut self, item: Item) {
+        self.events += 1;
+        if let Some(node) = item
+            && !self.nodes.contains(&node)
+        {
+            self.nodes.push(node);
+        }
+    }
+}
 
 /// Bound on the registry calls when the last wait ends.
 const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -60,7 +90,7 @@ struct State {
 struct Active {
     id: u64,
     conn: Connection,
-    tx: watch::Sender<u64>,
+    tx: broadcast::Sender<Item>,
     users: usize,
     pump: tokio::task::JoinHandle<()>,
 }
@@ -69,30 +99,51 @@ struct Active {
 pub struct Subscription {
     inner: Arc<Inner>,
     id: u64,
-    rx: watch::Receiver<u64>,
+    rx: broadcast::Receiver<Item>,
+    /// What arrived since the last [`Subscription::take`].
+    burst: Burst,
     /// The pump ended (connection closed): no more events will come.
     ended: bool,
 }
 
 impl Subscription {
-    /// Resolves once an event arrived that this subscription has not seen; never, once the
-    /// events stopped.
+    fn new(inner: Arc<Inner>, id: u64, rx: broadcast::Receiver<Item>) -> Subscription {
+        Subscription { inner, id, rx, burst: Burst::default(), ended: false }
+    }
+
+    /// Resolves once an event arrived that this subscription has not taken; never, once the
+    /// events stopped. Cancel-safe.
     pub async fn changed(&mut self) {
-        if self.ended || self.rx.changed().await.is_err() {
-            self.ended = true;
-            std::future::pending::<()>().await;
+        if self.burst.events > 0 || self.burst.lost {
+            return;
+        }
+        if self.ended {
+            return std::future::pending().await;
+        }
+        match self.rx.recv().await {
+            Ok(item) => self.burst.add(item),
+            Err(broadcast::error::RecvError::Lagged(_)) => self.burst.lost = true,
+            Err(broadcast::error::RecvError::Closed) => {
+                self.ended = true;
+                std::future::pending::<()>().await
+            }
         }
     }
 
-    /// Marks every event so far as seen (after a burst settled).
-    pub fn mark_seen(&mut self) {
-        self.rx.borrow_and_update();
-    }
-
-    /// Events received since the subscription was made (tests).
-    #[cfg(test)]
-    pub fn count(&self) -> u64 {
-        *self.rx.borrow()
+    /// Everything that arrived so far (after a burst settled), emptying the queue.
+    pub fn take(&mut self) -> Burst {
+        loop {
+            match self.rx.try_recv() {
+                Ok(item) => self.burst.add(item),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.burst.lost = true,
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    self.ended = true;
+                    break;
+                }
+            }
+        }
+        std::mem::take(&mut self.burst)
     }
 }
 
@@ -121,25 +172,20 @@ impl Hub {
                 && !a.pump.is_finished()
             {
                 a.users += 1;
-                return Ok(Subscription {
-                    inner: self.inner.clone(),
-                    id: a.id,
-                    rx: a.tx.subscribe(),
-                    ended: false,
-                });
+                return Ok(Subscription::new(self.inner.clone(), a.id, a.tx.subscribe()));
             }
             // A subscription on a dead connection: its registrations died with the connection.
             if let Some(old) = state.active.take() {
                 old.pump.abort();
             }
         }
-        let (tx, rx) = watch::channel(0u64);
+        let (tx, rx) = broadcast::channel(BACKLOG);
         let pump = start(conn, tx.clone()).await?;
         let mut state = lock(&self.inner.state);
         state.next_id += 1;
         let id = state.next_id;
         state.active = Some(Active { id, conn: conn.clone(), tx, users: 1, pump });
-        Ok(Subscription { inner: self.inner.clone(), id, rx, ended: false })
+        Ok(Subscription::new(self.inner.clone(), id, rx))
     }
 
     /// Whether a subscription is set up (tests).
@@ -154,7 +200,10 @@ fn same_connection(a: &Connection, b: &Connection) -> bool {
 }
 
 /// Adds the match rules, registers the events, and spawns the task counting the signals.
-async fn start(conn: &Connection, tx: watch::Sender<u64>) -> Result<tokio::task::JoinHandle<()>, CallError> {
+async fn start(
+    conn: &Connection,
+    tx: broadcast::Sender<Item>,
+) -> Result<tokio::task::JoinHandle<()>, CallError> {
     let zerr = |e: zbus::Error| CallError::from_zbus(&e);
     let mut streams = Vec::new();
     for iface in EVENT_INTERFACES {
@@ -185,12 +234,47 @@ async fn start(conn: &Connection, tx: watch::Sender<u64>) -> Result<tokio::task:
     let mut all = futures_util::stream::select_all(streams);
     Ok(tokio::spawn(async move {
         while let Some(msg) = all.next().await {
-            if msg.is_err() {
-                continue;
-            }
-            tx.send_modify(|n| *n = n.wrapping_add(1));
+            let Ok(msg) = msg else { continue };
+            // No receivers between two waits is not an error.
+            let _ = tx.send(item(&msg));
         }
     }))
+}
+
+/// The node an event points at (see [`Item`]).
+fn item(msg: &zbus::Message) -> Item {
+    let header = msg.header();
+    if header.interface().is_some_and(|i| i.as_str() == "org.freedesktop.DBus") {
+        return None;
+    }
+    let bus = header.sender()?.to_string();
+    let path = header.path()?.to_string();
+    if header.member().is_some_and(|m| m.as_str() == "ChildrenChanged") {
+        // (operation, index, 0, child (so), properties)
+        let (op, _, _, child, _): (
+            String,
+            i32,
+            i32,
+            OwnedValue,
+            std::collections::HashMap<String, OwnedValue>,
+        ) = msg.body().deserialize().ok()?;
+        if !op.starts_with("add") {
+            return None;
+        }
+        return child_ref(&child);
+    }
+    Some(NodeRef::new(bus, path))
+}
+
+/// An `(so)` object reference inside a variant.
+fn child_ref(v: &Value<'_>) -> Option<NodeRef> {
+    let Value::Structure(s) = v else { return None };
+    match s.fields() {
+        [Value::Str(bus), Value::ObjectPath(path)] if !bus.is_empty() => {
+            Some(NodeRef::new(bus.as_str(), path.as_str()))
+        }
+        _ => None,
+    }
 }
 
 /// Ends the subscription `id` if no wait took a share since its last one was dropped.
@@ -225,7 +309,7 @@ async fn teardown(inner: Arc<Inner>, id: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::a11y::fake::{FakeRegistry, TestBus, emit_event as emit};
+    use crate::a11y::fake::{FakeRegistry, PREFIX, TestBus, emit_child_added, emit_event as emit};
 
     async fn until(what: &str, f: impl Fn() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -252,15 +336,23 @@ mod tests {
         let registered: Vec<String> = EVENTS.iter().map(|e| format!("+{e}")).collect();
         assert_eq!(*calls.lock().unwrap(), registered, "registered once for both waits");
 
-        // A burst of events is seen by both, and coalesces into one pending wake-up.
+        // A burst of events is seen by both, and taken at once; each node once.
         for _ in 0..3 {
             emit(&app).await;
         }
+        let me = app.unique_name().unwrap().to_string();
+        emit_child_added(&app, &me, "7").await;
         tokio::time::timeout(Duration::from_secs(5), a.changed()).await.expect("a woke");
         tokio::time::timeout(Duration::from_secs(5), b.changed()).await.expect("b woke");
-        until("all three events counted", || a.count() == 3).await;
-        a.mark_seen();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let burst = a.take();
+        assert_eq!(burst.events, 4);
+        assert!(!burst.lost);
+        let ids: Vec<String> = burst.nodes.iter().map(|n| n.id()).collect();
+        // The event's own node, and the child the children-changed event added.
+        assert_eq!(ids, [format!("{me}:{PREFIX}1"), format!("{me}:{PREFIX}7")]);
         assert!(tokio::time::timeout(Duration::from_millis(100), a.changed()).await.is_err(), "nothing new");
+        assert_eq!(b.take().events, 4);
 
         drop(a);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -292,7 +384,8 @@ mod tests {
         // Joining is already a NameOwnerChanged; see it, then the leaving.
         tokio::time::timeout(Duration::from_secs(5), sub.changed()).await.expect("join seen");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        sub.mark_seen();
+        let joined = sub.take();
+        assert!(joined.events > 0 && joined.nodes.is_empty(), "{joined:?}");
         drop(app);
         tokio::time::timeout(Duration::from_secs(5), sub.changed()).await.expect("leave seen");
     }

@@ -278,3 +278,26 @@ pub async fn emit_event(conn: &Connection) {
     .await
     .unwrap();
 }
+
+/// Sends one `object:children-changed:add` event from `conn`'s root, adding `bus`'s `suffix`.
+pub async fn emit_child_added(conn: &Connection, bus: &str, suffix: &str) {
+    let child = zbus::zvariant::Structure::from((
+        bus.to_owned(),
+        OwnedObjectPath::try_from(format!("{PREFIX}{suffix}")).unwrap(),
+    ));
+    conn.emit_signal(
+        None::<&str>,
+        format!("{PREFIX}root"),
+        "org.a11y.atspi.Event.Object",
+        "ChildrenChanged",
+        &(
+            "add",
+            0i32,
+            0i32,
+            zbus::zvariant::Value::from(child),
+            std::collections::HashMap::<String, zbus::zvariant::Value>::new(),
+        ),
+    )
+    .await
+    .unwrap();
+}

@@ -120,10 +120,20 @@ impl A11y {
             }
             Err(_) => return Err(spec.timeout_error()),
         };
-        let met = wait::run(spec, deadline, events, |left| {
-            let calls = Calls::new(conn.clone(), left.min(CALL_TIMEOUT));
-            async move { look(&calls, spec).await }
-        })
+        let calls_for = |left: Duration| Calls::new(conn.clone(), left.min(CALL_TIMEOUT));
+        let met = wait::run(
+            spec,
+            deadline,
+            events,
+            |left| {
+                let calls = calls_for(left);
+                async move { look(&calls, spec).await }
+            },
+            |left, nodes| {
+                let calls = calls_for(left);
+                async move { look_at(&calls, spec, nodes).await }
+            },
+        )
         .await?;
         Ok(Waited { met, elapsed: started.elapsed() })
     }
@@ -212,6 +222,55 @@ async fn look(calls: &Calls, spec: &WaitSpec) -> Result<Candidates, A11yError> {
     }
 }
 
+/// A check of a query's wait that looks only at the subtrees of `nodes` (those events
+/// concerned) in the query's scope: the nodes found there that pass the filter. Best effort:
+/// what cannot be read is left out (the full re-checks still see it).
+async fn look_at(calls: &Calls, spec: &WaitSpec, nodes: Vec<NodeRef>) -> Result<Candidates, A11yError> {
+    let Target::Query { scope, filter, limit } = &spec.target else { return look(calls, spec).await };
+    let buses: Vec<String> = {
+        let mut b: Vec<String> = nodes.iter().map(|n| n.bus.clone()).collect();
+        b.sort();
+        b.dedup();
+        b
+    };
+    let in_scope: Vec<String> = match scope {
+        Scope::All => buses,
+        Scope::Pid(pid) => {
+            let pids = futures_util::future::join_all(buses.iter().map(|b| calls.pid_of(b))).await;
+            buses
+                .into_iter()
+                .zip(pids)
+                .filter(|(_, p)| matches!(p, Ok(p) if p == pid))
+                .map(|(b, _)| b)
+                .collect()
+        }
+        Scope::Focused => match scope::resolve(calls, Scope::Focused).await {
+            Ok(root) => buses.into_iter().filter(|b| *b == root.bus).collect(),
+            Err(A11yError::NoRoot) => Vec::new(),
+            Err(e) => return Err(e),
+        },
+    };
+    let roots: Vec<NodeRef> = nodes.into_iter().filter(|n| in_scope.contains(&n.bus)).collect();
+    if roots.is_empty() {
+        return Ok(Candidates::default());
+    }
+    let walk = Walk::new(calls, filter.detail(), NODE_BUDGET);
+    let trees = futures_util::future::join_all(roots.into_iter().map(|r| walk.run(r, None))).await;
+    let mut hits: Vec<NodeRef> = Vec::new();
+    for tree in trees.into_iter().flatten().flatten() {
+        tree.visit(&mut |n| {
+            if filter.matches(&n.info) && !hits.contains(&n.node) {
+                hits.push(n.node.clone());
+            }
+            hits.len() < *limit
+        });
+    }
+    let infos =
+        futures_util::future::join_all(hits.iter().map(|n| walk::read_info(calls, n, Detail::Full))).await;
+    let nodes = hits.into_iter().zip(infos).filter_map(|(n, i)| i.ok().map(|i| (n, i))).collect();
+    Ok(Candidates { nodes, truncated: false })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,7 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn waits_wake_on_events_not_the_recheck_and_time_out_at_the_deadline() {
-        use crate::a11y::fake::{FakeNode, PREFIX, TestBus, emit_event, serve_desktop};
+        use crate::a11y::fake::{FakeNode, PREFIX, TestBus, emit_child_added, emit_event, serve_desktop};
         use crate::a11y::wait::Condition;
         use zbus::zvariant::OwnedObjectPath;
 
@@ -291,6 +350,19 @@ mod tests {
         let (waited, ()) = tokio::join!(a11y.wait(&gone), vanish);
         let waited = waited.unwrap();
         assert!(waited.met.nodes.is_empty());
+        assert!(waited.elapsed < Duration::from_secs(3), "{:?}", waited.elapsed);
+
+        // An event names the node to look at: a child added is found from the event alone,
+        // without a walk of the scope (which does not reach it here: nothing lists it).
+        let late = spec(Condition::Exists, "Late", 10_000);
+        let add = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.object_server().at(format!("{PREFIX}9"), FakeNode::new("push button", "Late")).await.unwrap();
+            emit_child_added(&app, &me, "9").await;
+        };
+        let (waited, ()) = tokio::join!(a11y.wait(&late), add);
+        let waited = waited.unwrap();
+        assert_eq!(waited.met.nodes[0].0.id(), format!("{me}:{PREFIX}9"));
         assert!(waited.elapsed < Duration::from_secs(3), "{:?}", waited.elapsed);
 
         let never = spec(Condition::Exists, "Nope", 400);

@@ -1,16 +1,18 @@
 //! Waiting for an accessibility condition (extension: not in Daytona's daemon).
 //!
-//! The condition is checked once at the start, again whenever AT-SPI events arrived (a burst
-//! settles for [`SETTLE`] first, and events during a check make the next check start at once),
-//! and at a slow interval for applications that send no events. Every check is bounded by the
-//! time left, so the answer comes at the deadline, not a check later.
+//! The condition is checked in full once at the start, again whenever AT-SPI events arrived (a
+//! burst settles for [`SETTLE`] first, and events during a check make the next check start at
+//! once), and at a slow interval for applications that send no events. Waiting for a query's
+//! nodes to exist, an event only needs a look at the nodes it concerns (their subtrees), not a
+//! walk of the whole scope: that look answers a dialog appearing within milliseconds. Every check
+//! is bounded by the time left, so the answer comes at the deadline, not a check later.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::error::A11yError;
-use super::events::Subscription;
+use super::events::{Burst, Subscription};
 use super::filter::Filter;
 use super::node::{NodeRef, STATE_DEFUNCT, STATE_NAMES, States};
 use super::scope::Scope;
@@ -51,6 +53,11 @@ impl Condition {
         }
     }
 
+    /// Whether a node matching now is enough (the nodes events concern can be looked at alone).
+    pub fn is_positive(self) -> bool {
+        self == Condition::Exists
+    }
+
     pub fn needs_states(self) -> bool {
         matches!(self, Condition::State | Condition::NotState)
     }
@@ -77,6 +84,11 @@ pub struct WaitSpec {
 }
 
 impl WaitSpec {
+    /// Whether an event's nodes can be looked at alone: a query that must come to match.
+    fn looks_at_events(&self) -> bool {
+        self.condition.is_positive() && matches!(self.target, Target::Query { .. })
+    }
+
     pub fn timeout_error(&self) -> A11yError {
         A11yError::WaitTimeout(format!(
             "timed out after {} ms waiting for {}",
@@ -125,24 +137,42 @@ pub fn decide(condition: Condition, states: &[usize], found: Candidates) -> Opti
     (!nodes.is_empty()).then_some(Met { nodes, truncated })
 }
 
-/// Waits until `check` finds the condition met, the deadline passes, or `check` fails for good.
-/// `check` gets the time left, to bound its calls by.
-pub async fn run<F, Fut>(
+/// The next check a wait makes.
+enum Next {
+    /// Everything the target names.
+    Full,
+    /// Only these nodes' subtrees (what a burst of events concerned).
+    Nodes(Vec<NodeRef>),
+}
+
+/// Waits until a check finds the condition met, the deadline passes, or a check fails for good.
+/// `full` looks at everything the target names; `nodes` only at the subtrees of the nodes
+/// events concerned (used for [`WaitSpec::looks_at_events`]). Both get the time left, to bound
+/// their calls by.
+pub async fn run<F, FFut, N, NFut>(
     spec: &WaitSpec,
     deadline: Instant,
     mut events: Option<Subscription>,
-    mut check: F,
+    mut full: F,
+    mut nodes: N,
 ) -> Result<Met, A11yError>
 where
-    F: FnMut(Duration) -> Fut,
-    Fut: Future<Output = Result<Candidates, A11yError>>,
+    F: FnMut(Duration) -> FFut,
+    FFut: Future<Output = Result<Candidates, A11yError>>,
+    N: FnMut(Duration, Vec<NodeRef>) -> NFut,
+    NFut: Future<Output = Result<Candidates, A11yError>>,
 {
+    let mut next = Next::Full;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(spec.timeout_error());
         }
-        match tokio::time::timeout_at(deadline, check(left)).await {
+        let checked = match std::mem::replace(&mut next, Next::Full) {
+            Next::Full => tokio::time::timeout_at(deadline, full(left)).await,
+            Next::Nodes(list) => tokio::time::timeout_at(deadline, nodes(left, list)).await,
+        };
+        match checked {
             Err(_) => return Err(spec.timeout_error()),
             Ok(Err(e)) => return Err(e),
             Ok(Ok(found)) => {
@@ -157,12 +187,16 @@ where
             () = tokio::time::sleep_until(recheck) => {}
             () = changed(&mut events) => {
                 tokio::time::sleep_until((Instant::now() + SETTLE).min(deadline)).await;
-                if let Some(sub) = events.as_mut() {
-                    sub.mark_seen();
-                }
+                let burst = events.as_mut().map(Subscription::take).unwrap_or_default();
+                next = next_check(spec, burst);
             }
         }
     }
+}
+
+/// After a burst of events: the nodes they concern, when that is enough, else everything.
+fn next_check(spec: &WaitSpec, burst: Burst) -> Next {
+    if spec.looks_at_events() && !burst.lost { Next::Nodes(burst.nodes) } else { Next::Full }
 }
 
 async fn changed(events: &mut Option<Subscription>) {
@@ -242,6 +276,33 @@ mod tests {
         assert!(decide(Condition::State, &[focused], found(vec![], false)).is_none());
     }
 
+    async fn no_nodes(_: Duration, _: Vec<NodeRef>) -> Result<Candidates, A11yError> {
+        panic!("no events in these tests")
+    }
+
+    #[test]
+    fn only_a_query_that_must_come_to_match_looks_at_the_events_nodes() {
+        let query = |condition| WaitSpec {
+            target: Target::Query {
+                scope: Scope::All,
+                filter: Filter::new(None, None, None, None).unwrap(),
+                limit: 5,
+            },
+            ..spec(condition, 1000, 1000)
+        };
+        let burst = |lost| Burst { nodes: vec![NodeRef::new(":1.5", "/b")], lost, events: 3 };
+        assert!(
+            matches!(next_check(&query(Condition::Exists), burst(false)), Next::Nodes(n) if n.len() == 1)
+        );
+        // Events were lost: only everything tells.
+        assert!(matches!(next_check(&query(Condition::Exists), burst(true)), Next::Full));
+        // Absence and states of a query's nodes need the whole scope; a node id is one node.
+        for c in [Condition::Gone, Condition::State, Condition::NotState] {
+            assert!(matches!(next_check(&query(c), burst(false)), Next::Full));
+        }
+        assert!(matches!(next_check(&spec(Condition::Exists, 1000, 1000), burst(false)), Next::Full));
+    }
+
     fn spec(condition: Condition, timeout_ms: u64, recheck_ms: u64) -> WaitSpec {
         WaitSpec {
             condition,
@@ -257,18 +318,30 @@ mod tests {
     async fn already_true_answers_at_once_and_the_recheck_finds_a_silent_change() {
         let s = spec(Condition::Exists, 10_000, 1_000);
         let started = Instant::now();
-        let met =
-            run(&s, started + s.timeout, None, |_| async { Ok(found(vec![node("/a", &[])], false)) }).await;
+        let met = run(
+            &s,
+            started + s.timeout,
+            None,
+            |_| async { Ok(found(vec![node("/a", &[])], false)) },
+            no_nodes,
+        )
+        .await;
         assert!(met.is_ok() && started.elapsed() < Duration::from_millis(1));
 
         // No events: the third check (after two re-check intervals) sees it.
         let checks = Arc::new(AtomicUsize::new(0));
         let c = checks.clone();
         let started = Instant::now();
-        let met = run(&s, started + s.timeout, None, move |_| {
-            let n = c.fetch_add(1, Ordering::SeqCst);
-            async move { Ok(found(if n >= 2 { vec![node("/a", &[])] } else { vec![] }, false)) }
-        })
+        let met = run(
+            &s,
+            started + s.timeout,
+            None,
+            move |_| {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                async move { Ok(found(if n >= 2 { vec![node("/a", &[])] } else { vec![] }, false)) }
+            },
+            no_nodes,
+        )
         .await;
         assert!(met.is_ok());
         assert_eq!(checks.load(Ordering::SeqCst), 3);
@@ -279,9 +352,15 @@ mod tests {
     async fn the_timeout_comes_at_the_deadline_even_mid_check() {
         let s = spec(Condition::Gone, 2_500, 1_000);
         let started = Instant::now();
-        let e = run(&s, started + s.timeout, None, |_| async { Ok(found(vec![node("/a", &[])], false)) })
-            .await
-            .unwrap_err();
+        let e = run(
+            &s,
+            started + s.timeout,
+            None,
+            |_| async { Ok(found(vec![node("/a", &[])], false)) },
+            no_nodes,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(started.elapsed(), Duration::from_millis(2_500));
         assert_eq!(e.to_string(), "timed out after 2500 ms waiting for condition exists of node :1.5:/a");
         assert!(matches!(e, A11yError::WaitTimeout(_)));
@@ -290,13 +369,19 @@ mod tests {
         let started = Instant::now();
         let told = Arc::new(std::sync::Mutex::new(Vec::new()));
         let t = told.clone();
-        let e = run(&s, started + s.timeout, None, move |left| {
-            t.lock().unwrap().push(left);
-            async {
-                std::future::pending::<()>().await;
-                Ok(Candidates::default())
-            }
-        })
+        let e = run(
+            &s,
+            started + s.timeout,
+            None,
+            move |left| {
+                t.lock().unwrap().push(left);
+                async {
+                    std::future::pending::<()>().await;
+                    Ok(Candidates::default())
+                }
+            },
+            no_nodes,
+        )
         .await
         .unwrap_err();
         assert!(matches!(e, A11yError::WaitTimeout(_)));
@@ -307,9 +392,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn errors_end_the_wait() {
         let s = spec(Condition::Exists, 10_000, 1_000);
-        let e = run(&s, Instant::now() + s.timeout, None, |_| async {
-            Err::<Candidates, _>(A11yError::Unavailable("gone".into()))
-        })
+        let e = run(
+            &s,
+            Instant::now() + s.timeout,
+            None,
+            |_| async { Err::<Candidates, _>(A11yError::Unavailable("gone".into())) },
+            no_nodes,
+        )
         .await
         .unwrap_err();
         assert!(matches!(e, A11yError::Unavailable(_)));
