@@ -171,7 +171,9 @@ pub struct AccessibilityWaitResponse {
     /// The first matching node; absent for `gone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<ComputerUseAccessibilityNode>,
-    /// Every matching node (for `state`/`not_state`, those in the state); empty for `gone`.
+    /// The matching nodes found (for `state`/`not_state`, those in the state; when an event
+    /// answered an `exists` query, those in the part of the tree the event concerned); empty
+    /// for `gone`.
     pub matches: Vec<ComputerUseAccessibilityNode>,
     /// The query's walk stopped at its limit or node budget.
     pub truncated: bool,

@@ -49,7 +49,7 @@ pub struct Burst {
     pub nodes: Vec<NodeRef>,
     /// Some events were lost (the wait fell behind): only a full check can tell.
     pub lost: bool,
-    /// Events taken (tests).
+    /// How many events arrived (one is enough to wake a wait).
     pub events: usize,
 }
 
