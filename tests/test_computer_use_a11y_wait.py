@@ -197,6 +197,12 @@ def test_element_targeted_typing_and_click_end_zenity_with_the_text(desktop):
         assert r.status == 200, r.describe()
         assert r.json() == {"x": b["x"] + b["width"] // 2, "y": b["y"] + b["height"] // 2}
 
+        # A drag by element: both ends on the text field's centre (selects nothing).
+        t = text["bounds"]
+        r = post(desktop, "/computeruse/mouse/drag", {"startElementId": text["id"], "endElementId": text["id"]})
+        assert r.status == 200, r.describe()
+        assert r.json() == {"x": t["x"] + t["width"] // 2, "y": t["y"] + t["height"] // 2}
+
         r = post(desktop, "/computeruse/mouse/click", {"elementId": ok["id"]})
         assert r.status == 200, r.describe()
         out, err = proc.communicate(timeout=20)

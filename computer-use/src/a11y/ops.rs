@@ -172,4 +172,37 @@ mod tests {
         assert_eq!(e, A11yError::NotSupported("node has no actions".into()));
         assert_eq!(done.lock().unwrap().len(), 3);
     }
+
+    #[tokio::test]
+    async fn element_targets_must_exist_and_be_on_screen() {
+        use crate::a11y::fake::{FakeNode, TestBus, node, serve};
+        use std::time::Duration;
+
+        let bus = TestBus::start();
+        let on_screen = 1 << STATE_SHOWING | 1 << STATE_VISIBLE;
+        let hidden =
+            FakeNode { states: vec![1 << STATE_VISIBLE, 0], ..FakeNode::new("push button", "Hidden") };
+        // Showing, but without the Component interface: no bounds to act on.
+        let flat = FakeNode { states: vec![on_screen, 0], ..FakeNode::new("label", "Flat") };
+        let dead =
+            FakeNode { states: vec![on_screen | 1 << STATE_DEFUNCT, 0], ..FakeNode::new("label", "Dead") };
+        let (conn, app) = serve(&bus, vec![("1", hidden), ("2", flat), ("3", dead)]).await;
+        let calls = bus.calls(Duration::from_secs(2)).await;
+
+        let e = on_screen_centre(&calls, &node(&app, "1")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NotVisible(_)), "{e}");
+        assert!(e.to_string().ends_with("is not showing on screen"), "{e}");
+        let e = on_screen_centre(&calls, &node(&app, "2")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NotVisible(_)) && e.to_string().contains("no screen bounds"), "{e}");
+        let e = on_screen_centre(&calls, &node(&app, "3")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NodeGone(_)), "{e}");
+        // An object the application does not have, and an application that left.
+        let e = on_screen_centre(&calls, &node(&app, "99")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NodeGone(_)), "{e}");
+        drop(conn);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let e = on_screen_centre(&calls, &node(&app, "1")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NodeGone(_)), "{e}");
+        assert!(e.to_string().starts_with("accessibility node is gone: "), "{e}");
+    }
 }
