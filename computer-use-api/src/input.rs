@@ -3,6 +3,12 @@
 //! Every field the clients may leave out has a default, as the agent has always treated them:
 //! coordinates 0, the left button, no modifiers. What the agent checks beyond the types (button
 //! and key names, ranges) is refused with 400 and a message naming the value.
+//!
+//! Element targeting (extension: not in Daytona's daemon): `mouse/move`, `mouse/click`,
+//! `mouse/drag` and `keyboard/type` also take an accessibility node id (`elementId`, or
+//! `element_id` as the upstream proposal spells it) instead of coordinates; the agent acts on
+//! the centre of the node's current bounds (for `type`: focuses the node first). Coordinates and
+//! an id together are refused.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,15 +21,33 @@ pub const MAX_CLICKS: i64 = 10;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct MouseMoveRequest {
-    pub x: i32,
-    pub y: i32,
+    /// Absent: 0 (unless an element is given).
+    #[schema(nullable = false)]
+    pub x: Option<i32>,
+    /// Absent: 0 (unless an element is given).
+    #[schema(nullable = false)]
+    pub y: Option<i32>,
+    /// Extension: an accessibility node id to move to (the centre of its bounds), instead of
+    /// `x`/`y`.
+    #[serde(rename = "elementId", alias = "element_id")]
+    #[schema(nullable = false)]
+    pub element_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct MouseClickRequest {
-    pub x: i32,
-    pub y: i32,
+    /// Absent: 0 (unless an element is given).
+    #[schema(nullable = false)]
+    pub x: Option<i32>,
+    /// Absent: 0 (unless an element is given).
+    #[schema(nullable = false)]
+    pub y: Option<i32>,
+    /// Extension: an accessibility node id to click (the centre of its bounds), instead of
+    /// `x`/`y`.
+    #[serde(rename = "elementId", alias = "element_id")]
+    #[schema(nullable = false)]
+    pub element_id: Option<String>,
     /// `left` (default), `right` or `middle`, case-insensitive.
     pub button: String,
     /// A double click, unless `clicks` says otherwise.
@@ -38,10 +62,27 @@ pub struct MouseClickRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct MouseDragRequest {
-    pub start_x: i32,
-    pub start_y: i32,
-    pub end_x: i32,
-    pub end_y: i32,
+    /// Absent: 0 (unless an element is given for this end).
+    #[schema(nullable = false)]
+    pub start_x: Option<i32>,
+    /// Absent: 0 (unless an element is given for this end).
+    #[schema(nullable = false)]
+    pub start_y: Option<i32>,
+    /// Absent: 0 (unless an element is given for this end).
+    #[schema(nullable = false)]
+    pub end_x: Option<i32>,
+    /// Absent: 0 (unless an element is given for this end).
+    #[schema(nullable = false)]
+    pub end_y: Option<i32>,
+    /// Extension: the node where the drag starts (the centre of its bounds), instead of
+    /// `startX`/`startY`.
+    #[serde(alias = "start_element_id")]
+    #[schema(nullable = false)]
+    pub start_element_id: Option<String>,
+    /// Extension: the node where the drag ends, instead of `endX`/`endY`.
+    #[serde(alias = "end_element_id")]
+    #[schema(nullable = false)]
+    pub end_element_id: Option<String>,
     /// `left` (default), `right` or `middle`.
     pub button: String,
     pub modifiers: Option<Vec<String>>,
@@ -111,6 +152,10 @@ pub struct KeyboardTypeRequest {
     pub text: String,
     /// Milliseconds between keystrokes.
     pub delay: Option<i64>,
+    /// Extension: an accessibility node to focus before typing.
+    #[serde(rename = "elementId", alias = "element_id")]
+    #[schema(nullable = false)]
+    pub element_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

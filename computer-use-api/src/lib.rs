@@ -67,6 +67,8 @@ pub const ERROR_SCHEMA_REF: &str = "#/components/schemas/ErrorResponse";
         paths::focus_accessibility_node,
         paths::invoke_accessibility_node,
         paths::set_accessibility_node_value,
+        // Extension: not in Daytona's daemon.
+        paths::wait_accessibility,
     ),
     tags((name = "computer-use", description = "The desktop: processes, mouse, keyboard, screenshots, displays and accessibility. Served by the computer-use agent, which the daemon starts on the first request."))
 )]
@@ -130,6 +132,7 @@ mod tests {
             ("POST", "/computeruse/a11y/node/focus"),
             ("POST", "/computeruse/a11y/node/invoke"),
             ("POST", "/computeruse/a11y/node/value"),
+            ("POST", "/computeruse/a11y/wait"),
         ]
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -209,6 +212,9 @@ mod tests {
             let required = s[schema]["required"].as_array().unwrap_or_else(|| panic!("{schema}"));
             assert!(required.contains(&Value::from(field)), "{schema}.{field}");
         }
+        let wait = &s["AccessibilityWaitRequest"]["properties"];
+        assert_eq!(wait["timeout"]["maximum"], a11y::WAIT_MAX_TIMEOUT_MS as f64);
+        assert_eq!(wait["pollIntervalMs"]["maximum"], a11y::WAIT_MAX_RECHECK_MS as f64);
         let region = &doc["paths"]["/computeruse/screenshot/region"]["get"]["parameters"];
         let required: Vec<&str> = region
             .as_array()

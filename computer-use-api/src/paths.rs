@@ -8,7 +8,8 @@
 
 use crate::a11y::{
     AccessibilityInvokeRequest, AccessibilityNodeRequest, AccessibilityNodesResponse,
-    AccessibilitySetValueRequest, AccessibilityTreeResponse, FindAccessibilityNodesRequest,
+    AccessibilitySetValueRequest, AccessibilityTreeResponse, AccessibilityWaitRequest,
+    AccessibilityWaitResponse, FindAccessibilityNodesRequest,
 };
 use crate::common::Empty;
 use crate::display::{DisplayInfoResponse, WindowsResponse};
@@ -122,35 +123,50 @@ fn get_process_errors() {}
 fn get_mouse_position() {}
 
 /// Move mouse cursor
+///
+/// To `x`,`y`, or (extension: not in Daytona's daemon) to the centre of the current bounds of the
+/// accessibility node `elementId`.
 #[utoipa::path(post, path = "/computeruse/mouse/move", tag = "computer-use", request_body = MouseMoveRequest,
     responses(
         (status = 200, description = "Where the pointer is", body = MousePositionResponse),
-        (status = 400, description = "A malformed body (`INVALID_REQUEST_BODY`), or the X server refused the request (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 400, description = "A malformed body (`INVALID_REQUEST_BODY`); the X server refused the request, an invalid `elementId`, or both `elementId` and coordinates (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 404, description = "Extension: the `elementId` node no longer exists (`A11Y_NODE_GONE`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 409, description = "Extension: the `elementId` node is not showing on screen or has empty bounds (`A11Y_NODE_NOT_VISIBLE`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 413, description = "The body is over 64 MiB (`PAYLOAD_TOO_LARGE`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 500, description = "The X request failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
-        (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 503, description = "The X display cannot be reached, or the agent is not available (no code); extension: the accessibility bus cannot be reached for an `elementId` (`A11Y_UNAVAILABLE`)", body = ref("#/components/schemas/ErrorResponse")),
     ))]
 fn move_mouse() {}
 
 /// Click mouse button
+///
+/// At `x`,`y`, or (extension: not in Daytona's daemon) at the centre of the current bounds of the
+/// accessibility node `elementId`.
 #[utoipa::path(post, path = "/computeruse/mouse/click", tag = "computer-use", request_body = MouseClickRequest,
     responses(
         (status = 200, description = "Clicked; where the pointer is", body = MouseClickResponse),
-        (status = 400, description = "A malformed body (`INVALID_REQUEST_BODY`); an unknown button or modifier, `clicks` out of range, or a refusal of the X server (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 400, description = "A malformed body (`INVALID_REQUEST_BODY`); an unknown button or modifier, `clicks` out of range, a refusal of the X server, an invalid `elementId`, or both `elementId` and coordinates (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 404, description = "Extension: the `elementId` node no longer exists (`A11Y_NODE_GONE`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 409, description = "Extension: the `elementId` node is not showing on screen or has empty bounds (`A11Y_NODE_NOT_VISIBLE`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 413, description = "The body is over 64 MiB (`PAYLOAD_TOO_LARGE`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 500, description = "The X request failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
-        (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 503, description = "The X display cannot be reached, or the agent is not available (no code); extension: the accessibility bus cannot be reached for an `elementId` (`A11Y_UNAVAILABLE`)", body = ref("#/components/schemas/ErrorResponse")),
     ))]
 fn click() {}
 
 /// Drag mouse
+///
+/// Each end is coordinates or (extension: not in Daytona's daemon) the centre of an accessibility
+/// node's current bounds (`startElementId`, `endElementId`).
 #[utoipa::path(post, path = "/computeruse/mouse/drag", tag = "computer-use", request_body = MouseDragRequest,
     responses(
         (status = 200, description = "Dragged; where the pointer is", body = MouseDragResponse),
-        (status = 400, description = "A malformed body (`INVALID_REQUEST_BODY`); an unknown button or modifier, or a refusal of the X server (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 400, description = "A malformed body (`INVALID_REQUEST_BODY`); an unknown button or modifier, a refusal of the X server, an invalid element id, or an end given both as a node and as coordinates (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 404, description = "Extension: the `elementId` node no longer exists (`A11Y_NODE_GONE`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 409, description = "Extension: the `elementId` node is not showing on screen or has empty bounds (`A11Y_NODE_NOT_VISIBLE`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 413, description = "The body is over 64 MiB (`PAYLOAD_TOO_LARGE`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 500, description = "The X request failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
-        (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 503, description = "The X display cannot be reached, or the agent is not available (no code); extension: the accessibility bus cannot be reached for an `elementId` (`A11Y_UNAVAILABLE`)", body = ref("#/components/schemas/ErrorResponse")),
     ))]
 fn drag() {}
 
@@ -192,13 +208,18 @@ fn mouse_up() {}
 // ------------------------------------------------------------------------------- keyboard
 
 /// Type text
+///
+/// Into whatever has the keyboard focus, or (extension: not in Daytona's daemon) into the
+/// accessibility node `elementId`, focused first.
 #[utoipa::path(post, path = "/computeruse/keyboard/type", tag = "computer-use", request_body = KeyboardTypeRequest,
     responses(
         (status = 200, description = "Done", body = Empty),
-        (status = 400, description = "A malformed body (`INVALID_REQUEST_BODY`); text that cannot be typed, or a refusal of the X server (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 400, description = "A malformed body (`INVALID_REQUEST_BODY`); text that cannot be typed, a refusal of the X server, an invalid `elementId`, or an element that cannot take the focus (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 404, description = "Extension: the `elementId` node no longer exists (`A11Y_NODE_GONE`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 409, description = "Extension: the `elementId` node is not showing on screen or has empty bounds (`A11Y_NODE_NOT_VISIBLE`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 413, description = "The body is over 64 MiB (`PAYLOAD_TOO_LARGE`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 500, description = "The X request failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
-        (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 503, description = "The X display cannot be reached, or the agent is not available (no code); extension: the accessibility bus cannot be reached for an `elementId` (`A11Y_UNAVAILABLE`)", body = ref("#/components/schemas/ErrorResponse")),
     ))]
 fn type_text() {}
 
@@ -412,3 +433,22 @@ fn invoke_accessibility_node() {}
         (status = 503, description = "The accessibility bus cannot be reached (`A11Y_UNAVAILABLE`), or the agent is not available (no code)", body = ref("#/components/schemas/ErrorResponse")),
     ))]
 fn set_accessibility_node_value() {}
+
+/// Wait for an accessibility condition
+///
+/// Extension: not in Daytona's daemon. Answers as soon as the condition holds: `exists` (a node
+/// matches), `gone` (none does), `state` / `not_state` (a matching node has all / none of the
+/// states). The nodes are named by `id` or by a find query. The condition is checked at once,
+/// again on every burst of AT-SPI events (window and state changes, nodes added or removed), and
+/// at `pollIntervalMs` for applications that send no events.
+#[utoipa::path(post, path = "/computeruse/a11y/wait", tag = "computer-use", request_body = AccessibilityWaitRequest,
+    responses(
+        (status = 200, description = "The condition holds; the matching nodes and how long it took", body = AccessibilityWaitResponse),
+        (status = 400, description = "A malformed body (`INVALID_REQUEST_BODY`); an unknown condition or state name, no states for `state`/`not_state`, neither or both of `id` and a query, an invalid node id, scope, name-match mode or regex, or `timeout`/`pollIntervalMs` out of range (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 404, description = "`state`/`not_state` for an `id` whose node does not exist (`NOT_FOUND`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 408, description = "The condition did not hold within `timeout`; the message names it (`A11Y_WAIT_TIMEOUT`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 413, description = "The body is over 64 MiB (`PAYLOAD_TOO_LARGE`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 500, description = "An application answered nonsense (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 503, description = "The accessibility bus cannot be reached (`A11Y_UNAVAILABLE`), or the agent is not available (no code)", body = ref("#/components/schemas/ErrorResponse")),
+    ))]
+fn wait_accessibility() {}

@@ -12,9 +12,16 @@ pub use toolbox_envelope::layer as envelope_layer;
 pub type ApiError = toolbox_envelope::ApiError<Code>;
 
 toolbox_envelope::error_codes! {
-    /// The `DaemonErrorCode` values this agent emits: the generic kinds and this one.
+    /// The `DaemonErrorCode` values this agent emits: the generic kinds and these.
     pub enum Code {
         A11yUnavailable => "A11Y_UNAVAILABLE",
+        // Extensions (not in Daytona's daemon): `a11y/wait` and element-targeted input.
+        /// 408: the wait's condition did not hold before its timeout.
+        A11yWaitTimeout => "A11Y_WAIT_TIMEOUT",
+        /// 404: the node an input names no longer exists (its object or application is gone).
+        A11yNodeGone => "A11Y_NODE_GONE",
+        /// 409: the node an input names is not on screen (not showing, or empty bounds).
+        A11yNodeNotVisible => "A11Y_NODE_NOT_VISIBLE",
     }
 }
 

@@ -21,6 +21,15 @@ pub enum A11yError {
     InvalidRequest(String),
     #[error("{0}")]
     Internal(String),
+    /// A wait's condition did not hold in time (the text names the condition).
+    #[error("{0}")]
+    WaitTimeout(String),
+    /// An element-targeted input names a node that no longer exists.
+    #[error("accessibility node is gone: {0}")]
+    NodeGone(String),
+    /// An element-targeted input names a node that is not on screen.
+    #[error("accessibility node is not visible: {0}")]
+    NotVisible(String),
 }
 
 /// How a failed D-Bus call is treated by the walkers and the node operations.

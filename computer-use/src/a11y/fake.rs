@@ -210,3 +210,94 @@ pub async fn serve(bus: &TestBus, nodes: Vec<(&str, FakeNode)>) -> (Connection, 
 pub fn node(bus: &str, suffix: &str) -> NodeRef {
     NodeRef::new(bus, format!("{PREFIX}{suffix}"))
 }
+
+/// A registry that records the events listeners register and deregister (`+event`, `-event`).
+#[derive(Clone, Default)]
+pub struct FakeRegistry {
+    pub calls: Arc<Mutex<Vec<String>>>,
+}
+
+#[zbus::interface(name = "org.a11y.atspi.Registry")]
+impl FakeRegistry {
+    async fn register_event(&self, event: String) {
+        self.calls.lock().unwrap().push(format!("+{event}"));
+    }
+
+    async fn deregister_event(&self, event: String) {
+        self.calls.lock().unwrap().push(format!("-{event}"));
+    }
+}
+
+/// `org.a11y.Bus` on the session bus: here the accessibility bus is the same test bus.
+struct FakeA11yBus {
+    address: String,
+}
+
+#[zbus::interface(name = "org.a11y.Bus")]
+impl FakeA11yBus {
+    async fn get_address(&self) -> String {
+        self.address.clone()
+    }
+}
+
+/// Makes `bus` a whole desktop's buses: `org.a11y.Bus` answers with the bus's own address, and
+/// the registry (its event registrations, and a root listing `apps`) is served. Returns the
+/// registry's connection (keep it alive) and its recorded registrations.
+pub async fn serve_desktop(
+    bus: &TestBus,
+    apps: Vec<(String, OwnedObjectPath)>,
+) -> (Connection, Arc<Mutex<Vec<String>>>) {
+    let conn = bus.connect().await;
+    let registry = FakeRegistry::default();
+    let calls = registry.calls.clone();
+    conn.object_server().at("/org/a11y/atspi/registry", registry).await.unwrap();
+    conn.object_server().at("/org/a11y/bus", FakeA11yBus { address: bus.address.clone() }).await.unwrap();
+    let mut root = FakeNode::new("desktop frame", "main");
+    root.children = apps;
+    conn.object_server().at(format!("{PREFIX}root"), root).await.unwrap();
+    conn.request_name("org.a11y.Bus").await.unwrap();
+    conn.request_name("org.a11y.atspi.Registry").await.unwrap();
+    (conn, calls)
+}
+
+/// Sends one `object:state-changed` event from `conn`.
+pub async fn emit_event(conn: &Connection) {
+    conn.emit_signal(
+        None::<&str>,
+        format!("{PREFIX}1"),
+        "org.a11y.atspi.Event.Object",
+        "StateChanged",
+        &(
+            "showing",
+            1i32,
+            0i32,
+            zbus::zvariant::Value::from(0i32),
+            std::collections::HashMap::<String, zbus::zvariant::Value>::new(),
+        ),
+    )
+    .await
+    .unwrap();
+}
+
+/// Sends one `object:children-changed:add` event from `conn`'s root, adding `bus`'s `suffix`.
+pub async fn emit_child_added(conn: &Connection, bus: &str, suffix: &str) {
+    let child = zbus::zvariant::Structure::from((
+        bus.to_owned(),
+        OwnedObjectPath::try_from(format!("{PREFIX}{suffix}")).unwrap(),
+    ));
+    conn.emit_signal(
+        None::<&str>,
+        format!("{PREFIX}root"),
+        "org.a11y.atspi.Event.Object",
+        "ChildrenChanged",
+        &(
+            "add",
+            0i32,
+            0i32,
+            zbus::zvariant::Value::from(child),
+            std::collections::HashMap::<String, zbus::zvariant::Value>::new(),
+        ),
+    )
+    .await
+    .unwrap();
+}

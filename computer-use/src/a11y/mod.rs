@@ -4,11 +4,14 @@
 //! `api` serves the routes over `service`. Below it: `bus` owns the connection to the AT-SPI
 //! bus and bounded calls on it, `walk` the concurrent tree walks, `scope` where a walk starts,
 //! `filter` the find filter, `ops` the node actions, `node` ids, states and budgets, `error` the
-//! failure classes.
+//! failure classes. Extensions (not in Daytona's daemon): `wait` waits for a condition, woken
+//! by the AT-SPI events `events` subscribes to; `ops` also finds where element-targeted input
+//! acts.
 
 pub mod api;
 mod bus;
 mod error;
+mod events;
 #[cfg(test)]
 mod fake;
 mod filter;
@@ -16,4 +19,5 @@ mod node;
 mod ops;
 mod scope;
 pub mod service;
+mod wait;
 mod walk;

@@ -102,6 +102,14 @@ pub const STATE_NAMES: [&str; 44] = [
 ];
 
 pub const STATE_ACTIVE: usize = 1;
+pub const STATE_DEFUNCT: usize = 6;
+pub const STATE_SHOWING: usize = 25;
+pub const STATE_VISIBLE: usize = 30;
+
+/// The bit index of a state name (case-insensitive, trimmed).
+pub fn state_index(name: &str) -> Option<usize> {
+    STATE_NAMES.iter().position(|n| n.eq_ignore_ascii_case(name.trim()))
+}
 
 /// The 64-bit state set of `GetState` (two 32-bit words, low word first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,9 +134,17 @@ impl States {
     /// Whether every named state is set. Names are matched case-insensitively; an unknown name
     /// can never be present.
     pub fn has_all(self, names: &[String]) -> bool {
-        names.iter().all(|want| {
-            STATE_NAMES.iter().position(|n| n.eq_ignore_ascii_case(want.trim())).is_some_and(|i| self.has(i))
-        })
+        names.iter().all(|want| state_index(want).is_some_and(|i| self.has(i)))
+    }
+
+    /// Whether every bit is set.
+    pub fn has_every(self, bits: &[usize]) -> bool {
+        bits.iter().all(|&b| self.has(b))
+    }
+
+    /// Whether no bit is set.
+    pub fn has_none(self, bits: &[usize]) -> bool {
+        !bits.iter().any(|&b| self.has(b))
     }
 }
 
@@ -193,5 +209,12 @@ mod tests {
         assert!(s.has_all(&[]));
         assert_eq!(States::from_words(&[]).names(), Vec::<&str>::new());
         assert_eq!(STATE_NAMES[43], "read_only");
+        assert_eq!(STATE_NAMES[STATE_DEFUNCT], "defunct");
+        assert_eq!(STATE_NAMES[STATE_SHOWING], "showing");
+        assert_eq!(STATE_NAMES[STATE_VISIBLE], "visible");
+        assert_eq!(state_index(" Focused "), Some(12));
+        assert_eq!(state_index("shiny"), None);
+        assert!(s.has_every(&[1, 8]) && !s.has_every(&[1, 12]) && s.has_every(&[]));
+        assert!(s.has_none(&[12, 27]) && !s.has_none(&[12, 8]) && s.has_none(&[]));
     }
 }

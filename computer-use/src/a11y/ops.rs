@@ -2,7 +2,7 @@
 
 use super::bus::{ACCESSIBLE, ACTION, COMPONENT, Calls, EDITABLE_TEXT, VALUE};
 use super::error::{A11yError, CallError};
-use super::node::NodeRef;
+use super::node::{Bounds, NodeRef, STATE_DEFUNCT, STATE_SHOWING, STATE_VISIBLE, States};
 use super::walk::action_names;
 
 pub async fn focus(calls: &Calls, node: &NodeRef) -> Result<(), A11yError> {
@@ -74,9 +74,62 @@ pub async fn set_value(calls: &Calls, node: &NodeRef, value: &str) -> Result<(),
         .map_err(|e| e.into_a11y(&id))
 }
 
+/// The centre of `bounds`, rounded towards the top left; `None` for empty bounds.
+pub fn centre(bounds: Bounds) -> Option<(i32, i32)> {
+    if bounds.width <= 0 || bounds.height <= 0 {
+        return None;
+    }
+    // Saturating: nonsense extents from an application must not overflow.
+    Some((bounds.x.saturating_add(bounds.width / 2), bounds.y.saturating_add(bounds.height / 2)))
+}
+
+/// Where an element-targeted input acts: the centre of the node's current extents in screen
+/// coordinates. A node that is gone (its object or its application) is `NodeGone`; one that is
+/// not showing, not visible, or without bounds is `NotVisible`.
+pub async fn on_screen_centre(calls: &Calls, node: &NodeRef) -> Result<(i32, i32), A11yError> {
+    let id = node.id();
+    let gone_or = |e: CallError| match e {
+        CallError::NotFound(d) => A11yError::NodeGone(format!("{id}: {d}")),
+        other => other.into_a11y(&id),
+    };
+    let (states, extents) = tokio::join!(
+        calls.call::<_, Vec<u32>>(node, ACCESSIBLE, "GetState", &()),
+        calls.call::<_, (i32, i32, i32, i32)>(node, COMPONENT, "GetExtents", &(0u32,))
+    );
+    let states = States::from_words(&states.map_err(gone_or)?);
+    if states.has(STATE_DEFUNCT) {
+        return Err(A11yError::NodeGone(format!("{id}: the node is defunct")));
+    }
+    if !states.has(STATE_SHOWING) || !states.has(STATE_VISIBLE) {
+        return Err(A11yError::NotVisible(format!("{id} is not showing on screen")));
+    }
+    let (x, y, width, height) = match extents {
+        Ok(e) => e,
+        Err(CallError::NotSupported(_)) => {
+            return Err(A11yError::NotVisible(format!("{id} has no screen bounds (no Component interface)")));
+        }
+        Err(e) => return Err(gone_or(e)),
+    };
+    let bounds = Bounds { x, y, width, height };
+    centre(bounds).ok_or_else(|| A11yError::NotVisible(format!("{id} has empty bounds {width}x{height}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn centres() {
+        let b = |x, y, width, height| Bounds { x, y, width, height };
+        assert_eq!(centre(b(10, 20, 100, 50)), Some((60, 45)));
+        assert_eq!(centre(b(0, 0, 1, 1)), Some((0, 0)));
+        assert_eq!(centre(b(5, 5, 3, 3)), Some((6, 6)));
+        assert_eq!(centre(b(-100, -10, 40, 20)), Some((-80, 0)));
+        // Nonsense extents far off screen saturate instead of overflowing.
+        assert_eq!(centre(b(i32::MAX - 10, 0, 100, 2)), Some((i32::MAX, 1)));
+        assert_eq!(centre(b(10, 10, 0, 5)), None);
+        assert_eq!(centre(b(10, 10, 5, -1)), None);
+    }
 
     #[test]
     fn actions_are_picked_by_name_or_first() {
@@ -118,5 +171,38 @@ mod tests {
         let e = invoke(&calls, &node(&app, "2"), None).await.unwrap_err();
         assert_eq!(e, A11yError::NotSupported("node has no actions".into()));
         assert_eq!(done.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn element_targets_must_exist_and_be_on_screen() {
+        use crate::a11y::fake::{FakeNode, TestBus, node, serve};
+        use std::time::Duration;
+
+        let bus = TestBus::start();
+        let on_screen = 1 << STATE_SHOWING | 1 << STATE_VISIBLE;
+        let hidden =
+            FakeNode { states: vec![1 << STATE_VISIBLE, 0], ..FakeNode::new("push button", "Hidden") };
+        // Showing, but without the Component interface: no bounds to act on.
+        let flat = FakeNode { states: vec![on_screen, 0], ..FakeNode::new("label", "Flat") };
+        let dead =
+            FakeNode { states: vec![on_screen | 1 << STATE_DEFUNCT, 0], ..FakeNode::new("label", "Dead") };
+        let (conn, app) = serve(&bus, vec![("1", hidden), ("2", flat), ("3", dead)]).await;
+        let calls = bus.calls(Duration::from_secs(2)).await;
+
+        let e = on_screen_centre(&calls, &node(&app, "1")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NotVisible(_)), "{e}");
+        assert!(e.to_string().ends_with("is not showing on screen"), "{e}");
+        let e = on_screen_centre(&calls, &node(&app, "2")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NotVisible(_)) && e.to_string().contains("no screen bounds"), "{e}");
+        let e = on_screen_centre(&calls, &node(&app, "3")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NodeGone(_)), "{e}");
+        // An object the application does not have, and an application that left.
+        let e = on_screen_centre(&calls, &node(&app, "99")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NodeGone(_)), "{e}");
+        drop(conn);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let e = on_screen_centre(&calls, &node(&app, "1")).await.unwrap_err();
+        assert!(matches!(e, A11yError::NodeGone(_)), "{e}");
+        assert!(e.to_string().starts_with("accessibility node is gone: "), "{e}");
     }
 }

@@ -1,17 +1,32 @@
 //! The accessibility service: tree, find, focus, invoke and set value on the desktop's AT-SPI
 //! bus. Answers are the walked nodes; `api` turns them into the clients' JSON.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::bus::{Bus, CALL_TIMEOUT, Calls};
-use super::error::A11yError;
+use super::error::{A11yError, CallError};
+use super::events::Hub;
 use super::filter::Filter;
 use super::node::{NODE_BUDGET, NodeRef};
 use super::ops;
 use super::scope::{self, Scope};
+use super::wait::{self, Candidates, Met, Target, WaitSpec};
 use super::walk::{self, Detail, Info, RawNode, Walk};
 use crate::desktop_env::SharedDesktopEnv;
 
 pub struct A11y {
     bus: Bus,
+    /// The AT-SPI event subscription waits share.
+    events: Hub,
+}
+
+/// A wait that ended with its condition met.
+#[derive(Debug)]
+pub struct Waited {
+    pub met: Met,
+    pub elapsed: Duration,
 }
 
 /// A walked subtree.
@@ -32,7 +47,7 @@ pub struct Found {
 
 impl A11y {
     pub fn new(desktop_env: SharedDesktopEnv) -> A11y {
-        A11y { bus: Bus::new(desktop_env) }
+        A11y { bus: Bus::new(desktop_env), events: Hub::default() }
     }
 
     /// Drops the cached accessibility-bus connection (on `/computeruse/stop`).
@@ -65,39 +80,7 @@ impl A11y {
     /// Nodes under (and including) the scope's root that pass the filter, in pre-order, at most
     /// `limit` of them.
     pub async fn find(&self, scope: Scope, filter: &Filter, limit: usize) -> Result<Found, A11yError> {
-        let calls = self.calls().await?;
-        let root = scope::resolve(&calls, scope).await?;
-        let id = root.id();
-        // Walk reading only what the filter needs, then read the matches in full.
-        let walk = Walk::new(&calls, filter.detail(), NODE_BUDGET);
-        let Some(tree) = walk.run(root, None).await.map_err(|e| e.into_a11y(&id))? else {
-            return Err(A11yError::NodeNotFound(id));
-        };
-        let mut truncated = walk.truncated();
-        let mut hits = Vec::new();
-        tree.visit(&mut |n| {
-            if filter.matches(&n.info) {
-                hits.push(n.node.clone());
-                if hits.len() >= limit {
-                    truncated = true;
-                    return false;
-                }
-            }
-            true
-        });
-        let infos =
-            futures_util::future::join_all(hits.iter().map(|n| walk::read_info(&calls, n, Detail::Full)))
-                .await;
-        let mut matches = Vec::with_capacity(hits.len());
-        for (node, info) in hits.into_iter().zip(infos) {
-            match info {
-                Ok(info) => matches.push((node, info)),
-                // Gone since the walk saw it.
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e.into_a11y(&node.id())),
-            }
-        }
-        Ok(Found { matches, truncated })
+        find_on(&self.calls().await?, scope, filter, limit).await
     }
 
     pub async fn focus(&self, id: &str) -> Result<(), A11yError> {
@@ -114,6 +97,178 @@ impl A11y {
         let node = NodeRef::parse(id)?;
         ops::set_value(&self.calls().await?, &node, value).await
     }
+
+    /// Waits until the condition holds (see `wait`). The connection, the event subscription
+    /// and every check are bounded by the time left.
+    pub async fn wait(&self, spec: &WaitSpec) -> Result<Waited, A11yError> {
+        let started = Instant::now();
+        let deadline = started + spec.timeout;
+        let conn = match tokio::time::timeout_at(deadline, self.bus.connection()).await {
+            Ok(conn) => conn?,
+            Err(_) => return Err(spec.timeout_error()),
+        };
+        // Subscribed before the first check, so that nothing changing in between is missed.
+        // Without events (no registry answering) the slow re-check still finds the change.
+        let events = match tokio::time::timeout_at(deadline, self.events.subscribe(&conn)).await {
+            Ok(Ok(sub)) => Some(sub),
+            Ok(Err(CallError::Disconnected(d))) => {
+                return Err(A11yError::Unavailable(format!("connection lost: {d}")));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "no accessibility events; waits fall back to re-checking");
+                None
+            }
+            Err(_) => return Err(spec.timeout_error()),
+        };
+        let calls_for = |left: Duration| Calls::new(conn.clone(), left.min(CALL_TIMEOUT));
+        let met = wait::run(
+            spec,
+            deadline,
+            events,
+            |left| {
+                let calls = calls_for(left);
+                async move { look(&calls, spec).await }
+            },
+            |left, nodes| {
+                let calls = calls_for(left);
+                async move { look_at(&calls, spec, nodes).await }
+            },
+        )
+        .await?;
+        Ok(Waited { met, elapsed: started.elapsed() })
+    }
+
+    /// The screen point an element-targeted input acts on: the centre of the node's current
+    /// bounds.
+    pub async fn element_point(&self, id: &str) -> Result<(i32, i32), A11yError> {
+        let node = NodeRef::parse(id)?;
+        ops::on_screen_centre(&self.calls().await?, &node).await
+    }
+
+    /// Focuses a node before typing into it: it must be on screen, and take the focus.
+    pub async fn focus_element(&self, id: &str) -> Result<(), A11yError> {
+        let node = NodeRef::parse(id)?;
+        let calls = self.calls().await?;
+        ops::on_screen_centre(&calls, &node).await?;
+        ops::focus(&calls, &node).await.map_err(|e| match e {
+            A11yError::NodeNotFound(d) => A11yError::NodeGone(d),
+            other => other,
+        })
+    }
+}
+
+/// Nodes under (and including) the scope's root that pass the filter, in pre-order, at most
+/// `limit` of them, with `calls`.
+async fn find_on(calls: &Calls, scope: Scope, filter: &Filter, limit: usize) -> Result<Found, A11yError> {
+    let root = scope::resolve(calls, scope).await?;
+    let id = root.id();
+    // Walk reading only what the filter needs, then read the matches in full.
+    let walk = Walk::new(calls, filter.detail(), NODE_BUDGET);
+    let Some(tree) = walk.run(root, None).await.map_err(|e| e.into_a11y(&id))? else {
+        return Err(A11yError::NodeNotFound(id));
+    };
+    let mut truncated = walk.truncated();
+    let mut hits = Vec::new();
+    tree.visit(&mut |n| {
+        if filter.matches(&n.info) {
+            hits.push(n.node.clone());
+            if hits.len() >= limit {
+                truncated = true;
+                return false;
+            }
+        }
+        true
+    });
+    let infos =
+        futures_util::future::join_all(hits.iter().map(|n| walk::read_info(calls, n, Detail::Full))).await;
+    let mut matches = Vec::with_capacity(hits.len());
+    for (node, info) in hits.into_iter().zip(infos) {
+        match info {
+            Ok(info) => matches.push((node, info)),
+            // Gone since the walk saw it.
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into_a11y(&node.id())),
+        }
+    }
+    Ok(Found { matches, truncated })
+}
+
+/// One check of a wait: the nodes its target names now. A query whose scope has no
+/// application yet finds nothing (an application may be about to start); a node that is gone
+/// is absent for `exists`/`gone`, and a 404 for the state conditions, which it can never meet.
+/// Other failures of single applications (no answer in time) count as "not yet".
+async fn look(calls: &Calls, spec: &WaitSpec) -> Result<Candidates, A11yError> {
+    let found = match &spec.target {
+        Target::Query { scope, filter, limit } => find_on(calls, *scope, filter, *limit)
+            .await
+            .map(|f| Candidates { nodes: f.matches, truncated: f.truncated }),
+        Target::Node(node) => match walk::read_info(calls, node, Detail::Full).await {
+            Ok(info) => Ok(Candidates { nodes: vec![(node.clone(), info)], truncated: false }),
+            Err(e) if e.is_not_found() && !spec.condition.needs_states() => Ok(Candidates::default()),
+            Err(e) => Err(e.into_a11y(&node.id())),
+        },
+    };
+    match found {
+        Ok(found) => Ok(found),
+        Err(A11yError::NoRoot) => Ok(Candidates::default()),
+        Err(A11yError::NodeNotFound(_)) if matches!(spec.target, Target::Query { .. }) => {
+            Ok(Candidates::default())
+        }
+        Err(A11yError::Internal(e)) => {
+            tracing::debug!(error = %e, "wait check failed; trying again");
+            Ok(Candidates { nodes: Vec::new(), truncated: true })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A check of a query's wait that looks only at the subtrees of `nodes` (those events
+/// concerned) in the query's scope: the nodes found there that pass the filter. Best effort:
+/// what cannot be read is left out (the full re-checks still see it).
+async fn look_at(calls: &Calls, spec: &WaitSpec, nodes: Vec<NodeRef>) -> Result<Candidates, A11yError> {
+    let Target::Query { scope, filter, limit } = &spec.target else { return look(calls, spec).await };
+    let buses: Vec<String> = {
+        let mut b: Vec<String> = nodes.iter().map(|n| n.bus.clone()).collect();
+        b.sort();
+        b.dedup();
+        b
+    };
+    let in_scope: Vec<String> = match scope {
+        Scope::All => buses,
+        Scope::Pid(pid) => {
+            let pids = futures_util::future::join_all(buses.iter().map(|b| calls.pid_of(b))).await;
+            buses
+                .into_iter()
+                .zip(pids)
+                .filter(|(_, p)| matches!(p, Ok(p) if p == pid))
+                .map(|(b, _)| b)
+                .collect()
+        }
+        Scope::Focused => match scope::resolve(calls, Scope::Focused).await {
+            Ok(root) => buses.into_iter().filter(|b| *b == root.bus).collect(),
+            Err(A11yError::NoRoot) => Vec::new(),
+            Err(e) => return Err(e),
+        },
+    };
+    let roots: Vec<NodeRef> = nodes.into_iter().filter(|n| in_scope.contains(&n.bus)).collect();
+    if roots.is_empty() {
+        return Ok(Candidates::default());
+    }
+    let walk = Walk::new(calls, filter.detail(), NODE_BUDGET);
+    let trees = futures_util::future::join_all(roots.into_iter().map(|r| walk.run(r, None))).await;
+    let mut hits: Vec<NodeRef> = Vec::new();
+    for tree in trees.into_iter().flatten().flatten() {
+        tree.visit(&mut |n| {
+            if filter.matches(&n.info) && !hits.contains(&n.node) {
+                hits.push(n.node.clone());
+            }
+            hits.len() < *limit
+        });
+    }
+    let infos =
+        futures_util::future::join_all(hits.iter().map(|n| walk::read_info(calls, n, Detail::Full))).await;
+    let nodes = hits.into_iter().zip(infos).filter_map(|(n, i)| i.ok().map(|i| (n, i))).collect();
+    Ok(Candidates { nodes, truncated: false })
 }
 
 #[cfg(test)]
@@ -133,5 +288,104 @@ mod tests {
         assert!(matches!(a11y.focus(":1.2:/a").await, Err(A11yError::Unavailable(_))));
         // Ids are checked before the bus is needed.
         assert!(matches!(a11y.invoke("nope", None).await, Err(A11yError::InvalidRequest(_))));
+    }
+
+    #[tokio::test]
+    async fn waits_wake_on_events_not_the_recheck_and_time_out_at_the_deadline() {
+        use crate::a11y::fake::{FakeNode, PREFIX, TestBus, emit_child_added, emit_event, serve_desktop};
+        use crate::a11y::wait::Condition;
+        use zbus::zvariant::OwnedObjectPath;
+
+        let bus = TestBus::start();
+        let app = bus.connect().await;
+        let me = app.unique_name().unwrap().to_string();
+        let app_root = (me.clone(), OwnedObjectPath::try_from(format!("{PREFIX}root")).unwrap());
+        let (_registry, registrations) = serve_desktop(&bus, vec![app_root]).await;
+        // The application lists a button that is not there yet.
+        app.object_server()
+            .at(format!("{PREFIX}root"), FakeNode::new("application", "app").child(&me, "1"))
+            .await
+            .unwrap();
+        let a11y = A11y::new(SharedDesktopEnv::new(DesktopEnv {
+            display: ":4242".into(),
+            dbus_session_bus_address: Some(bus.address.clone()),
+        }));
+        let spec = |condition, name: &str, timeout_ms| WaitSpec {
+            condition,
+            target: Target::Query {
+                scope: Scope::All,
+                filter: Filter::new(Some("push button"), Some(name), Some("exact"), None).unwrap(),
+                limit: 10,
+            },
+            states: Vec::new(),
+            timeout: Duration::from_millis(timeout_ms),
+            // Far beyond the test: only an event can wake these waits in time.
+            recheck: Duration::from_secs(60),
+            describe: format!("{name} {condition:?}"),
+        };
+
+        let exists = spec(Condition::Exists, "OK", 10_000);
+        let appear = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            app.object_server().at(format!("{PREFIX}1"), FakeNode::new("push button", "OK")).await.unwrap();
+            emit_event(&app).await;
+        };
+        let (waited, ()) = tokio::join!(a11y.wait(&exists), appear);
+        let waited = waited.unwrap();
+        assert!(waited.elapsed >= Duration::from_millis(300), "{:?}", waited.elapsed);
+        assert!(waited.elapsed < Duration::from_secs(3), "woken by the event: {:?}", waited.elapsed);
+        assert_eq!(waited.met.nodes[0].0.id(), format!("{me}:{PREFIX}1"));
+        assert_eq!(waited.met.nodes[0].1.name, "OK");
+
+        // Already true: at once.
+        let waited = a11y.wait(&exists).await.unwrap();
+        assert!(waited.elapsed < Duration::from_millis(500), "{:?}", waited.elapsed);
+
+        let gone = spec(Condition::Gone, "OK", 10_000);
+        let vanish = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.object_server().remove::<FakeNode, _>(format!("{PREFIX}1")).await.unwrap();
+            emit_event(&app).await;
+        };
+        let (waited, ()) = tokio::join!(a11y.wait(&gone), vanish);
+        let waited = waited.unwrap();
+        assert!(waited.met.nodes.is_empty());
+        assert!(waited.elapsed < Duration::from_secs(3), "{:?}", waited.elapsed);
+
+        // An event names the node to look at: a child added is found from the event alone,
+        // without a walk of the scope (which does not reach it here: nothing lists it).
+        let late = spec(Condition::Exists, "Late", 10_000);
+        let add = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.object_server().at(format!("{PREFIX}9"), FakeNode::new("push button", "Late")).await.unwrap();
+            emit_child_added(&app, &me, "9").await;
+        };
+        let (waited, ()) = tokio::join!(a11y.wait(&late), add);
+        let waited = waited.unwrap();
+        assert_eq!(waited.met.nodes[0].0.id(), format!("{me}:{PREFIX}9"));
+        assert!(waited.elapsed < Duration::from_secs(3), "{:?}", waited.elapsed);
+
+        let never = spec(Condition::Exists, "Nope", 400);
+        let started = Instant::now();
+        let e = a11y.wait(&never).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(e, A11yError::WaitTimeout(_)), "{e}");
+        assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(700), "{took:?}");
+
+        // The events were registered while waits ran (a wait starting right after another may
+        // reuse its registration) and released once none runs.
+        let balanced = || {
+            let calls = registrations.lock().unwrap();
+            let (add, del) = (
+                calls.iter().filter(|c| c.starts_with('+')).count(),
+                calls.iter().filter(|c| c.starts_with('-')).count(),
+            );
+            add > 0 && add == del
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !balanced() {
+            assert!(Instant::now() < deadline, "{:?}", registrations.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
