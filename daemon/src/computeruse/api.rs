@@ -128,7 +128,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         let ours: Vec<&String> = paths.keys().filter(|p| p.starts_with("/computeruse")).collect();
         // One operation per path, as the clients call them.
-        assert_eq!(ours.len(), 31, "{ours:?}");
+        assert_eq!(ours.len(), 32, "{ours:?}");
         assert!(ours.iter().all(|p| paths[*p].as_object().unwrap().len() == 1));
         for p in &ours {
             assert!(is_forwarded(p), "{p} is documented but not relayed");

@@ -130,6 +130,7 @@ pub const TOOLS: &[ToolSpec] = &[
     tool("a11y_find", "POST", "/computeruse/a11y/find", "Find elements in the accessibility tree by role, name or state."),
     tool("a11y_invoke", "POST", "/computeruse/a11y/node/invoke", "Invoke an action (such as click) on an accessibility element found with a11y_find."),
     tool("a11y_set_value", "POST", "/computeruse/a11y/node/value", "Set the value of an editable accessibility element (a text field)."),
+    tool("a11y_wait", "POST", "/computeruse/a11y/wait", "Wait until an accessibility condition holds (an element appears, goes, or gains or loses a state such as focused); answers as soon as it does, an error at the timeout."),
 ];
 
 #[cfg(test)]
