@@ -9,6 +9,7 @@ use x11rb::protocol::xproto::{self, ConnectionExt as _};
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
 
+use super::damage::Watch;
 use super::error::XError;
 use super::keymap::Keymap;
 use super::shm::Shm;
@@ -33,9 +34,29 @@ pub struct Conn {
     pub(super) shm: Option<Shm>,
     pub(super) shm_broken: bool,
     keymap: Option<Keymap>,
+    /// Which server this connection talks to, as far as screenshot tags care: unique per
+    /// opened connection, so a tag from before a reconnect (a restarted Xvfb) never matches.
+    pub instance: u64,
+    pub(super) watch: Watch,
     /// Spare keycodes currently bound to a keysym by us, with the keysyms to restore.
     remapped: HashMap<u8, Vec<u32>>,
     xtest: bool,
+}
+
+/// A value no other connection of this process, nor (with overwhelming likelihood) of another
+/// agent process, has had: a per-process random base plus a counter.
+fn next_instance() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static BASE: OnceLock<u64> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    });
+    base.wrapping_add(COUNT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl Conn {
@@ -57,6 +78,8 @@ impl Conn {
             shm: None,
             shm_broken: false,
             keymap: None,
+            instance: next_instance(),
+            watch: Watch::Unknown,
             remapped: HashMap::new(),
             xtest,
         })
