@@ -13,6 +13,7 @@
 //! OpenAPI description, come from the `computer-use-api` crate, which the daemon publishes.
 
 pub mod a11y;
+pub mod clipboard;
 pub mod config;
 pub mod desktop_env;
 pub mod display;
