@@ -56,11 +56,16 @@ pub fn read(display: &str) -> Result<String, ReadError> {
     if owner == x11rb::NONE {
         return Ok(String::new());
     }
-    if let Some(bytes) = r.convert(r.atoms.UTF8_STRING)? {
-        return Ok(String::from_utf8_lossy(&bytes).into_owned());
-    }
-    if let Some(bytes) = r.convert(AtomEnum::STRING.into())? {
-        return Ok(text::from_latin1(&bytes));
+    for target in [r.atoms.UTF8_STRING, AtomEnum::STRING.into()] {
+        // Decoded by the type the owner gave, not the one we asked for: some owners answer
+        // every target with whatever they hold (xclip with `-t image/png` does).
+        match r.convert(target)? {
+            Some((ty, bytes)) if ty == r.atoms.UTF8_STRING => {
+                return Ok(String::from_utf8_lossy(&bytes).into_owned());
+            }
+            Some((ty, bytes)) if ty == u32::from(AtomEnum::STRING) => return Ok(text::from_latin1(&bytes)),
+            _ => {}
+        }
     }
     Err(ReadError::NotText)
 }
@@ -113,8 +118,9 @@ impl Reader {
         }
     }
 
-    /// Asks the owner for `target`; the bytes, or None when it refused that target.
-    fn convert(&self, target: xproto::Atom) -> Result<Option<Vec<u8>>, ReadError> {
+    /// Asks the owner for `target`; the type it answered with and the bytes, or None when it
+    /// refused that target.
+    fn convert(&self, target: xproto::Atom) -> Result<Option<(xproto::Atom, Vec<u8>)>, ReadError> {
         let prop = self.atoms.DAYTONA_CLIPBOARD;
         let c = &self.conn;
         c.convert_selection(self.window, self.atoms.CLIPBOARD, target, prop, x11rb::CURRENT_TIME)
@@ -134,9 +140,11 @@ impl Reader {
         // Deleting the property as we read it is what tells an INCR owner to send the next piece.
         let first = self.take(prop)?;
         if first.type_ != self.atoms.INCR {
-            return Ok(Some(first.value));
+            return Ok(Some((first.type_, first.value)));
         }
         let mut out = Vec::new();
+        // The pieces carry the data's type; an empty transfer keeps the one asked for.
+        let mut ty = target;
         let mut deadline = Instant::now() + ANSWER_TIMEOUT;
         loop {
             match self.next_event(deadline)? {
@@ -146,8 +154,9 @@ impl Reader {
                 {
                     let piece = self.take(prop)?;
                     if piece.value.is_empty() {
-                        return Ok(Some(out));
+                        return Ok(Some((ty, out)));
                     }
+                    ty = piece.type_;
                     if out.len() + piece.value.len() > text::MAX_TEXT_BYTES {
                         return Err(ReadError::TooLarge);
                     }
