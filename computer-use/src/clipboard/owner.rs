@@ -3,8 +3,9 @@
 //! value stays pasteable after the request that set it returned (X has no clipboard storage:
 //! the owner must answer every paste).
 //!
-//! Targets: `TARGETS`, `TIMESTAMP`, `UTF8_STRING`, `TEXT` (answered as UTF-8) and `STRING`
-//! (Latin-1, refused when the text has characters beyond U+00FF). Values larger than one chunk
+//! Targets: `TARGETS`, `UTF8_STRING`, `TEXT` (answered as UTF-8) and `STRING` (Latin-1, refused
+//! when the text has characters beyond U+00FF). Not `TIMESTAMP`: the selection is taken at
+//! `CurrentTime` (as xclip does), so there is no real acquisition time to tell. Values larger than one chunk
 //! go by INCR: the requestor deletes each piece and we write the next, then an empty one.
 
 use std::collections::HashMap;
@@ -29,7 +30,6 @@ x11rb::atom_manager! {
     pub Atoms: AtomsCookie {
         CLIPBOARD,
         TARGETS,
-        TIMESTAMP,
         UTF8_STRING,
         TEXT,
         INCR,
@@ -49,7 +49,6 @@ const STALE_TRANSFER: Duration = Duration::from_secs(60);
 struct Value {
     text: Option<Arc<String>>,
     version: u64,
-    acquired: xproto::Timestamp,
 }
 
 /// A value as one target carries it, shared with the stored value where it is the same bytes.
@@ -117,7 +116,7 @@ impl Owner {
             conn,
             window,
             atoms,
-            value: Mutex::new(Value { text: None, version: 0, acquired: x11rb::CURRENT_TIME }),
+            value: Mutex::new(Value { text: None, version: 0 }),
             alive: AtomicBool::new(true),
             chunk,
         });
@@ -141,7 +140,6 @@ impl Owner {
             let mut v = lock(&self.value);
             v.version += 1;
             v.text = Some(text);
-            v.acquired = x11rb::CURRENT_TIME;
             self.conn.set_selection_owner(self.window, self.atoms.CLIPBOARD, x11rb::CURRENT_TIME)?;
             self.conn.flush()?;
         }
@@ -225,12 +223,9 @@ impl Owner {
     ) -> Result<(), XError> {
         // Obsolete requestors pass no property: the target's name is the property (ICCCM).
         let property = if req.property == x11rb::NONE { req.target } else { req.property };
-        let (text, acquired) = {
-            let v = lock(&self.value);
-            (v.text.clone(), v.acquired)
-        };
+        let text = lock(&self.value).text.clone();
         let stored = match (req.selection == self.atoms.CLIPBOARD, text) {
-            (true, Some(text)) => self.convert(&req, property, text, acquired, transfers)?,
+            (true, Some(text)) => self.convert(&req, property, text, transfers)?,
             _ => false,
         };
         let notify = SelectionNotifyEvent {
@@ -254,21 +249,16 @@ impl Owner {
         req: &SelectionRequestEvent,
         property: xproto::Atom,
         text: Arc<String>,
-        acquired: xproto::Timestamp,
         transfers: &mut HashMap<(xproto::Window, xproto::Atom), Transfer>,
     ) -> Result<bool, XError> {
         let a = &self.atoms;
         let w = req.requestor;
         if req.target == a.TARGETS {
-            let mut targets = vec![a.TARGETS, a.TIMESTAMP, a.UTF8_STRING, a.TEXT];
+            let mut targets = vec![a.TARGETS, a.UTF8_STRING, a.TEXT];
             if text::to_latin1(&text).is_some() {
                 targets.push(AtomEnum::STRING.into());
             }
             self.conn.change_property32(PropMode::REPLACE, w, property, AtomEnum::ATOM, &targets)?;
-            return Ok(true);
-        }
-        if req.target == a.TIMESTAMP {
-            self.conn.change_property32(PropMode::REPLACE, w, property, AtomEnum::INTEGER, &[acquired])?;
             return Ok(true);
         }
         let (ty, data) = if req.target == a.UTF8_STRING || req.target == a.TEXT {

@@ -9,7 +9,6 @@ use x11rb::protocol::xproto::{self, ConnectionExt as _};
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
 
-use super::damage::Watch;
 use super::error::XError;
 use super::keymap::Keymap;
 use super::shm::Shm;
@@ -22,6 +21,19 @@ x11rb::atom_manager! {
         _NET_WM_PID,
         UTF8_STRING,
     }
+}
+
+/// The damage watch of one connection (see `damage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Watch {
+    /// Not set up yet (first question on this connection).
+    Unknown,
+    /// The server has no XDamage: callers compare frames instead.
+    Missing,
+    Watching {
+        id: x11rb::protocol::damage::Damage,
+        generation: u64,
+    },
 }
 
 pub struct Conn {

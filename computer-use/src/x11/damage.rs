@@ -17,21 +17,8 @@ use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::Event;
 use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
 
-use super::conn::Conn;
+use super::conn::{Conn, Watch};
 use super::error::XError;
-
-/// The damage watch of one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Watch {
-    /// Not set up yet (first question on this connection).
-    Unknown,
-    /// The server has no XDamage: callers compare frames instead.
-    Missing,
-    Watching {
-        id: damage::Damage,
-        generation: u64,
-    },
-}
 
 /// What the screen looks like "now", in terms a frame's tag can be built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
