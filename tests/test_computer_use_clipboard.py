@@ -50,9 +50,12 @@ def xclip_owns(desktop, data: bytes, target: str | None = None) -> subprocess.Po
     p = desktop.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     p.stdin.write(data)
     p.stdin.close()
-    # It takes the selection once it has read its input.
-    want = target or "UTF8_STRING"
-    assert wait_for(lambda: want.encode() in paste(desktop, "TARGETS").stdout, 10, 0.05), "xclip never owned it"
+    # It takes the selection once it has read its input; until then the previous owner answers.
+    if target:
+        owned = lambda: target.encode() in paste(desktop, "TARGETS").stdout.split()  # noqa: E731
+    else:
+        owned = lambda: paste(desktop).stdout == data  # noqa: E731
+    assert wait_for(owned, 10, 0.05), "xclip never owned the clipboard"
     return p
 
 
