@@ -227,4 +227,42 @@ mod tests {
             .collect();
         assert_eq!(required, ["x", "y", "width", "height"]);
     }
+
+    /// Ours: the screenshot routes' tags and 304, the clipboard routes, marked as extensions.
+    #[test]
+    fn the_extensions_are_described_and_marked_as_ours() {
+        let doc = doc();
+        for path in [
+            "/computeruse/screenshot",
+            "/computeruse/screenshot/region",
+            "/computeruse/screenshot/compressed",
+            "/computeruse/screenshot/region/compressed",
+        ] {
+            let op = &doc["paths"][path]["get"];
+            let params: Vec<(String, String)> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["name"].as_str().unwrap().to_owned(), p["in"].as_str().unwrap().to_owned()))
+                .collect();
+            assert!(params.contains(&("If-None-Match".into(), "header".into())), "{path}");
+            assert!(params.contains(&("ifNoneMatch".into(), "query".into())), "{path}");
+            let r = &op["responses"];
+            assert!(r["200"]["headers"]["ETag"].is_object(), "{path}");
+            assert!(r["304"]["headers"]["ETag"].is_object(), "{path}");
+            assert!(r["304"].get("content").is_none(), "{path}: a 304 has no body");
+            assert!(r["304"]["description"].as_str().unwrap().starts_with("Ours"), "{path}");
+        }
+        for method in ["get", "post"] {
+            let op = &doc["paths"]["/computeruse/clipboard"][method];
+            assert!(op["description"].as_str().unwrap().contains("not in Daytona's daemon"), "{method}");
+        }
+        let set = &doc["components"]["schemas"]["SetClipboardRequest"];
+        assert_eq!(set["required"], serde_json::json!(["text"]));
+        let statuses: Vec<&String> =
+            doc["paths"]["/computeruse/clipboard"]["get"]["responses"].as_object().unwrap().keys().collect();
+        for s in ["200", "409", "413", "503", "504"] {
+            assert!(statuses.iter().any(|k| *k == s), "GET clipboard lacks {s}");
+        }
+    }
 }
