@@ -94,6 +94,8 @@ def test_an_unchanged_screen_is_304_without_a_body_on_every_route(desktop, dialo
                 assert r.status == 200 and r.header("ETag") != tag, r.describe()
             assert r.status == 304, f"{path}: never 304: {r.describe()}"
             assert r.body == b"" and r.header("ETag") == tag, r.describe()
+            # Xvfb has XDamage: the tag names a damage generation, nothing was captured.
+            assert tag.split("-")[1].startswith("g"), tag
 
 
 def test_a_moved_window_is_a_new_frame_with_a_new_tag(desktop, dialog):
@@ -164,3 +166,66 @@ def test_without_a_known_tag_every_request_is_a_frame(desktop, dialog):
     tag = settled_tag(desktop, REGION)
     r = shot(desktop, "/computeruse/screenshot/region?x=1&y=1&width=0&height=1", tag)
     assert r.status == 400, r.describe()
+
+
+# ------------------------------------------------------------------ an X server without XDamage
+
+
+@pytest.fixture
+def bare_agent(tmp_path):
+    """The agent alone (``--listen``) on a private Xvfb started without the DAMAGE extension."""
+    import shutil
+
+    from harness.daemon import free_port
+    from harness.desktop import agent_binary, free_display
+
+    for tool in ("Xvfb", "xsetroot"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing (tests/ensure-deps installs it)")
+    display = f":{free_display()}"
+    env = {"PATH": "/usr/bin:/bin", "DISPLAY": display, "HOME": str(tmp_path)}
+    procs = [subprocess.Popen(["Xvfb", display, "-screen", "0", "640x480x24", "-nolisten", "tcp",
+                               "-extension", "DAMAGE"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        sock = f"/tmp/.X11-unix/X{display[1:]}"
+        assert wait_for(lambda: subprocess.run(["xsetroot", "-solid", "#204080"], env=env,
+                                               capture_output=True).returncode == 0, 15, 0.1), f"no Xvfb at {sock}"
+        port = free_port()
+        procs.append(subprocess.Popen([str(agent_binary()), "--listen", f"127.0.0.1:{port}"], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        url = f"http://127.0.0.1:{port}"
+
+        def up():
+            try:
+                return http.get(url, "/computeruse/display/info", timeout=2).status == 200
+            except OSError:
+                return False
+
+        assert wait_for(up, 15, 0.1), "the agent did not answer"
+        yield url, env
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+
+def test_without_xdamage_frames_are_compared_by_their_pixels(bare_agent):
+    url, env = bare_agent
+    for path in ("/computeruse/screenshot", "/computeruse/screenshot/compressed?format=jpeg"):
+        r = http.get(url, path)
+        assert r.status == 200, r.describe()
+        tag = r.header("ETag")
+        # The tag names a frame hash (`-f…-`), not a damage generation (`-g…-`).
+        assert "-f" in tag and "-g" not in tag, tag
+        r = http.get(url, path, headers={"If-None-Match": tag})
+        assert r.status == 304 and r.body == b"", r.describe()
+    tag = http.get(url, "/computeruse/screenshot").header("ETag")
+    subprocess.run(["xsetroot", "-solid", "#a04020"], env=env, check=True)
+    r = http.get(url, "/computeruse/screenshot", headers={"If-None-Match": tag})
+    assert r.status == 200 and r.header("ETag") != tag, r.describe()
+    r2 = http.get(url, "/computeruse/screenshot", headers={"If-None-Match": r.header("ETag")})
+    assert r2.status == 304, r2.describe()
