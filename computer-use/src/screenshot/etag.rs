@@ -3,8 +3,9 @@
 //! A tag names one frame: the connection it was taken on (a restarted X server never matches),
 //! what the screen looked like (the XDamage generation, or a hash of the raw pixels when the
 //! server has no XDamage) and everything else the answer depends on: the route's parameters
-//! (region, cursor overlay, format, quality, scale) and, when the pointer is drawn, its
-//! position. So a tag of another region or format never matches, and a pointer move is a change.
+//! (region, cursor overlay, format, quality, scale), the area of the full-screen routes (screen 0
+//! moves when the monitor layout changes) and, when the pointer is drawn, its position. So a
+//! tag of another region or format never matches, and a pointer move is a change.
 
 use std::fmt::Debug;
 use std::hash::Hasher;

@@ -56,22 +56,26 @@ fn grab(x11: &X11, req: &ShotRequest, known: &Known) -> Result<Grab, XError> {
     let area = req.region.map(|r| Rect { x: r.x, y: r.y, width: r.width, height: r.height });
     x11.with(|c| {
         let state = c.screen_state(req.cursor)?;
+        // Screen 0's rectangle is part of the tag: a monitor layout change moves the full
+        // screenshot's area without damaging a pixel.
+        let area = match area {
+            Some(a) => a,
+            None => c.screens()?.into_iter().next().ok_or_else(|| XError::new("no screen"))?,
+        };
+        let params = (req, area);
         let damage_tag =
-            state.generation.map(|g| Tag::new(c.instance, Screen::Generation(g), req, state.pointer));
+            state.generation.map(|g| Tag::new(c.instance, Screen::Generation(g), &params, state.pointer));
         if let Some(tag) = damage_tag
             && known.matches(&tag)
         {
             return Ok(Grab::Same(tag));
         }
-        let area = match area {
-            Some(a) => a,
-            None => c.screens()?.into_iter().next().ok_or_else(|| XError::new("no screen"))?,
-        };
         let img = c.capture(area)?;
         let tag = match damage_tag {
             Some(t) => t,
             None => {
-                let t = Tag::new(c.instance, Screen::Frame(etag::frame_hash(&img.data)), req, state.pointer);
+                let t =
+                    Tag::new(c.instance, Screen::Frame(etag::frame_hash(&img.data)), &params, state.pointer);
                 if known.matches(&t) {
                     return Ok(Grab::Same(t));
                 }
