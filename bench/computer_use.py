@@ -9,6 +9,8 @@ then measures N runs each, p50 and p99 side by side:
     desktop-like screen (solid background, xclock, xlogo, xeyes):
     `GET /computeruse/screenshot` (PNG) and `/screenshot/compressed?format=jpeg` (JPEG q85);
     baselines `import -window root png:-` (ImageMagick) and `xwd -root -silent`;
+  * unchanged screen (ours): the same routes with `If-None-Match` naming the current frame, which
+    the agent answers 304 without capturing or encoding (XDamage), beside the full answers;
   * mouse move round trip: `POST /computeruse/mouse/move` (position read back) beside
     `xdotool mousemove X Y`, and `GET /computeruse/mouse/position` beside
     `xdotool getmouselocation`.
@@ -61,6 +63,12 @@ class Agent:
         if r.status != 200:
             raise RuntimeError(f"{method} {path}: {r.status} {payload[:300]!r}")
         return json.loads(payload)
+
+    def raw(self, path: str, headers: dict) -> tuple[int, str | None, bytes]:
+        """GET without decoding: status, ETag and the body as it came."""
+        self.conn.request("GET", path, headers=headers)
+        r = self.conn.getresponse()
+        return r.status, r.getheader("ETag"), r.read()
 
 
 def run_tool(argv: list[str], env: dict) -> None:
@@ -120,6 +128,24 @@ def main() -> int:
             i[0] += 1
             run_tool(["xdotool", "mousemove", str(100 + i[0] % 500), str(100 + i[0] % 300)], env)
 
+        # 304s first, before the mouse moves (xeyes follows the pointer and would repaint).
+        changed = [0]
+
+        def unchanged(path: str):
+            tag = [agent.raw(path, {})[1]]
+
+            def fn():
+                status, new, body = agent.raw(path, {"If-None-Match": tag[0]})
+                if status == 200:
+                    # The screen changed in between (xclock ticks once a minute): counted.
+                    changed[0] += 1
+                    tag[0] = new
+                elif status != 304 or body:
+                    raise RuntimeError(f"{path}: {status} with {len(body)} bytes")
+            return fn
+
+        nm_png = measure(unchanged("/computeruse/screenshot"), args.runs)
+        nm_jpeg = measure(unchanged("/computeruse/screenshot/compressed?format=jpeg&quality=85"), args.runs)
         png = measure(shot_png, args.runs)
         jpeg = measure(shot_jpeg, args.runs)
         imp = measure(lambda: run_tool(["import", "-window", "root", "png:-"], env), args.runs)
@@ -144,6 +170,17 @@ def main() -> int:
         row("screenshot JPEG q85 (API)", jpeg, "xwd -root -silent (raw)", xwd)
         row("mouse move + read back (API)", move, "xdotool mousemove", xmove)
         row("mouse position (API)", pos, "xdotool getmouselocation", xpos)
+        print()
+        print(f"unchanged screen: If-None-Match of the current frame (ours), {args.runs} runs each (ms)")
+        print(f"{'answer':44} {'p50':>7} {'p99':>7}")
+        for name, xs in (("304 on /screenshot (PNG route)", nm_png),
+                         ("304 on /screenshot/compressed?format=jpeg", nm_jpeg),
+                         ("200 full PNG (/screenshot)", png),
+                         ("200 full JPEG q85 (/screenshot/compressed)", jpeg)):
+            print(f"{name:44} {statistics.median(xs):7.3f} {percentile(xs, 99):7.3f}")
+        if changed[0]:
+            print(f"({changed[0]} of the 304 requests found a changed screen and got a frame)")
+        print()
         print(f"(API images: PNG {png_size} bytes, JPEG {jpeg_size} bytes; API times include HTTP, JSON and "
               f"base64 decoding in this client; xwd writes the raw 3 MB frame without encoding it)")
     finally:

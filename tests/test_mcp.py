@@ -33,7 +33,7 @@ EXPECTED_TOOLS = {
     "git_clone", "git_status", "git_add", "git_commit", "git_branches", "git_checkout", "git_pull", "git_push",
     "lsp_start", "lsp_completions", "lsp_document_symbols", "lsp_workspace_symbols",
     "desktop_start", "desktop_status", "screenshot", "mouse_move", "mouse_click", "mouse_drag", "mouse_scroll",
-    "keyboard_type", "keyboard_press", "keyboard_hotkey", "windows_list", "a11y_find", "a11y_invoke", "a11y_wait",
+    "keyboard_type", "keyboard_press", "keyboard_hotkey", "windows_list", "a11y_find", "a11y_invoke", "a11y_wait", "clipboard_get", "clipboard_set",
     "a11y_set_value",
 }
 

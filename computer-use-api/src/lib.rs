@@ -14,6 +14,7 @@
 //! ([`desktop_tag`]).
 
 pub mod a11y;
+pub mod clipboard;
 mod common;
 pub mod desktop_tag;
 pub mod display;
@@ -69,6 +70,9 @@ pub const ERROR_SCHEMA_REF: &str = "#/components/schemas/ErrorResponse";
         paths::set_accessibility_node_value,
         // Extension: not in Daytona's daemon.
         paths::wait_accessibility,
+        // Ours (not in Daytona's daemon): the clipboard.
+        paths::get_clipboard,
+        paths::set_clipboard,
     ),
     tags((name = "computer-use", description = "The desktop: processes, mouse, keyboard, screenshots, displays and accessibility. Served by the computer-use agent, which the daemon starts on the first request."))
 )]
@@ -133,6 +137,9 @@ mod tests {
             ("POST", "/computeruse/a11y/node/invoke"),
             ("POST", "/computeruse/a11y/node/value"),
             ("POST", "/computeruse/a11y/wait"),
+            // Ours (not in Daytona's daemon).
+            ("GET", "/computeruse/clipboard"),
+            ("POST", "/computeruse/clipboard"),
         ]
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -151,7 +158,8 @@ mod tests {
                 // The daemon answers 503 whenever the agent cannot run.
                 assert!(responses.contains_key("503"), "{method} {path} lacks 503");
                 for (status, r) in responses {
-                    if status != "200" {
+                    // 304 (ours, on the screenshots) has no body by definition.
+                    if status != "200" && status != "304" {
                         assert_eq!(
                             r["content"]["application/json"]["schema"]["$ref"], ERROR_SCHEMA_REF,
                             "{method} {path} {status}"
@@ -224,5 +232,43 @@ mod tests {
             .map(|p| p["name"].as_str().unwrap())
             .collect();
         assert_eq!(required, ["x", "y", "width", "height"]);
+    }
+
+    /// Ours: the screenshot routes' tags and 304, the clipboard routes, marked as extensions.
+    #[test]
+    fn the_extensions_are_described_and_marked_as_ours() {
+        let doc = doc();
+        for path in [
+            "/computeruse/screenshot",
+            "/computeruse/screenshot/region",
+            "/computeruse/screenshot/compressed",
+            "/computeruse/screenshot/region/compressed",
+        ] {
+            let op = &doc["paths"][path]["get"];
+            let params: Vec<(String, String)> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["name"].as_str().unwrap().to_owned(), p["in"].as_str().unwrap().to_owned()))
+                .collect();
+            assert!(params.contains(&("If-None-Match".into(), "header".into())), "{path}");
+            assert!(params.contains(&("ifNoneMatch".into(), "query".into())), "{path}");
+            let r = &op["responses"];
+            assert!(r["200"]["headers"]["ETag"].is_object(), "{path}");
+            assert!(r["304"]["headers"]["ETag"].is_object(), "{path}");
+            assert!(r["304"].get("content").is_none(), "{path}: a 304 has no body");
+            assert!(r["304"]["description"].as_str().unwrap().starts_with("Ours"), "{path}");
+        }
+        for method in ["get", "post"] {
+            let op = &doc["paths"]["/computeruse/clipboard"][method];
+            assert!(op["description"].as_str().unwrap().contains("not in Daytona's daemon"), "{method}");
+        }
+        let set = &doc["components"]["schemas"]["SetClipboardRequest"];
+        assert_eq!(set["required"], serde_json::json!(["text"]));
+        let statuses: Vec<&String> =
+            doc["paths"]["/computeruse/clipboard"]["get"]["responses"].as_object().unwrap().keys().collect();
+        for s in ["200", "409", "413", "503", "504"] {
+            assert!(statuses.iter().any(|k| *k == s), "GET clipboard lacks {s}");
+        }
     }
 }

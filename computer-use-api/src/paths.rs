@@ -11,6 +11,7 @@ use crate::a11y::{
     AccessibilitySetValueRequest, AccessibilityTreeResponse, AccessibilityWaitRequest,
     AccessibilityWaitResponse, FindAccessibilityNodesRequest,
 };
+use crate::clipboard::{ClipboardResponse, SetClipboardRequest};
 use crate::common::Empty;
 use crate::display::{DisplayInfoResponse, WindowsResponse};
 use crate::input::{
@@ -275,9 +276,14 @@ fn key_up() {}
 ///
 /// The first screen, as PNG.
 #[utoipa::path(get, path = "/computeruse/screenshot", tag = "computer-use",
-    params(("showCursor" = Option<bool>, Query, description = "Draw the pointer into the image")),
+    params(
+        ("showCursor" = Option<bool>, Query, description = "Draw the pointer into the image"),
+        ("If-None-Match" = Option<String>, Header, description = "Ours (not in Daytona's daemon): the `ETag` of a frame the client has; when the screen, the parameters and (with `showCursor`) the pointer are unchanged since, the answer is 304 without a body"),
+        ("ifNoneMatch" = Option<String>, Query, description = "Ours: the same as `If-None-Match`, for clients that cannot set headers (quotes optional)"),
+    ),
     responses(
-        (status = 200, description = "The image", body = ScreenshotResponse),
+        (status = 200, description = "The image", body = ScreenshotResponse, headers(("ETag" = String, description = "Ours (not in Daytona's daemon): names this frame, for `If-None-Match`"))),
+        (status = 304, description = "Ours (not in Daytona's daemon): the screen is unchanged since the frame `If-None-Match` names; no body, nothing encoded", headers(("ETag" = String, description = "The unchanged frame's tag"))),
         (status = 400, description = "A parameter that is not what it must be, named in the message, or a refusal of the X server (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 500, description = "Capturing or encoding failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
@@ -292,9 +298,12 @@ fn take_screenshot() {}
         ("width" = i32, Query, minimum = 1, description = "At most 64 Mi pixels in all"),
         ("height" = i32, Query, minimum = 1),
         ("showCursor" = Option<bool>, Query, description = "Draw the pointer into the image"),
+        ("If-None-Match" = Option<String>, Header, description = "Ours (not in Daytona's daemon): the `ETag` of a frame the client has; when the screen, the parameters and (with `showCursor`) the pointer are unchanged since, the answer is 304 without a body"),
+        ("ifNoneMatch" = Option<String>, Query, description = "Ours: the same as `If-None-Match`, for clients that cannot set headers (quotes optional)"),
     ),
     responses(
-        (status = 200, description = "The image", body = ScreenshotResponse),
+        (status = 200, description = "The image", body = ScreenshotResponse, headers(("ETag" = String, description = "Ours (not in Daytona's daemon): names this frame, for `If-None-Match`"))),
+        (status = 304, description = "Ours (not in Daytona's daemon): the screen is unchanged since the frame `If-None-Match` names; no body, nothing encoded", headers(("ETag" = String, description = "The unchanged frame's tag"))),
         (status = 400, description = "A missing or malformed parameter, a region that is empty or too large, or a refusal of the X server (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 500, description = "Capturing or encoding failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
@@ -308,9 +317,12 @@ fn take_region_screenshot() {}
         ("format" = Option<String>, Query, description = "`png` (default) or `jpeg`; anything else gives an unscaled PNG"),
         ("quality" = Option<i32>, Query, minimum = 1, maximum = 100, description = "JPEG quality, default 85"),
         ("scale" = Option<f64>, Query, minimum = 0.1, maximum = 1.0, description = "Scale factor, default 1"),
+        ("If-None-Match" = Option<String>, Header, description = "Ours (not in Daytona's daemon): the `ETag` of a frame the client has; when the screen, the parameters and (with `showCursor`) the pointer are unchanged since, the answer is 304 without a body"),
+        ("ifNoneMatch" = Option<String>, Query, description = "Ours: the same as `If-None-Match`, for clients that cannot set headers (quotes optional)"),
     ),
     responses(
-        (status = 200, description = "The image", body = ScreenshotResponse),
+        (status = 200, description = "The image", body = ScreenshotResponse, headers(("ETag" = String, description = "Ours (not in Daytona's daemon): names this frame, for `If-None-Match`"))),
+        (status = 304, description = "Ours (not in Daytona's daemon): the screen is unchanged since the frame `If-None-Match` names; no body, nothing encoded", headers(("ETag" = String, description = "The unchanged frame's tag"))),
         (status = 400, description = "A malformed or out-of-range parameter, or a refusal of the X server (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 500, description = "Capturing or encoding failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
@@ -328,9 +340,12 @@ fn take_compressed_screenshot() {}
         ("format" = Option<String>, Query, description = "`png` (default) or `jpeg`; anything else gives an unscaled PNG"),
         ("quality" = Option<i32>, Query, minimum = 1, maximum = 100, description = "JPEG quality, default 85"),
         ("scale" = Option<f64>, Query, minimum = 0.1, maximum = 1.0, description = "Scale factor, default 1"),
+        ("If-None-Match" = Option<String>, Header, description = "Ours (not in Daytona's daemon): the `ETag` of a frame the client has; when the screen, the parameters and (with `showCursor`) the pointer are unchanged since, the answer is 304 without a body"),
+        ("ifNoneMatch" = Option<String>, Query, description = "Ours: the same as `If-None-Match`, for clients that cannot set headers (quotes optional)"),
     ),
     responses(
-        (status = 200, description = "The image", body = ScreenshotResponse),
+        (status = 200, description = "The image", body = ScreenshotResponse, headers(("ETag" = String, description = "Ours (not in Daytona's daemon): names this frame, for `If-None-Match`"))),
+        (status = 304, description = "Ours (not in Daytona's daemon): the screen is unchanged since the frame `If-None-Match` names; no body, nothing encoded", headers(("ETag" = String, description = "The unchanged frame's tag"))),
         (status = 400, description = "A missing, malformed or out-of-range parameter, a region that is empty or too large, or a refusal of the X server (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 500, description = "Capturing or encoding failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
         (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
@@ -452,3 +467,37 @@ fn set_accessibility_node_value() {}
         (status = 503, description = "The accessibility bus cannot be reached (`A11Y_UNAVAILABLE`), or the agent is not available (no code)", body = ref("#/components/schemas/ErrorResponse")),
     ))]
 fn wait_accessibility() {}
+
+// ------------------------------------------------------ clipboard (ours: not in Daytona's daemon)
+
+/// Get the clipboard's text
+///
+/// Extension: not in Daytona's daemon. The X11 CLIPBOARD selection as UTF-8 text: the agent's
+/// own value when it owns the selection, else converted from the owner (`UTF8_STRING`, then
+/// `STRING` as Latin-1; INCR transfers are read). Empty text when no client owns the clipboard.
+#[utoipa::path(get, path = "/computeruse/clipboard", tag = "computer-use",
+    responses(
+        (status = 200, description = "The clipboard's text (empty when nobody owns it)", body = ClipboardResponse),
+        (status = 400, description = "The X server refused a request (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 409, description = "The owner holds something that is not text (`CONFLICT`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 413, description = "The owner's text is over 16 MiB (`PAYLOAD_TOO_LARGE`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 500, description = "The clipboard worker failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 504, description = "The clipboard's owner did not answer within 5 s; no code", body = ref("#/components/schemas/ErrorResponse")),
+    ))]
+fn get_clipboard() {}
+
+/// Set the clipboard's text
+///
+/// Extension: not in Daytona's daemon. The agent takes the X11 CLIPBOARD selection and serves
+/// the text to every paste (`UTF8_STRING`, `TEXT`, `STRING` when it is Latin-1, INCR for large
+/// values) after the call returned, until another client takes the selection.
+#[utoipa::path(post, path = "/computeruse/clipboard", tag = "computer-use", request_body = SetClipboardRequest,
+    responses(
+        (status = 200, description = "The agent owns the clipboard with this text", body = Empty),
+        (status = 400, description = "A malformed body or no `text` (`INVALID_REQUEST_BODY`), or the X server refused (`BAD_REQUEST`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 413, description = "The text is over 16 MiB, or the body over 64 MiB (`PAYLOAD_TOO_LARGE`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 500, description = "The clipboard worker failed unexpectedly (`INTERNAL_SERVER_ERROR`)", body = ref("#/components/schemas/ErrorResponse")),
+        (status = 503, description = "The X display cannot be reached, or the agent is not available; no code", body = ref("#/components/schemas/ErrorResponse")),
+    ))]
+fn set_clipboard() {}

@@ -21,7 +21,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::input::api::routes())
         .merge(crate::screenshot::api::routes())
         .merge(crate::display::api::routes())
-        .merge(crate::a11y::api::routes());
+        .merge(crate::a11y::api::routes())
+        // Ours (not in Daytona's daemon): the X11 clipboard.
+        .merge(crate::clipboard::api::routes(state.desktop_env.clone()));
     with_shared_layers(routes).with_state(state)
 }
 

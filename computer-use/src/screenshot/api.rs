@@ -2,14 +2,20 @@
 //! occurrence wins, `show_cursor` beside `showCursor`, its exact messages and order; see
 //! `query`), so these routes take the raw query rather than the typed extractor; every refusal
 //! is still the 400 envelope.
+//!
+//! Every frame carries an `ETag`; a request whose `If-None-Match` (or `ifNoneMatch` parameter)
+//! names the current frame gets 304 without a body and without any encoding (our extension).
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use computer_use_api::screenshot::{Position, ScreenshotResponse};
 
+use super::etag::Known;
 use super::query::{self, Query};
-use super::service::{self, Shot, ShotError, ShotRequest};
+use super::service::{self, Answer, Shot, ShotError, ShotRequest};
 use crate::error::{ApiError, Json};
 use crate::state::AppState;
 
@@ -44,6 +50,13 @@ fn parse(raw: Option<&str>, region: bool, compressed: bool) -> Result<ShotReques
     Ok(ShotRequest { region, cursor, compression })
 }
 
+/// The tags the client has: every `If-None-Match` header and the `ifNoneMatch` parameter.
+fn known(headers: &HeaderMap, raw: Option<&str>) -> Known {
+    let q = Query::parse(raw);
+    let values = headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok());
+    Known::parse(values, query::if_none_match(&q))
+}
+
 fn response(shot: Shot) -> ScreenshotResponse {
     ScreenshotResponse {
         screenshot: shot.image,
@@ -52,43 +65,60 @@ fn response(shot: Shot) -> ScreenshotResponse {
     }
 }
 
+/// 200 with the frame, or 304 without a body; both carry the frame's `ETag`. `no-cache`: a
+/// cache in between must ask again each time (the screen changes without the URL changing).
+fn answer(a: Answer) -> Response {
+    let (status, tag, body) = match a {
+        Answer::Frame(shot, tag) => (StatusCode::OK, tag, Some(response(shot))),
+        Answer::Unchanged(tag) => (StatusCode::NOT_MODIFIED, tag, None),
+    };
+    let etag = HeaderValue::from_str(&tag.render()).expect("a tag is ASCII");
+    let headers = [(header::ETAG, etag), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))];
+    match body {
+        Some(b) => (status, headers, Json(b)).into_response(),
+        None => (status, headers).into_response(),
+    }
+}
+
 async fn run(
     s: AppState,
+    headers: HeaderMap,
     raw: Option<String>,
     region: bool,
     compressed: bool,
-) -> Result<Json<ScreenshotResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let req = parse(raw.as_deref(), region, compressed)?;
-    let shot = s.x11.run(move |x| service::shoot(x, req)).await?;
-    Ok(Json(response(shot)))
+    let known = known(&headers, raw.as_deref());
+    let a = s.x11.run(move |x| service::shoot(x, req, &known)).await?;
+    Ok(answer(a))
 }
 
-async fn full(
-    State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<ScreenshotResponse>, ApiError> {
-    run(s, q, false, false).await
+async fn full(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    run(s, h, q, false, false).await
 }
 
 async fn region(
     State(s): State<AppState>,
+    h: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Result<Json<ScreenshotResponse>, ApiError> {
-    run(s, q, true, false).await
+) -> Result<Response, ApiError> {
+    run(s, h, q, true, false).await
 }
 
 async fn compressed(
     State(s): State<AppState>,
+    h: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Result<Json<ScreenshotResponse>, ApiError> {
-    run(s, q, false, true).await
+) -> Result<Response, ApiError> {
+    run(s, h, q, false, true).await
 }
 
 async fn region_compressed(
     State(s): State<AppState>,
+    h: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Result<Json<ScreenshotResponse>, ApiError> {
-    run(s, q, true, true).await
+) -> Result<Response, ApiError> {
+    run(s, h, q, true, true).await
 }
 
 #[cfg(test)]

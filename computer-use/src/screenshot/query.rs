@@ -31,6 +31,12 @@ fn go_int(v: &str) -> Option<i64> {
     v.parse().ok()
 }
 
+/// The `ifNoneMatch` alternative to the `If-None-Match` header (our extension), first
+/// occurrence.
+pub fn if_none_match(q: &Query) -> Option<&str> {
+    q.get("ifNoneMatch")
+}
+
 /// `show_cursor` wins over `showCursor`; absent → false.
 pub fn show_cursor(q: &Query) -> Result<bool, String> {
     for name in ["show_cursor", "showCursor"] {

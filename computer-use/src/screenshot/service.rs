@@ -1,6 +1,8 @@
-//! The screenshot pipeline: capture under the X connection lock, then draw the pointer, scale
-//! and encode outside it, all on the caller's (blocking) thread.
+//! The screenshot pipeline: under the X connection lock, whether the screen changed since the
+//! client's frame (`etag`) and else the capture; then draw the pointer, scale and encode outside
+//! it, all on the caller's (blocking) thread.
 
+use super::etag::{self, Known, Screen, Tag};
 use super::image;
 use super::query::{Compression, Format, Region};
 use crate::x11::capture::{Rect, RgbImage};
@@ -41,23 +43,69 @@ impl From<XError> for ShotError {
 /// The captured pixels, the area they cover, and the pointer when it was asked for.
 type Grabbed = (RgbImage, Rect, Option<(i64, i64)>);
 
-/// Grabs the pixels and, when asked, the pointer (absolute root coordinates).
-fn grab(x11: &X11, area: Option<Rect>, cursor: bool) -> Result<Grabbed, XError> {
+/// What a grab found: the screen unchanged since a frame the client has, or a new frame.
+enum Grab {
+    Same(Tag),
+    New(Grabbed, Tag),
+}
+
+/// Under one hold of the connection: the screen's state (one round trip), the answer to the
+/// client's `If-None-Match` when XDamage can give it without a capture, else the capture (and
+/// without XDamage, the comparison of its hash; never an encoding for an unchanged screen).
+fn grab(x11: &X11, req: &ShotRequest, known: &Known) -> Result<Grab, XError> {
+    let area = req.region.map(|r| Rect { x: r.x, y: r.y, width: r.width, height: r.height });
     x11.with(|c| {
+        let state = c.screen_state(req.cursor)?;
+        // Screen 0's rectangle is part of the tag: a monitor layout change moves the full
+        // screenshot's area without damaging a pixel.
         let area = match area {
             Some(a) => a,
             None => c.screens()?.into_iter().next().ok_or_else(|| XError::new("no screen"))?,
         };
+        let params = (req, area);
+        let damage_tag =
+            state.generation.map(|g| Tag::new(c.instance, Screen::Generation(g), &params, state.pointer));
+        if let Some(tag) = damage_tag
+            && known.matches(&tag)
+        {
+            return Ok(Grab::Same(tag));
+        }
         let img = c.capture(area)?;
-        let pointer = if cursor { Some(c.pointer()?) } else { None };
-        Ok((img, area, pointer.map(|(x, y)| (x as i64, y as i64))))
+        let tag = match damage_tag {
+            Some(t) => t,
+            None => {
+                let t =
+                    Tag::new(c.instance, Screen::Frame(etag::frame_hash(&img.data)), &params, state.pointer);
+                if known.matches(&t) {
+                    return Ok(Grab::Same(t));
+                }
+                t
+            }
+        };
+        let pointer = state.pointer.map(|(x, y)| (x as i64, y as i64));
+        Ok(Grab::New((img, area, pointer), tag))
     })
 }
 
-/// The whole pipeline for one request; pure apart from `grab`.
-pub fn shoot(x11: &X11, req: ShotRequest) -> Result<Shot, ShotError> {
-    let area = req.region.map(|r| Rect { x: r.x, y: r.y, width: r.width, height: r.height });
-    let (mut img, area, pointer) = grab(x11, area, req.cursor)?;
+/// The answer to one request: a frame and its tag, or only the tag of the unchanged frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Frame(Shot, Tag),
+    Unchanged(Tag),
+}
+
+/// The whole pipeline for one request: a 304 when the client's tag still names the screen,
+/// else capture, overlay, scale and encode.
+pub fn shoot(x11: &X11, req: ShotRequest, known: &Known) -> Result<Answer, ShotError> {
+    let (grabbed, tag) = match grab(x11, &req, known)? {
+        Grab::Same(tag) => return Ok(Answer::Unchanged(tag)),
+        Grab::New(g, tag) => (g, tag),
+    };
+    Ok(Answer::Frame(encode(req, grabbed)?, tag))
+}
+
+/// Pointer overlay, scaling and encoding of a capture; pure.
+fn encode(req: ShotRequest, (mut img, area, pointer): Grabbed) -> Result<Shot, ShotError> {
     let (ox, oy) = (area.x as i64, area.y as i64);
     if let Some((px, py)) = pointer {
         image::draw_cursor(&mut img, px - ox, py - oy);

@@ -23,6 +23,19 @@ x11rb::atom_manager! {
     }
 }
 
+/// The damage watch of one connection (see `damage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Watch {
+    /// Not set up yet (first question on this connection).
+    Unknown,
+    /// The server has no XDamage: callers compare frames instead.
+    Missing,
+    Watching {
+        id: x11rb::protocol::damage::Damage,
+        generation: u64,
+    },
+}
+
 pub struct Conn {
     pub c: RustConnection,
     pub display: String,
@@ -33,9 +46,29 @@ pub struct Conn {
     pub(super) shm: Option<Shm>,
     pub(super) shm_broken: bool,
     keymap: Option<Keymap>,
+    /// Which server this connection talks to, as far as screenshot tags care: unique per
+    /// opened connection, so a tag from before a reconnect (a restarted Xvfb) never matches.
+    pub instance: u64,
+    pub(super) watch: Watch,
     /// Spare keycodes currently bound to a keysym by us, with the keysyms to restore.
     remapped: HashMap<u8, Vec<u32>>,
     xtest: bool,
+}
+
+/// A value no other connection of this process, nor (with overwhelming likelihood) of another
+/// agent process, has had: a per-process random base plus a counter.
+fn next_instance() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static BASE: OnceLock<u64> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    });
+    base.wrapping_add(COUNT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl Conn {
@@ -57,6 +90,8 @@ impl Conn {
             shm: None,
             shm_broken: false,
             keymap: None,
+            instance: next_instance(),
+            watch: Watch::Unknown,
             remapped: HashMap::new(),
             xtest,
         })

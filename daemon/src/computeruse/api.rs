@@ -127,9 +127,10 @@ mod tests {
         let doc = merged();
         let paths = doc["paths"].as_object().unwrap();
         let ours: Vec<&String> = paths.keys().filter(|p| p.starts_with("/computeruse")).collect();
-        // One operation per path, as the clients call them.
-        assert_eq!(ours.len(), 32, "{ours:?}");
-        assert!(ours.iter().all(|p| paths[*p].as_object().unwrap().len() == 1));
+        // One operation per path, as the clients call them; our clipboard is read and set on one.
+        assert_eq!(ours.len(), 33, "{ours:?}");
+        let operations = |p: &str| paths[p].as_object().unwrap().len();
+        assert!(ours.iter().all(|p| operations(p) == if *p == "/computeruse/clipboard" { 2 } else { 1 }));
         for p in &ours {
             assert!(is_forwarded(p), "{p} is documented but not relayed");
         }

@@ -131,6 +131,8 @@ pub const TOOLS: &[ToolSpec] = &[
     tool("a11y_invoke", "POST", "/computeruse/a11y/node/invoke", "Invoke an action (such as click) on an accessibility element found with a11y_find."),
     tool("a11y_set_value", "POST", "/computeruse/a11y/node/value", "Set the value of an editable accessibility element (a text field)."),
     tool("a11y_wait", "POST", "/computeruse/a11y/wait", "Wait until an accessibility condition holds (an element appears, goes, or gains or loses a state such as focused); answers as soon as it does, an error at the timeout."),
+    tool("clipboard_get", "GET", "/computeruse/clipboard", "Read the desktop's clipboard (text)."),
+    tool("clipboard_set", "POST", "/computeruse/clipboard", "Put text on the desktop's clipboard; it stays there for pasting after the call."),
 ];
 
 #[cfg(test)]
