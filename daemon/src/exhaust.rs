@@ -124,7 +124,10 @@ pub fn protect_daemon() {
     match std::fs::write(path, DAEMON_OOM_SCORE.to_string()) {
         Ok(()) => {
             let _ = CHILD_OOM_SCORE.set(before);
-            tracing::info!(score = DAEMON_OOM_SCORE, "the daemon lowered its OOM score; its children keep {before}");
+            tracing::info!(
+                score = DAEMON_OOM_SCORE,
+                "the daemon lowered its OOM score; its children keep {before}"
+            );
         }
         Err(e) => tracing::info!("the daemon keeps OOM score {before}: {}", crate::text::os_error_text(&e)),
     }
@@ -150,11 +153,21 @@ mod tests {
         let x = Exhausted::of("cannot start the session's shell", &e).unwrap();
         assert_eq!(x.resource, Resource::Processes);
         let text = x.to_string();
-        assert!(text.starts_with("cannot start the session's shell: the sandbox has reached its limit of processes"));
+        assert!(
+            text.starts_with(
+                "cannot start the session's shell: the sandbox has reached its limit of processes"
+            )
+        );
         assert!(text.contains("try again"), "{text}");
         assert_eq!(Resource::of(&io::Error::from_raw_os_error(libc::ENOMEM)), Some(Resource::Memory));
-        assert_eq!(Resource::of(&io::Error::from_raw_os_error(libc::EMFILE)), Some(Resource::FileDescriptors));
-        assert_eq!(Resource::of(&io::Error::from_raw_os_error(libc::ENFILE)), Some(Resource::FileDescriptors));
+        assert_eq!(
+            Resource::of(&io::Error::from_raw_os_error(libc::EMFILE)),
+            Some(Resource::FileDescriptors)
+        );
+        assert_eq!(
+            Resource::of(&io::Error::from_raw_os_error(libc::ENFILE)),
+            Some(Resource::FileDescriptors)
+        );
         assert_eq!(Resource::of(&io::Error::from_raw_os_error(libc::ENOENT)), None);
         assert_eq!(Resource::of(&io::Error::other("x")), None);
         let api = ApiError::from(x);

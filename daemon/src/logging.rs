@@ -25,7 +25,12 @@ pub fn init(config: &Config, telemetry: Option<crate::telemetry::LogLayer>) {
         .with_filter(level.clone());
     let (file_layer, file_error) = match RotatingFile::open(&config.log_file) {
         Ok(file) => (
-            Some(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(file).with_filter(level.clone())),
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(file)
+                    .with_filter(level.clone()),
+            ),
             None,
         ),
         Err(e) => (None, Some(e)),

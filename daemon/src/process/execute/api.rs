@@ -133,7 +133,11 @@ mod tests {
         let x = crate::exhaust::Exhausted::of("cannot start /bin/sh", &eagain).unwrap();
         let e = ApiError::from(ExecError::Exhausted(x));
         assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, Some(Code::ResourceExhausted)));
-        assert!(e.message.starts_with("cannot start /bin/sh: the sandbox has reached its limit"), "{}", e.message);
+        assert!(
+            e.message.starts_with("cannot start /bin/sh: the sandbox has reached its limit"),
+            "{}",
+            e.message
+        );
     }
 
     mod router {

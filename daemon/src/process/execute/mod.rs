@@ -15,10 +15,10 @@ use tokio::net::unix::pipe;
 use tokio::time::Instant;
 
 use crate::env::ChildEnv;
+use crate::exhaust::Exhausted;
 use crate::reaper::{ExitStatus, Reaper};
 use crate::shell;
 use crate::signal::{GroupGuard, kill_group};
-use crate::exhaust::Exhausted;
 use crate::text::os_error_text;
 /// Other areas still import it from here; it lives in [`crate::text`].
 

@@ -194,7 +194,9 @@ async fn run(launcher: &Launcher, ctx: &Context, slot: &mut Option<Worker>, job:
                 // as the execution's error instead of a connection failure.
                 if crate::oom::Counts::now().moved_since(oom_before) {
                     let why = crate::oom::sentence();
-                    let value = format!("the interpreter was {why}; its state is lost and the next run starts afresh");
+                    let value = format!(
+                        "the interpreter was {why}; its state is lost and the next run starts afresh"
+                    );
                     let _ = job.out.send(Out::Frame(error_frame("OutOfMemoryKill", &value))).await;
                     return (CLOSE_NORMAL, String::new());
                 }

@@ -352,7 +352,10 @@ impl Session {
             blocking("cannot prepare the command directory", move || prepare_command_dir(&dir2, &text2))
                 .await?
                 .map_err(|e| {
-                    SessionError::os(format_args!("cannot prepare the command directory {}", dir.display()), e)
+                    SessionError::os(
+                        format_args!("cannot prepare the command directory {}", dir.display()),
+                        e,
+                    )
                 })?;
         let (wake_r, wake_w) = std::io::pipe().map_err(|e| SessionError::os("cannot create a pipe", e))?;
         set_nonblocking(&wake_r);
