@@ -552,6 +552,24 @@ def test_stray_signature_parameters_without_a_key_are_ignored(daemon_factory):
     r = requests.get(f"{token_only.url}/files/download?{query}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     assert (r.status_code, r.text) == (200, "token only")
 
+    # With a key too: a good token is enough, whatever stray parameters ride along.
+    both = daemon_factory.start(extra_env={"DAYTONA_AUTH_TOKEN": TOKEN, "DAYTONA_SIGNING_KEY": KEY})
+    f = both.workdir / "f.txt"
+    f.write_text("both")
+    for stray in ({"expires": "0", "signature": "v1_stray"}, {"signature": "v1_stray"}):
+        query = urlencode({"path": str(f), **stray})
+        r = requests.get(f"{both.url}/files/download?{query}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert (r.status_code, r.text) == (200, "both"), (stray, r.text)
+        r = requests.get(f"{both.url}/files/download?{query}", timeout=30)
+        assert r.status_code in (400, 403), (stray, r.status_code, r.text)
+
+
+def test_a_token_an_authorization_header_cannot_carry_stops_the_start(tmp_path):
+    for token in ("with space 0123456789", "tr\u00e4iling-0123456789abc"):
+        done = run_daemon_to_exit(tmp_path / secrets.token_hex(4), extra_env={"DAYTONA_AUTH_TOKEN": token})
+        assert done.returncode == 2, (token, done.output)
+        assert "visible ASCII" in done.output, done.output
+
 
 # ---------------------------------------------------------------------------- configuration
 

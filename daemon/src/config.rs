@@ -328,6 +328,10 @@ fn secret_var(
     if value.chars().any(char::is_control) {
         return Err(err(from, "must not contain control characters (line breaks, tabs)"));
     }
+    // What an `Authorization` header can carry, compared as sent: visible ASCII, no spaces.
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(err(from, "must be visible ASCII without spaces (it travels in an Authorization header)"));
+    }
     Ok(Some(Secret(value)))
 }
 

@@ -87,14 +87,29 @@ fn build(thread_name: &str) -> io::Result<tokio::runtime::Runtime> {
 /// it is used (its stack is reserved, not touched).
 pub const KEPT_BLOCKING_THREADS: usize = 8;
 
-/// Occupies `n` blocking threads at once, which makes the pool start that many.
+/// Occupies `n` blocking threads at once, which makes the pool start that many. Each task waits
+/// for the others until a second after the start: a system that gives fewer threads (tokio then queues the
+/// rest) leaves the daemon with what it got instead of waiting for ever.
 async fn prestart_blocking_threads(n: usize) {
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    use std::sync::{Arc, Condvar, Mutex};
+    let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
+    // One deadline for all: a task that only runs once another ended finds it passed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let b = barrier.clone();
+            let a = arrived.clone();
             tokio::task::spawn_blocking(move || {
-                b.wait();
+                let (count, cv) = &*a;
+                let mut c = toolbox_envelope::sync::lock(count);
+                *c += 1;
+                cv.notify_all();
+                while *c < n {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    c = cv.wait_timeout(c, left).unwrap_or_else(|e| e.into_inner()).0;
+                }
             })
         })
         .collect();

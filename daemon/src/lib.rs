@@ -95,6 +95,13 @@ pub fn main_entry() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if config.auth_token.is_some() || config.signing_key.is_some() {
+        // The secrets are in this process's environment: without this, any process of the
+        // sandbox's user could read them from /proc/<pid>/environ (or its memory). Children
+        // become dumpable again at exec; the daemon's own /proc files stay readable to it.
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) };
+    }
     if config.user_home_as_workdir
         && let Err(e) = std::env::set_current_dir(&home)
     {

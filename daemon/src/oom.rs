@@ -42,10 +42,15 @@ impl Counts {
         Counts { cgroup: s.cgroup.as_deref().and_then(read_oom_kills), machine: read_oom_kills(&s.machine) }
     }
 
-    /// Whether the OOM killer ended some process between `before` and `self`.
+    /// Whether the OOM killer ended some process of the sandbox between `before` and `self`.
+    /// The machine's counter (every container's kills) speaks only where the sandbox's cgroup
+    /// counter cannot be read.
     pub fn moved_since(self, before: Counts) -> bool {
         let up = |a: Option<u64>, b: Option<u64>| matches!((a, b), (Some(a), Some(b)) if a > b);
-        up(self.cgroup, before.cgroup) || up(self.machine, before.machine)
+        match (self.cgroup, before.cgroup) {
+            (Some(_), Some(_)) => up(self.cgroup, before.cgroup),
+            _ => up(self.machine, before.machine),
+        }
     }
 }
 
@@ -80,7 +85,8 @@ mod tests {
     fn a_counter_that_moved_means_an_oom_kill() {
         let c = |cg, m| Counts { cgroup: cg, machine: m };
         assert!(c(Some(2), Some(5)).moved_since(c(Some(1), Some(5))));
-        assert!(c(Some(1), Some(6)).moved_since(c(Some(1), Some(5))));
+        // Another container's OOM kill is not ours when our own counter says nothing.
+        assert!(!c(Some(1), Some(6)).moved_since(c(Some(1), Some(5))));
         assert!(c(None, Some(6)).moved_since(c(None, Some(5))));
         assert!(!c(Some(1), Some(5)).moved_since(c(Some(1), Some(5))));
         // A counter that could not be read on either side says nothing.

@@ -51,7 +51,11 @@ pub async fn forward(socket: &Path, req: Request) -> Result<Response, String> {
     });
     let (mut parts, body) = req.into_parts();
     // Origin form: the agent sees exactly the path and query the client sent.
-    let pq = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_string();
+    let mut pq = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_string();
+    // Our token in the query (a browser's) is not the agent's business.
+    if parts.extensions.get::<crate::auth::OwnQueryKey>().is_some() {
+        pq = crate::auth::without_key(&pq);
+    }
     parts.uri = pq.parse::<Uri>().map_err(|e| format!("bad request target: {e}"))?;
     let connection_named: Vec<HeaderName> = parts
         .headers

@@ -106,9 +106,41 @@ pub fn find(root: &[u8], fs_root: &Path, pattern: &[u8], limits: Limits) -> Foun
         drop(visitor);
     } else if meta.is_dir() {
         let mut builder = FindBuilder { job: &job, matcher: &matcher };
-        job.walker().visit(&mut builder);
+        job.visit(&mut builder);
     }
     job.collector.finish()
+}
+
+/// Whether `n` more threads can exist at once right now: `n` are started and held together, then
+/// let go. Not a reservation (a fork bomb may take the freed slots), but a sandbox at its limit
+/// fails here, cleanly, instead of inside the walker.
+fn threads_available(n: usize) -> bool {
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let mut held = Vec::with_capacity(n);
+    let mut ok = true;
+    for _ in 0..n {
+        let g = gate.clone();
+        let spawned = std::thread::Builder::new().name("walk-probe".into()).stack_size(64 * 1024).spawn(move || {
+            let (lock, cv) = &*g;
+            let mut go = toolbox_envelope::sync::lock(lock);
+            while !*go {
+                go = cv.wait(go).unwrap_or_else(|e| e.into_inner());
+            }
+        });
+        match spawned {
+            Ok(h) => held.push(h),
+            Err(_) => {
+                ok = false;
+                break;
+            }
+        }
+    }
+    *toolbox_envelope::sync::lock(&gate.0) = true;
+    gate.1.notify_all();
+    for h in held {
+        let _ = h.join();
+    }
+    ok
 }
 
 /// A matcher for the literal bytes `pattern`. Text is matched as a fixed string; a pattern that
@@ -318,7 +350,7 @@ pub fn search(root: &[u8], fs_root: &Path, pattern: &[u8], limits: Limits) -> Fo
     }
     let job = Job::new(root, fs_root, limits);
     let mut builder = SearchBuilder { job: &job, pattern };
-    job.walker().visit(&mut builder);
+    job.visit(&mut builder);
     job.collector.finish()
 }
 
@@ -418,8 +450,31 @@ impl<'a, T> Job<'a, T> {
         }
     }
 
-    fn walker(&self) -> ignore::WalkParallel {
-        WalkBuilder::new(&self.walk_root)
+    /// Runs `builder`'s visitors over the tree: on parallel threads when the system gives them,
+    /// else on this thread. The parallel walker cannot start short-handed: its thread spawns
+    /// panic, and a worker that did start waits for its missing peers for ever (a fork bomb
+    /// holding the pids limit would wedge the request and one of the daemon's blocking threads).
+    fn visit<'s>(&self, builder: &mut dyn ParallelVisitorBuilder<'s>) {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(12);
+        #[cfg(test)]
+        let threads = if tests::SERIAL.with(|s| s.get()) { usize::MAX } else { threads };
+        if threads != usize::MAX && threads_available(threads) {
+            self.walker().threads(threads).build_parallel().visit(builder);
+            return;
+        }
+        let mut visitor = builder.build();
+        // The sequential walk cannot skip a directory it has entered; a `Skip` (a subtree past
+        // the results' cut) only saves work, which the collector's cut makes up for.
+        for entry in self.walker().build() {
+            if visitor.visit(entry) == WalkState::Quit {
+                break;
+            }
+        }
+    }
+
+    fn walker(&self) -> WalkBuilder {
+        let mut b = WalkBuilder::new(&self.walk_root);
+        b
             .standard_filters(false)
             .hidden(false)
             .parents(false)
@@ -430,9 +485,8 @@ impl<'a, T> Job<'a, T> {
             .require_git(false)
             .follow_links(false)
             .same_file_system(false)
-            .skip_stdout(false)
-            .threads(0)
-            .build_parallel()
+            .skip_stdout(false);
+        b
     }
 
     /// `path` relative to the root (the walker joins names onto the root it was given).
@@ -739,6 +793,30 @@ fn decode_rune(s: &[u8]) -> (u32, usize) {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    thread_local! {
+        /// Makes this thread's walks take the sequential path of a sandbox without threads.
+        pub static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    #[test]
+    fn without_threads_the_walk_runs_here_with_the_same_answers() {
+        let dir = tree();
+        let root = root_of(&dir);
+        let parallel = find_in(&root, "needle", Limits::FIND);
+        let names = search_in(&root, "*.txt", Limits::SEARCH);
+        SERIAL.with(|s| s.set(true));
+        let serial = find_in(&root, "needle", Limits::FIND);
+        let serial_names = search_in(&root, "*.txt", Limits::SEARCH);
+        SERIAL.with(|s| s.set(false));
+        let key = |f: &Found<Match>| f.items.iter().map(|m| (m.file.to_string(), m.line)).collect::<Vec<_>>();
+        assert_eq!(key(&serial), key(&parallel));
+        assert_eq!(serial.items.len(), 6);
+        assert_eq!(serial_names.items, names.items);
+        assert!(!serial_names.items.is_empty());
+        // A thread count the system cannot give is refused before the walk, not inside it.
+        assert!(threads_available(2));
+    }
     use std::os::unix::fs::symlink;
 
     fn matcher(p: &str) -> RegexMatcher {

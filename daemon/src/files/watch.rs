@@ -563,9 +563,23 @@ impl Session {
         let feeder = Feeder { tx, dropped: dropped.clone() };
         // Links inside the tree are not followed: a link to `/` would otherwise watch everything.
         let config = notify::Config::default().with_follow_symlinks(false);
-        let mut watcher = notify::RecommendedWatcher::new(feeder, config)?;
+        let watcher = notify::RecommendedWatcher::new(feeder, config)?;
         let mode = if recursive && is_dir { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
-        watcher.watch(&root, mode)?;
+        // notify starts its event thread in `new` and ignores a failure (the sandbox's pids
+        // limit held by a fork bomb); `watch` then panics, and so would the watcher's drop while
+        // that panic unwinds — a panic in a panic, which aborts the daemon. So the watcher is
+        // kept from dropping until `watch` has worked, and leaked when it panicked.
+        let mut watcher = std::mem::ManuallyDrop::new(watcher);
+        let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| watcher.watch(&root, mode)));
+        match watched {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                drop(std::mem::ManuallyDrop::into_inner(watcher));
+                return Err(e);
+            }
+            Err(_) => return Err(notify::Error::io(std::io::Error::from_raw_os_error(libc::EAGAIN))),
+        }
+        let watcher = std::mem::ManuallyDrop::into_inner(watcher);
         Ok(Session {
             watcher,
             rx,

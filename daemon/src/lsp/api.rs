@@ -34,6 +34,7 @@ impl From<LspError> for ApiError {
     fn from(e: LspError) -> Self {
         let msg = e.to_string();
         match &e {
+            LspError::Exhausted(x) => x.clone().into(),
             LspError::InvalidLanguage(_) | LspError::BadUri(_) => ApiError::bad_request(msg),
             LspError::Unsupported { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, Code::LspLanguageUnsupported, msg)

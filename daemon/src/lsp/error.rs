@@ -34,6 +34,9 @@ pub enum LspError {
     Exited { language: String, project: String, how: String, stderr: String },
     #[error("the {language} language server ({program}) failed to start: {detail}{}", stderr_suffix(stderr))]
     StartFailed { language: String, program: String, detail: String, stderr: String },
+    /// The sandbox has no processes, memory or descriptors left to start the server.
+    #[error(transparent)]
+    Exhausted(#[from] crate::exhaust::Exhausted),
     #[error("the language server did not answer {method} within {}s", after.as_secs_f64())]
     Timeout { method: String, after: std::time::Duration },
     #[error("the language server's answer to {method} is {size} bytes, over the {limit}-byte limit")]

@@ -106,7 +106,10 @@ impl Server {
         let (mut child, exit_wait) = tokio::task::spawn_blocking(move || reaper.spawn(&mut cmd))
             .await
             .map_err(|e| failed(e.to_string(), String::new()))?
-            .map_err(|e| failed(crate::text::os_error_text(&e), String::new()))?;
+            .map_err(|e| match crate::exhaust::Exhausted::of("cannot start the language server", &e) {
+                Some(x) => LspError::Exhausted(x),
+                None => failed(crate::text::os_error_text(&e), String::new()),
+            })?;
         let pid = child.id();
         let mut guard = GroupGuard::new(pid);
         let (Some(stdin), Some(stdout), Some(stderr)) =

@@ -113,11 +113,21 @@ impl ServerHandler for Server {
             .get::<axum::http::request::Parts>()
             .and_then(|parts| parts.headers.get(axum::http::header::AUTHORIZATION))
             .cloned();
-        let call = self.toolbox.call(&request.name, args, authorization);
+        // The SDK runs the handler in a task of its own, outside the routes' panic guard: a
+        // panic would leave the request unanswered, so it becomes an error answer here.
+        let call = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            self.toolbox.call(&request.name, args, authorization),
+        ));
         // A client that cancels the call drops the request it made (a command's process group
         // is killed with it, as when an HTTP client goes away).
         let outcome = tokio::select! {
-            outcome = call => outcome,
+            outcome = call => match outcome {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::error!(tool = %request.name, "an MCP tool call panicked");
+                    return Err(McpError::internal_error("the tool failed unexpectedly", None));
+                }
+            },
             () = context.ct.cancelled() => return Err(McpError::internal_error("the call was cancelled", None)),
         };
         match outcome {

@@ -352,9 +352,10 @@ fn request(spec: &ToolSpec, split: &Split) -> Result<Request<Body>, String> {
         builder.header(header::CONTENT_TYPE, "application/json").body(Body::from(json))
     } else {
         let builder = match split.range {
-            Some((offset, Some(len))) => {
-                builder.header(header::RANGE, format!("bytes={offset}-{}", offset + len - 1))
-            }
+            Some((offset, Some(len))) => match len.checked_sub(1).and_then(|l| offset.checked_add(l)) {
+                Some(last) => builder.header(header::RANGE, format!("bytes={offset}-{last}")),
+                None => return Err(format!("offset {offset} and length {len} do not name a range of bytes")),
+            },
             Some((offset, None)) => builder.header(header::RANGE, format!("bytes={offset}-")),
             None => builder,
         };
@@ -609,6 +610,17 @@ mod tests {
         assert_eq!(s.range, Some((10, Some(5))));
         let req = request(&spec("/r", Kind::FileRead), &s).unwrap();
         assert_eq!(req.headers()[header::RANGE], "bytes=10-14");
+        // A range past the end of the number line, or of no bytes, is refused, not wrapped.
+        for (offset, length) in [(5u64, u64::MAX), (u64::MAX, 2), (3, 0)] {
+            let e = split(
+                &spec("/r", Kind::FileRead),
+                &read,
+                args(json!({"path": "/f", "offset": offset, "length": length})),
+            )
+            .and_then(|s| request(&spec("/r", Kind::FileRead), &s).map(|_| ()))
+            .unwrap_err();
+            assert!(e.contains("range") || e.contains("length"), "{offset} {length}: {e}");
+        }
         let e =
             split(&spec("/r", Kind::FileRead), &read, args(json!({"path": "/f", "offset": -1}))).unwrap_err();
         assert!(e.contains("offset must be a non-negative integer"), "{e}");

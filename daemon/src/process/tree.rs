@@ -98,14 +98,20 @@ pub fn signal(p: Proc, sig: libc::c_int) {
     }
 }
 
-/// Signals every process group that one of `found` belonged to, except the daemon's own. A
+/// Signals every process group one of `found` still belongs to, except the daemon's own. A
 /// group signal reaches all its members at once, and a member forking at that moment fails to:
 /// what a fork bomb started after `found` was taken is reached too, as long as it stayed in its
 /// parent's group (which is what shells without job control do).
 pub fn signal_groups(found: &[Proc], sig: libc::c_int) {
     // SAFETY: plain syscall without arguments.
     let ours = unsafe { libc::getpgrp() } as u32;
-    let mut groups: Vec<u32> = found.iter().map(|p| p.pgid).filter(|&g| g > 1 && g != ours).collect();
+    // A group is signalled only while one of `found` still lives in it (same process, same
+    // group): an emptied group's number may since belong to somebody else's processes.
+    let still_in = |p: &&Proc| {
+        read_stat(p.pid).is_some_and(|st| st.start == p.start && st.pgid == p.pgid && st.state != 'Z')
+    };
+    let mut groups: Vec<u32> =
+        found.iter().filter(still_in).map(|p| p.pgid).filter(|&g| g > 1 && g != ours).collect();
     groups.sort_unstable();
     groups.dedup();
     for g in groups {

@@ -181,6 +181,7 @@ async fn run(launcher: &Launcher, ctx: &Context, slot: &mut Option<Worker>, job:
             }
             Some(Event::Done { .. } | Event::Ready) => {}
             Some(Event::Eof) | None => {
+                let exit_status = w.ended.clone();
                 w.sink.detach();
                 *slot = None;
                 if timed_out {
@@ -192,7 +193,7 @@ async fn run(launcher: &Launcher, ctx: &Context, slot: &mut Option<Worker>, job:
                 // The worker died under the code: when the OOM killer did it, the run ends like
                 // code that raised (an error frame, then a normal close), so the SDKs return it
                 // as the execution's error instead of a connection failure.
-                if crate::oom::Counts::now().moved_since(oom_before) {
+                if worker_was_oom_killed(&exit_status, oom_before).await {
                     let why = crate::oom::sentence();
                     let value = format!(
                         "the interpreter was {why}; its state is lost and the next run starts afresh"
@@ -204,6 +205,19 @@ async fn run(launcher: &Launcher, ctx: &Context, slot: &mut Option<Worker>, job:
             }
         }
     }
+}
+
+/// Whether the worker that just closed its pipes died of SIGKILL while the OOM killer was at
+/// work. The pipes close before the reaper reports the exit: its status is awaited briefly.
+async fn worker_was_oom_killed(
+    ended: &std::sync::OnceLock<crate::reaper::ExitStatus>,
+    before: crate::oom::Counts,
+) -> bool {
+    let until = Instant::now() + std::time::Duration::from_millis(500);
+    while ended.get().is_none() && Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    ended.get().is_some_and(|st| crate::oom::verdict(before, *st).is_some())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -95,8 +95,11 @@ impl Launcher {
         .map_err(StartError::Spawn)?;
         let alive = spawned.alive.clone();
         let exit = spawned.exit;
+        let ended = Arc::new(std::sync::OnceLock::new());
+        let ended2 = ended.clone();
         tokio::spawn(async move {
             let status = exit.wait().await;
+            let _ = ended2.set(status);
             alive.store(false, Ordering::SeqCst);
             tracing::debug!(?status, "interpreter worker ended");
         });
@@ -115,6 +118,7 @@ impl Launcher {
             sink: spawned.sink,
             alive: spawned.alive,
             env: given,
+            ended,
         };
         match tokio::time::timeout(READY_TIMEOUT, w.events.recv()).await {
             Ok(Some(Event::Ready)) => Ok(w),

@@ -164,6 +164,8 @@ pub struct Worker {
     pub alive: Arc<AtomicBool>,
     /// The daemon environment the worker has been given (at start, then by every command).
     pub env: BTreeMap<String, String>,
+    /// How the worker ended, once the reaper has said.
+    pub ended: Arc<std::sync::OnceLock<crate::reaper::ExitStatus>>,
 }
 
 impl Worker {

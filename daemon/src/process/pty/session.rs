@@ -248,7 +248,13 @@ impl Pty {
         for (name, f) in
             [("pty-read", Box::new(reader) as Box<dyn FnOnce() + Send>), ("pty-write", Box::new(writer))]
         {
-            std::thread::Builder::new().name(name.into()).stack_size(THREAD_STACK).spawn(f)?;
+            if let Err(e) = std::thread::Builder::new().name(name.into()).stack_size(THREAD_STACK).spawn(f) {
+                // No thread (the sandbox is at its limit): the shell goes, or every retry of
+                // the client would leave one behind with a reader holding its terminal.
+                stop.store(true, Ordering::Relaxed);
+                crate::signal::kill_group(spawned.pid, libc::SIGKILL);
+                return Err(e);
+            }
         }
 
         let pid = spawned.pid;
@@ -387,8 +393,13 @@ impl Pty {
             // A fork bomb (its jobs each in a process group of their own under job control)
             // forks between a snapshot and its signals: the session is swept again until
             // nothing of it is left, each sweep finding only what the previous one missed.
-            for round in 0..KILL_SWEEPS {
-                let mut doomed = tree::descendants(pid);
+            let until = std::time::Instant::now() + KILL_SWEEP_TIME;
+            for round in 0.. {
+                // Whole groups only of the shell's own tree and session: a process elsewhere
+                // that merely holds the terminal dies alone, not with its group.
+                let mut ours = tree::descendants(pid);
+                ours.extend(sys::session_members(pid).into_iter().filter_map(tree::identify));
+                let mut doomed = ours.clone();
                 for p in leftovers(pid, tty.as_deref()) {
                     if !doomed.contains(&p) {
                         doomed.push(p);
@@ -396,16 +407,21 @@ impl Pty {
                 }
                 if round == 0 {
                     doomed.push(shell);
-                } else if doomed.is_empty() {
+                    ours.push(shell);
+                } else if doomed.is_empty() || std::time::Instant::now() >= until {
                     break;
                 }
-                tree::signal_groups(&doomed, libc::SIGKILL);
+                tree::signal_groups(&ours, libc::SIGKILL);
                 for p in doomed {
                     tree::signal(p, libc::SIGKILL);
                 }
                 if round == 0 {
                     // Before the shell's exit is noticed elsewhere and reported as its own.
                     self.finish(End::Killed);
+                } else {
+                    // What is left may only need the reaper (or is stuck in the kernel): a
+                    // breath between sweeps instead of spinning over /proc.
+                    std::thread::sleep(Duration::from_millis(5));
                 }
             }
         }
@@ -421,8 +437,8 @@ impl Pty {
     }
 }
 
-/// At most this many sweeps of a killed terminal's session (each a /proc walk).
-const KILL_SWEEPS: usize = 200;
+/// How long a killed terminal's session is swept at most (each sweep a /proc walk).
+const KILL_SWEEP_TIME: Duration = Duration::from_secs(2);
 
 /// Processes other than the shell that belong to its session or hold its terminal.
 fn leftovers(shell: u32, tty: Option<&str>) -> Vec<tree::Proc> {
