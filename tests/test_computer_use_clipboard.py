@@ -95,6 +95,19 @@ def test_a_large_value_is_pasted_through_incr(desktop):
     assert get_text(desktop) == LARGE
 
 
+def test_a_large_latin1_value_is_pasted_as_string_by_several_requestors_at_once(desktop):
+    # One Latin-1 conversion shared by concurrent INCR transfers (fewer than the agent's cap of 8
+    # at once), each requestor getting the whole value, and the next value converted anew.
+    for text in ("é" * 700_000, "ÿ" * 600_000):
+        set_text(desktop, text)
+        argv = ["xclip", "-selection", "clipboard", "-o", "-t", "STRING"]
+        ps = [desktop.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+        outs = [p.communicate(timeout=60) for p in ps]
+        for p, (out, err) in zip(ps, outs):
+            assert p.returncode == 0, err
+            assert out == text.encode("latin-1")
+
+
 def test_set_by_xclip_is_read_by_us(desktop):
     text = "from xclip: ő ✓ 中文"
     p = xclip_owns(desktop, text.encode())

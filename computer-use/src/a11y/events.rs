@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 use zbus::zvariant::{OwnedValue, Value};
 use zbus::{Connection, MatchRule, MessageStream};
 
@@ -64,8 +65,13 @@ impl Burst {
     }
 }
 
-/// Bound on the registry calls when the last wait ends.
+/// Bound on the registry calls when the last wait ends (all of them, made at once).
 const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Bound on setting the subscription up (the match rules and the registrations, whatever the
+/// waits' timeouts). The calls are not cut at a wait's deadline: a `RegisterEvent` abandoned
+/// half-way may still reach the registry after the `DeregisterEvent` meant to undo it.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The shared event subscription.
 #[derive(Clone, Default)]
@@ -76,7 +82,8 @@ pub struct Hub {
 #[derive(Default)]
 struct Inner {
     /// Serializes setting up and tearing down, so that a teardown's `DeregisterEvent` never
-    /// overtakes a newer `RegisterEvent`.
+    /// overtakes a newer `RegisterEvent`. Only the setup and teardown tasks take it, and every
+    /// registry call under it is bounded; waits never queue on it.
     setup: tokio::sync::Mutex<()>,
     state: Mutex<State>,
 }
@@ -162,30 +169,24 @@ impl Drop for Subscription {
 
 impl Hub {
     /// A share of the subscription on `conn`, setting it up when no wait holds one (or the one
-    /// held is on a connection that closed).
-    pub async fn subscribe(&self, conn: &Connection) -> Result<Subscription, CallError> {
-        let _setup = self.inner.setup.lock().await;
-        {
-            let mut state = lock(&self.inner.state);
-            if let Some(a) = state.active.as_mut()
-                && same_connection(&a.conn, conn)
-                && !a.pump.is_finished()
-            {
-                a.users += 1;
-                return Ok(Subscription::new(self.inner.clone(), a.id, a.tx.subscribe()));
-            }
-            // A subscription on a dead connection: its registrations died with the connection.
-            if let Some(old) = state.active.take() {
-                old.pump.abort();
-            }
+    /// held is on a connection that closed); a `Timeout` error once `deadline` passed first.
+    ///
+    /// The setup runs in a task of its own, bounded by [`SETUP_TIMEOUT`]: a wait that stops
+    /// waiting (its deadline, its condition met, the request dropped) does not cut registry
+    /// calls short and leave registrations behind. A subscription the task made for a wait that
+    /// left is dropped with the task's output, which tears it down again.
+    pub async fn subscribe(&self, conn: &Connection, deadline: Instant) -> Result<Subscription, CallError> {
+        if let Some(sub) = share(&self.inner, conn) {
+            return Ok(sub);
         }
-        let (tx, rx) = broadcast::channel(BACKLOG);
-        let pump = start(conn, tx.clone()).await?;
-        let mut state = lock(&self.inner.state);
-        state.next_id += 1;
-        let id = state.next_id;
-        state.active = Some(Active { id, conn: conn.clone(), tx, users: 1, pump });
-        Ok(Subscription::new(self.inner.clone(), id, rx))
+        let task = tokio::spawn(set_up(self.inner.clone(), conn.clone()));
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(CallError::Other(format!("subscribing to accessibility events failed: {e}"))),
+            Err(_) => Err(CallError::Timeout(
+                "subscribing to accessibility events took longer than the wait".into(),
+            )),
+        }
     }
 
     /// Whether a subscription is set up (tests).
@@ -193,6 +194,52 @@ impl Hub {
     pub fn is_active(&self) -> bool {
         lock(&self.inner.state).active.is_some()
     }
+}
+
+/// A share of the live subscription on `conn`, if there is one. Needs no setup lock: a teardown
+/// only ends a subscription nobody shares, as it checks under the state lock.
+fn share(inner: &Arc<Inner>, conn: &Connection) -> Option<Subscription> {
+    let mut state = lock(&inner.state);
+    let a = state.active.as_mut()?;
+    if !same_connection(&a.conn, conn) || a.pump.is_finished() {
+        return None;
+    }
+    a.users += 1;
+    Some(Subscription::new(inner.clone(), a.id, a.tx.subscribe()))
+}
+
+/// Sets the subscription up (or shares one a setup before this one made), under the setup lock.
+async fn set_up(inner: Arc<Inner>, conn: Connection) -> Result<Subscription, CallError> {
+    let _setup = inner.setup.lock().await;
+    if let Some(sub) = share(&inner, &conn) {
+        return Ok(sub);
+    }
+    // A subscription on a dead connection: its registrations died with the connection.
+    if let Some(old) = lock(&inner.state).active.take() {
+        old.pump.abort();
+    }
+    let (tx, rx) = broadcast::channel(BACKLOG);
+    let started = match tokio::time::timeout(SETUP_TIMEOUT, start(&conn, tx.clone())).await {
+        Ok(r) => r,
+        Err(_) => Err(CallError::Timeout(format!(
+            "the accessibility registry did not take the event registrations within {}s",
+            SETUP_TIMEOUT.as_secs()
+        ))),
+    };
+    let pump = match started {
+        Ok(pump) => pump,
+        Err(e) => {
+            // Some registrations may have been made before the failure (or the cut): undone,
+            // still under the lock, so no later setup's registrations are undone instead.
+            deregister(&conn).await;
+            return Err(e);
+        }
+    };
+    let mut state = lock(&inner.state);
+    state.next_id += 1;
+    let id = state.next_id;
+    state.active = Some(Active { id, conn, tx, users: 1, pump });
+    Ok(Subscription::new(inner.clone(), id, rx))
 }
 
 fn same_connection(a: &Connection, b: &Connection) -> bool {
@@ -226,11 +273,12 @@ async fn start(
         .build();
     streams.push(MessageStream::for_match_rule(rule, conn, Some(QUEUE)).await.map_err(zerr)?);
     // The rules are in place before the registrations: no event sent because of them is lost.
-    for event in EVENTS {
+    // The registrations go out at once; their order does not matter.
+    let registrations = EVENTS.map(|event| async move {
         conn.call_method(Some(REGISTRY_BUS), REGISTRY_PATH, Some(REGISTRY_IFACE), "RegisterEvent", &(event,))
             .await
-            .map_err(zerr)?;
-    }
+    });
+    futures_util::future::try_join_all(registrations).await.map_err(zerr)?;
     let mut all = futures_util::stream::select_all(streams);
     Ok(tokio::spawn(async move {
         while let Some(msg) = all.next().await {
@@ -289,20 +337,27 @@ async fn teardown(inner: Arc<Inner>, id: u64) {
     };
     let Some(active) = active else { return };
     active.pump.abort();
-    for event in EVENTS {
+    deregister(&active.conn).await;
+}
+
+/// Deregisters every event, all calls at once under one [`DEREGISTER_TIMEOUT`] (so the setup
+/// lock is never held longer). Deregistering an event that was not registered is harmless.
+async fn deregister(conn: &Connection) {
+    let calls = EVENTS.map(|event| async move {
         let body = (event,);
-        let call = active.conn.call_method(
+        let call = conn.call_method(
             Some(REGISTRY_BUS),
             REGISTRY_PATH,
             Some(REGISTRY_IFACE),
             "DeregisterEvent",
             &body,
         );
-        match tokio::time::timeout(DEREGISTER_TIMEOUT, call).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::debug!(event, error = %e, "deregistering an accessibility event failed"),
-            Err(_) => tracing::debug!(event, "deregistering an accessibility event timed out"),
+        if let Err(e) = call.await {
+            tracing::debug!(event, error = %e, "deregistering an accessibility event failed");
         }
+    });
+    if tokio::time::timeout(DEREGISTER_TIMEOUT, futures_util::future::join_all(calls)).await.is_err() {
+        tracing::debug!("deregistering the accessibility events timed out");
     }
 }
 
@@ -310,6 +365,10 @@ async fn teardown(inner: Arc<Inner>, id: u64) {
 mod tests {
     use super::*;
     use crate::a11y::fake::{FakeRegistry, PREFIX, TestBus, emit_child_added, emit_event as emit};
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
 
     async fn until(what: &str, f: impl Fn() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -331,8 +390,8 @@ mod tests {
         let conn = bus.connect().await;
 
         let hub = Hub::default();
-        let mut a = hub.subscribe(&conn).await.unwrap();
-        let mut b = hub.subscribe(&conn).await.unwrap();
+        let mut a = hub.subscribe(&conn, soon()).await.unwrap();
+        let mut b = hub.subscribe(&conn, soon()).await.unwrap();
         let registered: Vec<String> = EVENTS.iter().map(|e| format!("+{e}")).collect();
         assert_eq!(*calls.lock().unwrap(), registered, "registered once for both waits");
 
@@ -365,7 +424,7 @@ mod tests {
         assert_eq!(calls.lock().unwrap()[EVENTS.len()..], deregistered[..]);
 
         // The next wait sets it up again.
-        let mut c = hub.subscribe(&conn).await.unwrap();
+        let mut c = hub.subscribe(&conn, soon()).await.unwrap();
         assert_eq!(calls.lock().unwrap().len(), 3 * EVENTS.len());
         emit(&app).await;
         tokio::time::timeout(Duration::from_secs(5), c.changed()).await.expect("c woke");
@@ -379,7 +438,7 @@ mod tests {
         registry_conn.request_name(REGISTRY_BUS).await.unwrap();
         let conn = bus.connect().await;
         let hub = Hub::default();
-        let mut sub = hub.subscribe(&conn).await.unwrap();
+        let mut sub = hub.subscribe(&conn, soon()).await.unwrap();
         let app = bus.connect().await;
         // Joining is already a NameOwnerChanged; see it, then the leaving.
         tokio::time::timeout(Duration::from_secs(5), sub.changed()).await.expect("join seen");
@@ -395,8 +454,65 @@ mod tests {
         let bus = TestBus::start();
         let conn = bus.connect().await;
         let hub = Hub::default();
-        let r = tokio::time::timeout(Duration::from_secs(5), hub.subscribe(&conn)).await.expect("no hang");
+        let r = tokio::time::timeout(Duration::from_secs(5), hub.subscribe(&conn, soon()))
+            .await
+            .expect("no hang");
         assert!(matches!(r, Err(CallError::NotFound(_))), "{:?}", r.err());
         assert!(!hub.is_active());
+    }
+
+    /// A registry answering each `RegisterEvent` only after `delay`.
+    async fn slow_registry(bus: &TestBus, delay: Duration) -> (Connection, Arc<Mutex<Vec<String>>>) {
+        let registry_conn = bus.connect().await;
+        let registry = FakeRegistry::default();
+        *registry.register_delay.lock().unwrap() = delay;
+        let calls = registry.calls.clone();
+        registry_conn.object_server().at(REGISTRY_PATH, registry).await.unwrap();
+        registry_conn.request_name(REGISTRY_BUS).await.unwrap();
+        (registry_conn, calls)
+    }
+
+    fn balanced(calls: &[String]) -> bool {
+        let add = calls.iter().filter(|c| c.starts_with('+')).count();
+        let del = calls.iter().filter(|c| c.starts_with('-')).count();
+        add == EVENTS.len() && del == EVENTS.len()
+    }
+
+    #[tokio::test]
+    async fn a_slow_registry_bounds_the_wait_not_the_setup_which_is_undone_after() {
+        let bus = TestBus::start();
+        let (_registry, calls) = slow_registry(&bus, Duration::from_millis(800)).await;
+        let conn = bus.connect().await;
+        let hub = Hub::default();
+        let started = Instant::now();
+        let r = hub.subscribe(&conn, Instant::now() + Duration::from_millis(200)).await;
+        let took = started.elapsed();
+        assert!(matches!(r, Err(CallError::Timeout(_))), "{:?}", r.err());
+        assert!(took < Duration::from_millis(600), "answered at the wait's deadline: {took:?}");
+        // The setup went on without the wait, and what it registered was deregistered after
+        // (in that order: a deregistration overtaking its registration would leave it behind).
+        until("registered then deregistered", || balanced(&calls.lock().unwrap())).await;
+        let calls = calls.lock().unwrap().clone();
+        assert!(calls[..EVENTS.len()].iter().all(|c| c.starts_with('+')), "{calls:?}");
+        assert!(!hub.is_active());
+    }
+
+    #[tokio::test]
+    async fn a_subscribe_dropped_mid_way_leaves_no_registration_behind() {
+        let bus = TestBus::start();
+        let (_registry, calls) = slow_registry(&bus, Duration::from_millis(300)).await;
+        let conn = bus.connect().await;
+        let hub = Hub::default();
+        // The wait is cancelled (its condition met, the request dropped) while registering.
+        let r = tokio::time::timeout(Duration::from_millis(100), hub.subscribe(&conn, soon())).await;
+        assert!(r.is_err(), "still registering when dropped");
+        until("registered then deregistered", || balanced(&calls.lock().unwrap())).await;
+        assert!(!hub.is_active());
+        // Nothing pending keeps the next wait from subscribing.
+        *calls.lock().unwrap() = Vec::new();
+        let sub = hub.subscribe(&conn, soon()).await.unwrap();
+        assert!(hub.is_active());
+        drop(sub);
+        until("released again", || balanced(&calls.lock().unwrap())).await;
     }
 }

@@ -215,11 +215,18 @@ pub fn node(bus: &str, suffix: &str) -> NodeRef {
 #[derive(Clone, Default)]
 pub struct FakeRegistry {
     pub calls: Arc<Mutex<Vec<String>>>,
+    /// How long each `RegisterEvent` takes to be answered (a busy or hung registry); recorded
+    /// once answered.
+    pub register_delay: Arc<Mutex<Duration>>,
 }
 
 #[zbus::interface(name = "org.a11y.atspi.Registry")]
 impl FakeRegistry {
     async fn register_event(&self, event: String) {
+        let delay = *self.register_delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.calls.lock().unwrap().push(format!("+{event}"));
     }
 
@@ -247,8 +254,16 @@ pub async fn serve_desktop(
     bus: &TestBus,
     apps: Vec<(String, OwnedObjectPath)>,
 ) -> (Connection, Arc<Mutex<Vec<String>>>) {
+    serve_desktop_with(bus, apps, FakeRegistry::default()).await
+}
+
+/// [`serve_desktop`] with a registry of the test's making (a slow one).
+pub async fn serve_desktop_with(
+    bus: &TestBus,
+    apps: Vec<(String, OwnedObjectPath)>,
+    registry: FakeRegistry,
+) -> (Connection, Arc<Mutex<Vec<String>>>) {
     let conn = bus.connect().await;
-    let registry = FakeRegistry::default();
     let calls = registry.calls.clone();
     conn.object_server().at("/org/a11y/atspi/registry", registry).await.unwrap();
     conn.object_server().at("/org/a11y/bus", FakeA11yBus { address: bus.address.clone() }).await.unwrap();

@@ -107,20 +107,48 @@ impl A11y {
             Ok(conn) => conn?,
             Err(_) => return Err(spec.timeout_error()),
         };
-        // Subscribed before the first check, so that nothing changing in between is missed.
-        // Without events (no registry answering) the slow re-check still finds the change.
-        let events = match tokio::time::timeout_at(deadline, self.events.subscribe(&conn)).await {
-            Ok(Ok(sub)) => Some(sub),
-            Ok(Err(CallError::Disconnected(d))) => {
+        let calls_for = |left: Duration| Calls::new(conn.clone(), left.min(CALL_TIMEOUT));
+        // The first check runs beside the event subscription, not after it: a condition that
+        // already holds answers at once however slow the registry is. The subscription is
+        // bounded by the time left (a slow one only costs the events, not the answer).
+        let mut subscribing = std::pin::pin!(self.events.subscribe(&conn, deadline));
+        let mut subscribed = None;
+        let first = {
+            let calls = calls_for(deadline.saturating_duration_since(Instant::now()));
+            let mut check = std::pin::pin!(tokio::time::timeout_at(deadline, look(&calls, spec)));
+            loop {
+                tokio::select! {
+                    r = &mut check => break r,
+                    s = &mut subscribing, if subscribed.is_none() => subscribed = Some(s),
+                }
+            }
+        };
+        match first {
+            Err(_) => return Err(spec.timeout_error()),
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(found)) => {
+                if let Some(met) = wait::decide(spec.condition, &spec.states, found) {
+                    return Ok(Waited { met, elapsed: started.elapsed() });
+                }
+            }
+        }
+        let subscribed = match subscribed {
+            Some(s) => s,
+            None => subscribing.await,
+        };
+        // Without events (no registry answering in time) the slow re-check still finds the
+        // change. `wait::run` checks once more first, now subscribed: a change between the first
+        // check and the subscription is not missed.
+        let events = match subscribed {
+            Ok(sub) => Some(sub),
+            Err(CallError::Disconnected(d)) => {
                 return Err(A11yError::Unavailable(format!("connection lost: {d}")));
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::warn!(error = %e, "no accessibility events; waits fall back to re-checking");
                 None
             }
-            Err(_) => return Err(spec.timeout_error()),
         };
-        let calls_for = |left: Duration| Calls::new(conn.clone(), left.min(CALL_TIMEOUT));
         let met = wait::run(
             spec,
             deadline,
@@ -383,6 +411,65 @@ mod tests {
             add > 0 && add == del
         };
         let deadline = Instant::now() + Duration::from_secs(5);
+        while !balanced() {
+            assert!(Instant::now() < deadline, "{:?}", registrations.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_condition_already_true_answers_at_once_however_slow_the_registry() {
+        use crate::a11y::fake::{FakeNode, FakeRegistry, PREFIX, TestBus, serve_desktop_with};
+        use crate::a11y::wait::Condition;
+        use zbus::zvariant::OwnedObjectPath;
+
+        let bus = TestBus::start();
+        let app = bus.connect().await;
+        let me = app.unique_name().unwrap().to_string();
+        let app_root = (me.clone(), OwnedObjectPath::try_from(format!("{PREFIX}root")).unwrap());
+        // Registrations take longer than the waits' timeouts.
+        let registry = FakeRegistry::default();
+        *registry.register_delay.lock().unwrap() = Duration::from_secs(2);
+        let (_registry, registrations) = serve_desktop_with(&bus, vec![app_root], registry).await;
+        app.object_server()
+            .at(format!("{PREFIX}root"), FakeNode::new("application", "app").child(&me, "1"))
+            .await
+            .unwrap();
+        app.object_server().at(format!("{PREFIX}1"), FakeNode::new("push button", "OK")).await.unwrap();
+        let a11y = A11y::new(SharedDesktopEnv::new(DesktopEnv {
+            display: ":4242".into(),
+            dbus_session_bus_address: Some(bus.address.clone()),
+        }));
+        let spec = |name: &str| WaitSpec {
+            condition: Condition::Exists,
+            target: Target::Query {
+                scope: Scope::All,
+                filter: Filter::new(Some("push button"), Some(name), Some("exact"), None).unwrap(),
+                limit: 10,
+            },
+            states: Vec::new(),
+            timeout: Duration::from_millis(1000),
+            recheck: Duration::from_millis(100),
+            describe: name.to_owned(),
+        };
+        // Two at once: neither queues behind the other's subscription.
+        let ok = spec("OK");
+        let started = Instant::now();
+        let (a, b) = tokio::join!(a11y.wait(&ok), a11y.wait(&ok));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(started.elapsed() < Duration::from_millis(800), "{:?}", started.elapsed());
+        assert_eq!(a.met.nodes[0].1.name, "OK");
+        assert_eq!(b.met.nodes[0].1.name, "OK");
+        // A condition never met still times out at its deadline, found by re-checking.
+        let e = a11y.wait(&spec("Nope")).await.unwrap_err();
+        assert!(matches!(e, A11yError::WaitTimeout(_)), "{e}");
+        // The registrations the abandoned setups made are undone.
+        let balanced = || {
+            let calls = registrations.lock().unwrap();
+            let add = calls.iter().filter(|c| c.starts_with('+')).count();
+            add > 0 && add == calls.iter().filter(|c| c.starts_with('-')).count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
         while !balanced() {
             assert!(Instant::now() < deadline, "{:?}", registrations.lock().unwrap());
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use computer_use_api::Empty;
 use computer_use_api::clipboard::{ClipboardResponse, SetClipboardRequest};
 
-use super::read::ANSWER_TIMEOUT;
+use super::read::{ANSWER_TIMEOUT, Late, TOTAL_TIMEOUT};
 use super::service::{Clipboard, ClipboardError};
 use super::text::MAX_TEXT_BYTES;
 use crate::desktop_env::SharedDesktopEnv;
@@ -33,10 +33,9 @@ impl From<ClipboardError> for ApiError {
     fn from(e: ClipboardError) -> ApiError {
         match e {
             ClipboardError::X(e) => e.into(),
-            ClipboardError::NoAnswer => ApiError::uncoded(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!("the clipboard owner did not answer within {}s", ANSWER_TIMEOUT.as_secs()),
-            ),
+            ClipboardError::NoAnswer(late) => {
+                ApiError::uncoded(StatusCode::GATEWAY_TIMEOUT, late_message(late))
+            }
             ClipboardError::NotText => ApiError::conflict(
                 "the clipboard holds no text: its owner offers neither UTF8_STRING nor STRING",
             ),
@@ -44,6 +43,21 @@ impl From<ClipboardError> for ApiError {
                 ApiError::payload_too_large(format!("clipboard text is limited to {MAX_TEXT_BYTES} bytes"))
             }
         }
+    }
+}
+
+/// Says which deadline the owner missed, so a client can tell a dead owner from a slow one.
+fn late_message(late: Late) -> String {
+    match late {
+        Late::Answer => format!("the clipboard owner did not answer within {}s", ANSWER_TIMEOUT.as_secs()),
+        Late::Piece => format!(
+            "the clipboard owner stopped sending its incremental (INCR) transfer: no piece for {}s",
+            ANSWER_TIMEOUT.as_secs()
+        ),
+        Late::Total => format!(
+            "the clipboard owner's incremental (INCR) transfer did not finish within {}s in total",
+            TOTAL_TIMEOUT.as_secs()
+        ),
     }
 }
 
@@ -137,5 +151,18 @@ mod tests {
         );
         let (status, v) = call(post("{\"text\": \"hi\"}")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    }
+
+    #[test]
+    fn each_missed_deadline_is_a_504_naming_it() {
+        for (late, says) in [
+            (Late::Answer, "did not answer within 5s"),
+            (Late::Piece, "no piece for 5s"),
+            (Late::Total, "did not finish within 30s in total"),
+        ] {
+            let e = ApiError::from(ClipboardError::NoAnswer(late));
+            assert_eq!(e.status, StatusCode::GATEWAY_TIMEOUT);
+            assert!(e.message.contains(says), "{late:?}: {}", e.message);
+        }
     }
 }

@@ -9,8 +9,8 @@
 //! go by INCR: the requestor deletes each piece and we write the next, then an empty one.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use x11rb::connection::{Connection, RequestConnection};
@@ -37,12 +37,24 @@ x11rb::atom_manager! {
         DAYTONA_CLIPBOARD,
         // Wakes the serving thread so it can end.
         DAYTONA_CLIPBOARD_STOP,
+        // Wakes the serving thread so it can drop stale transfers.
+        DAYTONA_CLIPBOARD_TICK,
     }
 }
 
 /// An INCR transfer stops being served when its requestor stays silent this long (it died, or
 /// gave up); the value it held is freed.
 const STALE_TRANSFER: Duration = Duration::from_secs(60);
+
+/// How often stale transfers are looked for while some are open: the serving thread blocks on
+/// X events, so without a timer a silent requestor's transfer would stay until some unrelated
+/// event came.
+const TRANSFER_TICK: Duration = Duration::from_secs(5);
+
+/// The most INCR transfers served at once. Each costs little (the value is shared), but every
+/// one is a window we watch and a slot a requestor can hold for [`STALE_TRANSFER`]; further
+/// requests needing INCR are refused the ICCCM way (property None) until one ends.
+pub const MAX_TRANSFERS: usize = 8;
 
 /// What we serve. `version` grows with every `set`, so the thread can tell a `SelectionClear`
 /// meant for an older value from one that ends the current value.
@@ -52,9 +64,10 @@ struct Value {
 }
 
 /// A value as one target carries it, shared with the stored value where it is the same bytes.
+#[derive(Clone)]
 enum Bytes {
     Utf8(Arc<String>),
-    Latin1(Arc<Vec<u8>>),
+    Latin1(Arc<[u8]>),
 }
 
 impl Bytes {
@@ -78,6 +91,80 @@ struct Transfer {
     last: Instant,
 }
 
+/// The Latin-1 (`STRING`) form of one value, converted once and shared by every transfer of
+/// it: converting per request made N pastes cost N copies of up to 16 MiB.
+#[derive(Default)]
+struct Latin1Cache {
+    /// The value's version and its Latin-1 bytes (None: not representable).
+    cached: Option<(u64, Option<Arc<[u8]>>)>,
+}
+
+impl Latin1Cache {
+    fn get(&mut self, version: u64, text: &str) -> Option<Arc<[u8]>> {
+        match &self.cached {
+            Some((v, bytes)) if *v == version => bytes.clone(),
+            _ => {
+                // Replaced, not kept beside: an older value's bytes live on only in the
+                // transfers still sending them.
+                let bytes = text::to_latin1(text).map(Arc::from);
+                self.cached = Some((version, bytes.clone()));
+                bytes
+            }
+        }
+    }
+}
+
+type TransferKey = (xproto::Window, xproto::Atom);
+
+/// The open INCR transfers, at most [`MAX_TRANSFERS`], each dropped once its requestor stayed
+/// silent for [`STALE_TRANSFER`].
+#[derive(Default)]
+struct Transfers {
+    open: HashMap<TransferKey, Transfer>,
+}
+
+impl Transfers {
+    /// Whether a transfer to `key` may start: a free slot, or one that replaces the transfer
+    /// already going to that property (the requestor asked again).
+    fn has_room(&self, key: TransferKey) -> bool {
+        self.open.len() < MAX_TRANSFERS || self.open.contains_key(&key)
+    }
+
+    fn start(&mut self, key: TransferKey, t: Transfer) {
+        debug_assert!(self.has_room(key));
+        self.open.insert(key, t);
+    }
+
+    fn get_mut(&mut self, key: TransferKey) -> Option<&mut Transfer> {
+        self.open.get_mut(&key)
+    }
+
+    /// Ends the transfer; the requestor window, when no other transfer to it goes on (so we
+    /// stop watching it).
+    fn finish(&mut self, key: TransferKey) -> Option<xproto::Window> {
+        self.open.remove(&key)?;
+        (!self.open.keys().any(|(w, _)| *w == key.0)).then_some(key.0)
+    }
+
+    /// Drops the transfers silent since before `now - STALE_TRANSFER`; the windows no longer
+    /// watched for any.
+    fn expire(&mut self, now: Instant) -> Vec<xproto::Window> {
+        let stale: Vec<TransferKey> = self
+            .open
+            .iter()
+            .filter(|(_, t)| now.saturating_duration_since(t.last) >= STALE_TRANSFER)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut windows: Vec<xproto::Window> = stale.into_iter().filter_map(|k| self.finish(k)).collect();
+        windows.dedup();
+        windows
+    }
+
+    fn len(&self) -> usize {
+        self.open.len()
+    }
+}
+
 pub struct Owner {
     pub display: String,
     conn: RustConnection,
@@ -86,6 +173,9 @@ pub struct Owner {
     value: Mutex<Value>,
     alive: AtomicBool,
     chunk: usize,
+    /// How many INCR transfers are open, for the timer thread (which wakes the serving thread
+    /// only while some are).
+    open_transfers: AtomicUsize,
 }
 
 impl Owner {
@@ -119,13 +209,38 @@ impl Owner {
             value: Mutex::new(Value { text: None, version: 0 }),
             alive: AtomicBool::new(true),
             chunk,
+            open_transfers: AtomicUsize::new(0),
         });
         let me = owner.clone();
         std::thread::Builder::new()
             .name("clipboard-owner".into())
             .spawn(move || me.serve())
             .map_err(|e| XError::internal(format!("cannot start the clipboard thread: {e}")))?;
+        // Weak: the timer must not keep the owner (and its connection) alive.
+        let me = Arc::downgrade(&owner);
+        std::thread::Builder::new()
+            .name("clipboard-timer".into())
+            .spawn(move || Owner::tick(me))
+            .map_err(|e| XError::internal(format!("cannot start the clipboard timer: {e}")))?;
         Ok(owner)
+    }
+
+    /// Every [`TRANSFER_TICK`] while INCR transfers are open, wakes the serving thread so it
+    /// expires stale ones even when no other event comes; ends with the owner.
+    fn tick(me: Weak<Owner>) {
+        loop {
+            std::thread::sleep(TRANSFER_TICK);
+            let Some(owner) = me.upgrade() else { return };
+            if !owner.is_alive() {
+                return;
+            }
+            if owner.open_transfers.load(Ordering::SeqCst) > 0 {
+                let a = owner.atoms.DAYTONA_CLIPBOARD_TICK;
+                let wake = ClientMessageEvent::new(32, owner.window, a, [0u32; 5]);
+                let _ = owner.conn.send_event(false, owner.window, EventMask::NO_EVENT, wake);
+                let _ = owner.conn.flush();
+            }
+        }
     }
 
     pub fn is_alive(&self) -> bool {
@@ -169,7 +284,8 @@ impl Owner {
     }
 
     fn serve(self: Arc<Self>) {
-        let mut transfers: HashMap<(xproto::Window, xproto::Atom), Transfer> = HashMap::new();
+        let mut transfers = Transfers::default();
+        let mut latin1 = Latin1Cache::default();
         loop {
             let ev = match self.conn.wait_for_event() {
                 Ok(ev) => ev,
@@ -182,7 +298,7 @@ impl Owner {
                 break;
             }
             let r = match ev {
-                Event::SelectionRequest(req) => self.answer(req, &mut transfers),
+                Event::SelectionRequest(req) => self.answer(req, &mut transfers, &mut latin1),
                 Event::SelectionClear(e) if e.selection == self.atoms.CLIPBOARD => self.cleared(),
                 Event::PropertyNotify(e) if e.state == Property::DELETE => {
                     self.continue_transfer(e.window, e.atom, &mut transfers)
@@ -196,7 +312,12 @@ impl Owner {
                 }
                 tracing::debug!(error = %e, "serving a clipboard request failed");
             }
-            transfers.retain(|_, t| t.last.elapsed() < STALE_TRANSFER);
+            // After every event, the timer's wake-ups included.
+            for window in transfers.expire(Instant::now()) {
+                self.unwatch(window);
+            }
+            self.open_transfers.store(transfers.len(), Ordering::SeqCst);
+            let _ = self.conn.flush();
         }
         self.alive.store(false, Ordering::SeqCst);
     }
@@ -219,13 +340,17 @@ impl Owner {
     fn answer(
         &self,
         req: SelectionRequestEvent,
-        transfers: &mut HashMap<(xproto::Window, xproto::Atom), Transfer>,
+        transfers: &mut Transfers,
+        latin1: &mut Latin1Cache,
     ) -> Result<(), XError> {
         // Obsolete requestors pass no property: the target's name is the property (ICCCM).
         let property = if req.property == x11rb::NONE { req.target } else { req.property };
-        let text = lock(&self.value).text.clone();
+        let (text, version) = {
+            let v = lock(&self.value);
+            (v.text.clone(), v.version)
+        };
         let stored = match (req.selection == self.atoms.CLIPBOARD, text) {
-            (true, Some(text)) => self.convert(&req, property, text, transfers)?,
+            (true, Some(text)) => self.convert(&req, property, (text, version), transfers, latin1)?,
             _ => false,
         };
         let notify = SelectionNotifyEvent {
@@ -248,14 +373,15 @@ impl Owner {
         &self,
         req: &SelectionRequestEvent,
         property: xproto::Atom,
-        text: Arc<String>,
-        transfers: &mut HashMap<(xproto::Window, xproto::Atom), Transfer>,
+        (text, version): (Arc<String>, u64),
+        transfers: &mut Transfers,
+        latin1: &mut Latin1Cache,
     ) -> Result<bool, XError> {
         let a = &self.atoms;
         let w = req.requestor;
         if req.target == a.TARGETS {
             let mut targets = vec![a.TARGETS, a.UTF8_STRING, a.TEXT];
-            if text::to_latin1(&text).is_some() {
+            if text::is_latin1(&text) {
                 targets.push(AtomEnum::STRING.into());
             }
             self.conn.change_property32(PropMode::REPLACE, w, property, AtomEnum::ATOM, &targets)?;
@@ -264,8 +390,8 @@ impl Owner {
         let (ty, data) = if req.target == a.UTF8_STRING || req.target == a.TEXT {
             (a.UTF8_STRING, Bytes::Utf8(text))
         } else if req.target == u32::from(AtomEnum::STRING) {
-            match text::to_latin1(&text) {
-                Some(bytes) => (AtomEnum::STRING.into(), Bytes::Latin1(Arc::new(bytes))),
+            match latin1.get(version, &text) {
+                Some(bytes) => (AtomEnum::STRING.into(), Bytes::Latin1(bytes)),
                 None => return Ok(false),
             }
         } else {
@@ -275,6 +401,10 @@ impl Owner {
             self.conn.change_property8(PropMode::REPLACE, w, property, ty, data.as_bytes())?;
             return Ok(true);
         }
+        if !transfers.has_room((w, property)) {
+            tracing::debug!(requestor = w, "too many clipboard transfers at once; refusing one");
+            return Ok(false);
+        }
         // INCR: announce the size, then write a chunk each time the requestor deletes the
         // property (PropertyNotify on its window, which we must select).
         self.conn.change_window_attributes(
@@ -283,7 +413,7 @@ impl Owner {
         )?;
         let size = u32::try_from(data.len()).unwrap_or(u32::MAX);
         self.conn.change_property32(PropMode::REPLACE, w, property, a.INCR, &[size])?;
-        transfers.insert((w, property), Transfer { data, offset: 0, ty, last: Instant::now() });
+        transfers.start((w, property), Transfer { data, offset: 0, ty, last: Instant::now() });
         Ok(true)
     }
 
@@ -291,9 +421,9 @@ impl Owner {
         &self,
         window: xproto::Window,
         property: xproto::Atom,
-        transfers: &mut HashMap<(xproto::Window, xproto::Atom), Transfer>,
+        transfers: &mut Transfers,
     ) -> Result<(), XError> {
-        let Some(t) = transfers.get_mut(&(window, property)) else { return Ok(()) };
+        let Some(t) = transfers.get_mut((window, property)) else { return Ok(()) };
         let piece = text::next_chunk(t.data.as_bytes(), t.offset, self.chunk);
         let done = piece.is_empty();
         let r = self.conn.change_property8(PropMode::REPLACE, window, property, t.ty, piece);
@@ -302,17 +432,21 @@ impl Owner {
         if done || r.is_err() {
             // The empty piece ends the transfer; stop watching the window unless another
             // transfer to it goes on.
-            transfers.remove(&(window, property));
-            if !transfers.keys().any(|(w, _)| *w == window) {
-                let _ = self.conn.change_window_attributes(
-                    window,
-                    &ChangeWindowAttributesAux::new().event_mask(EventMask::NO_EVENT),
-                );
+            if let Some(w) = transfers.finish((window, property)) {
+                self.unwatch(w);
             }
         }
         r?;
         self.conn.flush()?;
         Ok(())
+    }
+
+    /// Stops watching a requestor's window once no transfer to it goes on.
+    fn unwatch(&self, window: xproto::Window) {
+        let _ = self.conn.change_window_attributes(
+            window,
+            &ChangeWindowAttributesAux::new().event_mask(EventMask::NO_EVENT),
+        );
     }
 }
 
@@ -320,5 +454,71 @@ impl Drop for Owner {
     fn drop(&mut self) {
         let _ = self.conn.destroy_window(self.window);
         let _ = self.conn.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer(last: Instant) -> Transfer {
+        Transfer { data: Bytes::Latin1(Arc::from(&b"x"[..])), offset: 0, ty: 31, last }
+    }
+
+    #[test]
+    fn one_latin1_copy_per_value_shared_by_every_transfer() {
+        let mut cache = Latin1Cache::default();
+        let a = cache.get(1, "café").unwrap();
+        let b = cache.get(1, "café").unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "the second paste reuses the first conversion");
+        assert_eq!(&*a, b"caf\xe9");
+        let c = cache.get(2, "thé").unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "a new value is converted anew");
+        assert_eq!(&*c, b"th\xe9");
+        assert_eq!(cache.get(3, "日本"), None);
+        assert_eq!(cache.get(3, "日本"), None);
+    }
+
+    #[test]
+    fn transfers_are_capped_and_further_ones_refused() {
+        let now = Instant::now();
+        let mut t = Transfers::default();
+        for i in 0..MAX_TRANSFERS as u32 {
+            assert!(t.has_room((100 + i, 1)));
+            t.start((100 + i, 1), transfer(now));
+        }
+        assert!(!t.has_room((999, 1)), "a ninth transfer is refused");
+        assert!(t.has_room((100, 1)), "a requestor asking again on its own property replaces its transfer");
+        assert_eq!(t.finish((100, 1)), Some(100), "its window is no longer watched");
+        assert!(t.has_room((999, 1)), "a slot frees when a transfer ends");
+    }
+
+    #[test]
+    fn a_window_stays_watched_while_another_transfer_to_it_goes_on() {
+        let now = Instant::now();
+        let mut t = Transfers::default();
+        t.start((7, 1), transfer(now));
+        t.start((7, 2), transfer(now));
+        assert_eq!(t.finish((7, 1)), None);
+        assert_eq!(t.finish((7, 2)), Some(7));
+        assert_eq!(t.finish((7, 2)), None, "finishing twice is harmless");
+    }
+
+    #[test]
+    fn stale_transfers_expire_by_time_alone() {
+        let t0 = Instant::now();
+        let mut t = Transfers::default();
+        t.start((1, 1), transfer(t0));
+        t.start((2, 1), transfer(t0 + Duration::from_secs(30)));
+        assert!(t.expire(t0 + Duration::from_secs(59)).is_empty());
+        assert_eq!(t.expire(t0 + STALE_TRANSFER), vec![1]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.expire(t0 + Duration::from_secs(30) + STALE_TRANSFER), vec![2]);
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn the_timer_wakes_well_within_the_stale_limit() {
+        assert!(TRANSFER_TICK * 4 <= STALE_TRANSFER);
     }
 }

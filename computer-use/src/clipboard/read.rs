@@ -19,12 +19,59 @@ use crate::x11::error::XError;
 /// How long an owner gets to answer a conversion, and each INCR piece to come.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a whole read may take, whatever the pace of the pieces: the per-piece deadline
+/// alone restarts with every piece, so an owner trickling a byte just under it would hold the
+/// request (and its blocking thread) for ever.
+pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which deadline a slow owner missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Late {
+    /// No answer to the conversion within [`ANSWER_TIMEOUT`].
+    Answer,
+    /// No next INCR piece within [`ANSWER_TIMEOUT`] of the previous one.
+    Piece,
+    /// The read as a whole did not end within [`TOTAL_TIMEOUT`].
+    Total,
+}
+
+/// The two deadlines a read runs under: one for the step awaited now (the answer, then each
+/// piece), restarted as the owner progresses, and the read's total, never restarted.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    step: Instant,
+    step_kind: Late,
+    total: Instant,
+}
+
+impl Deadlines {
+    fn new(now: Instant, total: Instant) -> Deadlines {
+        Deadlines { step: now + ANSWER_TIMEOUT, step_kind: Late::Answer, total }
+    }
+
+    /// A piece came: the next one gets a fresh step deadline, the total stays.
+    fn piece_arrived(&mut self, now: Instant) {
+        self.step = now + ANSWER_TIMEOUT;
+        self.step_kind = Late::Piece;
+    }
+
+    /// The earlier of the two: when waiting must stop.
+    fn until(&self) -> Instant {
+        self.step.min(self.total)
+    }
+
+    /// Which deadline `until` was.
+    fn missed(&self) -> Late {
+        if self.total <= self.step { Late::Total } else { self.step_kind }
+    }
+}
+
 /// How a read failed, beside the X connection itself.
 #[derive(Debug)]
 pub enum ReadError {
     X(XError),
-    /// The owner did not answer in time.
-    NoAnswer,
+    /// The owner did not answer (or finish) in time; which deadline it missed.
+    NoAnswer(Late),
     /// The owner refused both `UTF8_STRING` and `STRING`: what it holds is not text.
     NotText,
     /// The text is over the limit.
@@ -45,6 +92,8 @@ struct Reader {
 
 /// The clipboard's text as another client holds it; empty when nobody owns the selection.
 pub fn read(display: &str) -> Result<String, ReadError> {
+    // One total for the whole read, both targets included.
+    let total = Instant::now() + TOTAL_TIMEOUT;
     let r = Reader::open(display)?;
     let owner = r
         .conn
@@ -59,7 +108,7 @@ pub fn read(display: &str) -> Result<String, ReadError> {
     for target in [r.atoms.UTF8_STRING, AtomEnum::STRING.into()] {
         // Decoded by the type the owner gave, not the one we asked for: some owners answer
         // every target with whatever they hold (xclip with `-t image/png` does).
-        match r.convert(target)? {
+        match r.convert(target, total)? {
             Some((ty, bytes)) if ty == r.atoms.UTF8_STRING => {
                 return Ok(String::from_utf8_lossy(&bytes).into_owned());
             }
@@ -120,16 +169,20 @@ impl Reader {
 
     /// Asks the owner for `target`; the type it answered with and the bytes, or None when it
     /// refused that target.
-    fn convert(&self, target: xproto::Atom) -> Result<Option<(xproto::Atom, Vec<u8>)>, ReadError> {
+    fn convert(
+        &self,
+        target: xproto::Atom,
+        total: Instant,
+    ) -> Result<Option<(xproto::Atom, Vec<u8>)>, ReadError> {
         let prop = self.atoms.DAYTONA_CLIPBOARD;
         let c = &self.conn;
         c.convert_selection(self.window, self.atoms.CLIPBOARD, target, prop, x11rb::CURRENT_TIME)
             .map_err(XError::from)?;
         c.flush().map_err(XError::from)?;
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let mut deadlines = Deadlines::new(Instant::now(), total);
         let notify = loop {
-            match self.next_event(deadline)? {
-                None => return Err(ReadError::NoAnswer),
+            match self.next_event(deadlines.until())? {
+                None => return Err(ReadError::NoAnswer(deadlines.missed())),
                 Some(Event::SelectionNotify(n)) if n.requestor == self.window => break n,
                 Some(_) => {}
             }
@@ -145,10 +198,10 @@ impl Reader {
         let mut out = Vec::new();
         // The pieces carry the data's type; an empty transfer keeps the one asked for.
         let mut ty = target;
-        let mut deadline = Instant::now() + ANSWER_TIMEOUT;
+        deadlines.piece_arrived(Instant::now());
         loop {
-            match self.next_event(deadline)? {
-                None => return Err(ReadError::NoAnswer),
+            match self.next_event(deadlines.until())? {
+                None => return Err(ReadError::NoAnswer(deadlines.missed())),
                 Some(Event::PropertyNotify(e))
                     if e.window == self.window && e.atom == prop && e.state == Property::NEW_VALUE =>
                 {
@@ -161,7 +214,7 @@ impl Reader {
                         return Err(ReadError::TooLarge);
                     }
                     out.extend_from_slice(&piece.value);
-                    deadline = Instant::now() + ANSWER_TIMEOUT;
+                    deadlines.piece_arrived(Instant::now());
                 }
                 Some(_) => {}
             }
@@ -183,5 +236,47 @@ impl Reader {
             return Err(ReadError::TooLarge);
         }
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_owner_misses_the_answer_deadline() {
+        let t0 = Instant::now();
+        let d = Deadlines::new(t0, t0 + TOTAL_TIMEOUT);
+        assert_eq!(d.until(), t0 + ANSWER_TIMEOUT);
+        assert_eq!(d.missed(), Late::Answer);
+    }
+
+    #[test]
+    fn a_stalled_transfer_misses_the_piece_deadline() {
+        let t0 = Instant::now();
+        let mut d = Deadlines::new(t0, t0 + TOTAL_TIMEOUT);
+        d.piece_arrived(t0 + Duration::from_secs(1));
+        assert_eq!(d.until(), t0 + Duration::from_secs(1) + ANSWER_TIMEOUT);
+        assert_eq!(d.missed(), Late::Piece);
+    }
+
+    #[test]
+    fn a_trickling_owner_cannot_hold_the_read_past_the_total() {
+        // A piece just before each per-piece deadline: the step deadline keeps moving, the
+        // total does not, and it is the one that ends the wait.
+        let t0 = Instant::now();
+        let total = t0 + TOTAL_TIMEOUT;
+        let mut d = Deadlines::new(t0, total);
+        let mut now = t0;
+        let mut pieces = 0;
+        while d.until() < total {
+            now = d.until() - Duration::from_millis(100);
+            d.piece_arrived(now);
+            pieces += 1;
+            assert!(pieces < 100, "the deadline never reached the total");
+        }
+        assert_eq!(d.until(), total, "never later than the total");
+        assert_eq!(d.missed(), Late::Total);
+        assert!(now < total);
     }
 }

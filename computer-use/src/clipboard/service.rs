@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::owner::Owner;
-use super::read::{self, ReadError};
+use super::read::{self, Late, ReadError};
 use super::text::MAX_TEXT_BYTES;
 use crate::desktop_env::SharedDesktopEnv;
 use crate::sync::lock;
@@ -15,8 +15,8 @@ use crate::x11::error::XError;
 #[derive(Debug)]
 pub enum ClipboardError {
     X(XError),
-    /// The owner did not answer a conversion in time.
-    NoAnswer,
+    /// The owner did not answer a conversion (or finish it) in time; which deadline it missed.
+    NoAnswer(Late),
     /// The owner holds something that is not text.
     NotText,
     /// The text (to set, or held by another client) is over [`MAX_TEXT_BYTES`].
@@ -33,7 +33,7 @@ impl From<ReadError> for ClipboardError {
     fn from(e: ReadError) -> ClipboardError {
         match e {
             ReadError::X(e) => ClipboardError::X(e),
-            ReadError::NoAnswer => ClipboardError::NoAnswer,
+            ReadError::NoAnswer(late) => ClipboardError::NoAnswer(late),
             ReadError::NotText => ClipboardError::NotText,
             ReadError::TooLarge => ClipboardError::TooLarge,
         }

@@ -34,6 +34,11 @@ pub fn to_latin1(text: &str) -> Option<Vec<u8>> {
     text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
 }
 
+/// Whether the text fits Latin-1, without building the copy (for `TARGETS`).
+pub fn is_latin1(text: &str) -> bool {
+    text.chars().all(|c| u32::from(c) <= 0xFF)
+}
+
 pub fn from_latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
 }
@@ -79,5 +84,7 @@ mod tests {
         assert_eq!(to_latin1("ő"), None);
         assert_eq!(to_latin1("日本"), None);
         assert_eq!(from_latin1(b"caf\xe9"), "café");
+        assert!(is_latin1("abc é ÿ"));
+        assert!(!is_latin1("ő"));
     }
 }

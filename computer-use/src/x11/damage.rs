@@ -14,6 +14,7 @@
 //! At most one event waits in the queue between two questions (report level `NonEmpty`).
 
 use x11rb::connection::{Connection, RequestConnection};
+use x11rb::errors::ReplyError;
 use x11rb::protocol::Event;
 use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
 
@@ -29,6 +30,24 @@ pub struct ScreenState {
     pub pointer: Option<(i32, i32)>,
 }
 
+/// The watch a `DamageCreate`'s outcome leaves: watching when it worked; frame comparison when
+/// the server refused it (XDamage is there but unusable for us), which is slower but right;
+/// a lost connection stays an error (the next question reconnects and tries again).
+fn watch_after_create(id: damage::Damage, created: Result<(), ReplyError>) -> Result<Watch, XError> {
+    match created {
+        // Generation 1: the first frame taken after this point.
+        Ok(()) => Ok(Watch::Watching { id, generation: 1 }),
+        Err(ReplyError::X11Error(e)) => {
+            tracing::warn!(
+                error = ?e.error_kind,
+                "the X server refused a damage watch; unchanged screens are found by comparing frames"
+            );
+            Ok(Watch::Missing)
+        }
+        Err(ReplyError::ConnectionError(e)) => Err(e.into()),
+    }
+}
+
 impl Conn {
     fn start_watch(&mut self) -> Result<Watch, XError> {
         if self.c.extension_information(damage::X11_EXTENSION_NAME)?.is_none() {
@@ -40,9 +59,11 @@ impl Conn {
             return Ok(Watch::Missing);
         }
         let id = self.c.generate_id()?;
-        self.c.damage_create(id, self.root, ReportLevel::NON_EMPTY)?;
-        // Generation 1: the first frame taken after this point.
-        Ok(Watch::Watching { id, generation: 1 })
+        // Checked (one round trip, once per connection): an unchecked create that failed would
+        // leave a watch that never reports, its generation stuck, so every later request with
+        // the current tag would be answered 304 however much the screen changed.
+        let created = self.c.damage_create(id, self.root, ReportLevel::NON_EMPTY)?.check();
+        watch_after_create(id, created)
     }
 
     /// The screen's current damage generation (brought up to date with one round trip) and,
@@ -78,5 +99,44 @@ impl Conn {
         };
         self.watch = Watch::Watching { id, generation };
         Ok(ScreenState { generation: Some(generation), pointer })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use x11rb::errors::ConnectionError;
+    use x11rb::x11_utils::X11Error;
+
+    use super::*;
+
+    fn refusal() -> ReplyError {
+        ReplyError::X11Error(X11Error {
+            error_kind: x11rb::protocol::ErrorKind::Match,
+            error_code: 8,
+            sequence: 7,
+            bad_value: 0,
+            minor_opcode: 1,
+            major_opcode: 143,
+            extension_name: Some("DAMAGE".into()),
+            request_name: Some("Create"),
+        })
+    }
+
+    #[test]
+    fn a_created_watch_starts_at_generation_one() {
+        assert_eq!(watch_after_create(5, Ok(())).unwrap(), Watch::Watching { id: 5, generation: 1 });
+    }
+
+    #[test]
+    fn a_refused_create_falls_back_to_comparing_frames() {
+        // Not a watch whose generation never moves (which would make every tag look current).
+        assert_eq!(watch_after_create(5, Err(refusal())).unwrap(), Watch::Missing);
+    }
+
+    #[test]
+    fn a_lost_connection_stays_an_error() {
+        let e = watch_after_create(5, Err(ReplyError::ConnectionError(ConnectionError::UnknownError)))
+            .unwrap_err();
+        assert!(e.is_lost(), "{e:?}");
     }
 }
