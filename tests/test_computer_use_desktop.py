@@ -435,9 +435,11 @@ def test_a_wrong_method_is_a_404_envelope_and_every_route_is_documented(daemon_f
 
     doc = http.get(d.url, "/swagger/doc.json").json()
     ops = {(m.upper(), p) for p, item in doc["paths"].items() if p.startswith("/computeruse") for m in item}
-    # The agent's 31 relayed routes, and the daemon's own six recording routes beside them.
+    # The agent's 34 relayed routes (31 of the reference's, our a11y wait and clipboard get and
+    # set), and the daemon's own six recording routes beside them.
     recordings = {op for op in ops if op[1].startswith("/computeruse/recordings")}
-    assert len(ops - recordings) == 31, sorted(ops)
+    assert len(ops - recordings) == 34, sorted(ops)
+    assert {("POST", "/computeruse/a11y/wait"), ("GET", "/computeruse/clipboard"), ("POST", "/computeruse/clipboard")} <= ops
     assert recordings == {
         ("GET", "/computeruse/recordings"),
         ("POST", "/computeruse/recordings/start"),

@@ -330,7 +330,10 @@ fn secret_var(
     }
     // What an `Authorization` header can carry, compared as sent: visible ASCII, no spaces.
     if !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(err(from, "must be visible ASCII without spaces (it travels in an Authorization header)"));
+        return Err(err(
+            from,
+            "must be visible ASCII without spaces (it travels in an Authorization header)",
+        ));
     }
     Ok(Some(Secret(value)))
 }

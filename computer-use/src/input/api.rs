@@ -230,7 +230,9 @@ mod tests {
         config.display = ":4242".into();
         let state = AppState::new(config);
         state.desktop_env.update(|e| e.dbus_session_bus_address = Some("unix:path=/nonexistent/bus".into()));
-        crate::server::router(state)
+        // The area's routes under the shared error layer (not `server::router`: the server
+        // module imports this one).
+        super::routes().layer(axum::middleware::from_fn(toolbox_envelope::layer)).with_state(state)
     }
 
     async fn post(app: &axum::Router, path: &str, body: &str) -> (StatusCode, serde_json::Value) {

@@ -720,10 +720,12 @@ fn select_protocol<'a>(mut offered: impl Iterator<Item = &'a str>) -> Option<&'a
 fn watch_error(err: notify::Error, requested: &Path) -> ApiError {
     match err.kind {
         notify::ErrorKind::PathNotFound => os_error(&io::Error::from_raw_os_error(libc::ENOENT), requested),
-        notify::ErrorKind::Io(e) => match crate::exhaust::Exhausted::of(format_args!("{}: cannot watch", shown(requested)), &e) {
-            Some(x) => x.into(),
-            None => os_error(&e, requested),
-        },
+        notify::ErrorKind::Io(e) => {
+            match crate::exhaust::Exhausted::of(format_args!("{}: cannot watch", shown(requested)), &e) {
+                Some(x) => x.into(),
+                None => os_error(&e, requested),
+            }
+        }
         notify::ErrorKind::MaxFilesWatch => ApiError::bad_request(format!(
             "{}: the inotify watch limit (fs.inotify.max_user_watches) is reached; \
              watch a smaller tree or use recursive=false",

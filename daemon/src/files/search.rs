@@ -120,13 +120,14 @@ fn threads_available(n: usize) -> bool {
     let mut ok = true;
     for _ in 0..n {
         let g = gate.clone();
-        let spawned = std::thread::Builder::new().name("walk-probe".into()).stack_size(64 * 1024).spawn(move || {
-            let (lock, cv) = &*g;
-            let mut go = toolbox_envelope::sync::lock(lock);
-            while !*go {
-                go = cv.wait(go).unwrap_or_else(|e| e.into_inner());
-            }
-        });
+        let spawned =
+            std::thread::Builder::new().name("walk-probe".into()).stack_size(64 * 1024).spawn(move || {
+                let (lock, cv) = &*g;
+                let mut go = toolbox_envelope::sync::lock(lock);
+                while !*go {
+                    go = cv.wait(go).unwrap_or_else(|e| e.into_inner());
+                }
+            });
         match spawned {
             Ok(h) => held.push(h),
             Err(_) => {
@@ -474,8 +475,7 @@ impl<'a, T> Job<'a, T> {
 
     fn walker(&self) -> WalkBuilder {
         let mut b = WalkBuilder::new(&self.walk_root);
-        b
-            .standard_filters(false)
+        b.standard_filters(false)
             .hidden(false)
             .parents(false)
             .ignore(false)

@@ -115,9 +115,11 @@ impl ServerHandler for Server {
             .cloned();
         // The SDK runs the handler in a task of its own, outside the routes' panic guard: a
         // panic would leave the request unanswered, so it becomes an error answer here.
-        let call = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
-            self.toolbox.call(&request.name, args, authorization),
-        ));
+        let call = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(self.toolbox.call(
+            &request.name,
+            args,
+            authorization,
+        )));
         // A client that cancels the call drops the request it made (a command's process group
         // is killed with it, as when an HTTP client goes away).
         let outcome = tokio::select! {
