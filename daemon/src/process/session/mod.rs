@@ -788,6 +788,11 @@ fn finish_termination(
 ) {
     let deadline = std::time::Instant::now() + grace;
     let all_gone = || shell.is_none_or(|s| !tree::is_alive(s)) && found.iter().all(|p| !tree::is_alive(*p));
+    // A shell blocks signals around a fork, and the child does not inherit a pending one: what
+    // a fork bomb started while SIGTERM was on its way escaped it. SIGKILL is never blocked, so
+    // the shell's group (the number stays its own while any member lives) gets one at the end
+    // whatever happened before.
+    let _last = signal::GroupGuard::new(pid);
     while !all_gone() {
         if std::time::Instant::now() >= deadline {
             let mut late =
