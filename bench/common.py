@@ -89,7 +89,7 @@ def daemon_env(home, port: int, log_file) -> dict[str, str]:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
 
-def start_daemon(binary, base, timeout: float = 20.0) -> tuple[subprocess.Popen, int]:
+def start_daemon(binary, base, timeout: float = 20.0, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     """Starts the toolbox daemon in `base` (HOME is <base>/home, the log <base>/daemon.log) and
     returns (process, port) once it accepts connections. Empty .bashrc and .zshrc in HOME keep
     shells from running a new-user wizard. stdout stays a pipe for the readiness line; at the
@@ -99,7 +99,7 @@ def start_daemon(binary, base, timeout: float = 20.0) -> tuple[subprocess.Popen,
     os.makedirs(home, exist_ok=True)
     for rc in (".zshrc", ".bashrc"):
         Path(home, rc).touch()
-    env = daemon_env(home, port, os.path.join(base, "daemon.log"))
+    env = {**daemon_env(home, port, os.path.join(base, "daemon.log")), **(extra_env or {})}
     proc = subprocess.Popen([os.path.abspath(binary)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, cwd=base)
     line = proc.stdout.readline()

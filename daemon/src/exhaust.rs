@@ -139,12 +139,12 @@ pub fn protect_daemon() {
     match std::fs::write(path, DAEMON_OOM_SCORE.to_string()) {
         Ok(()) => {
             let _ = CHILD_OOM_SCORE.set(before);
-            tracing::info!(
+            tracing::debug!(
                 score = DAEMON_OOM_SCORE,
                 "the daemon lowered its OOM score; its children keep {before}"
             );
         }
-        Err(e) => tracing::info!("the daemon keeps OOM score {before}: {}", crate::text::os_error_text(&e)),
+        Err(e) => tracing::debug!("the daemon keeps OOM score {before}: {}", crate::text::os_error_text(&e)),
     }
 }
 
