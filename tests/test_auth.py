@@ -12,7 +12,6 @@ import asyncio
 import json
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ from daytona import DaytonaAuthenticationError, SessionExecuteRequest
 from daytona._utils.file_url_signing import compute_file_url_signature
 
 from harness import http as raw
-from harness.browser import Cdp
-from harness.daemon import free_port, start_daemon, run_daemon_to_exit, wait_listening
+from harness.browser import Cdp, open_page
+from harness.daemon import free_port, run_daemon_to_exit, start_daemon, wait_listening, wait_ssh_banner
 from harness.http_targets import ipv4_target
 from harness.sdk import make_daytona, make_sandbox
 
@@ -53,17 +52,6 @@ class Secured:
         return self.daemon.url
 
 
-def wait_ssh(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.settimeout(2)
-                if s.recv(64).startswith(b"SSH-2.0-"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"no SSH server on port {port}")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +76,7 @@ def secured(daemon_bin, tmp_path_factory):
     try:
         wait_listening(terminal)
         wait_listening(dashboard)
-        wait_ssh(ssh)
+        wait_ssh_banner(ssh)
         yield Secured(d, terminal, dashboard, ssh, tmp)
     finally:
         rc = d.stop()
@@ -382,17 +370,7 @@ def test_the_web_terminal_and_dashboard_in_a_browser_with_and_without_the_key(se
 
     async def main():
         async with aiohttp.ClientSession() as s:
-            deadline = time.monotonic() + 30
-            page = None
-            while page is None:
-                assert time.monotonic() < deadline, "chromium's DevTools endpoint did not come up"
-                try:
-                    async with s.get(f"http://127.0.0.1:{devtools}/json/list") as r:
-                        page = next((t for t in await r.json() if t["type"] == "page"), None)
-                except aiohttp.ClientError:
-                    pass
-                if page is None:
-                    await asyncio.sleep(0.2)
+            page = await open_page(s, devtools)
             async with s.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
                 cdp = Cdp(ws)
                 await cdp.call("Page.enable")

@@ -34,7 +34,7 @@ import aiohttp
 import pytest
 
 from harness import http
-from harness.browser import Cdp
+from harness.browser import Cdp, open_page
 from harness.daemon import REPO_ROOT, free_port, wait_listening
 
 PAGE_FILE = REPO_ROOT / "recorder" / "assets" / "dashboard.html"
@@ -111,20 +111,6 @@ def xvfb(tmp_path: Path):
     finally:
         os.close(read_end)
         kill_group(proc)
-
-
-async def open_page(session: aiohttp.ClientSession, devtools: int) -> dict:
-    deadline = time.monotonic() + 30
-    while True:
-        assert time.monotonic() < deadline, "chromium's DevTools endpoint did not come up"
-        try:
-            async with session.get(f"http://127.0.0.1:{devtools}/json/list") as r:
-                page = next((t for t in await r.json() if t["type"] == "page"), None)
-                if page is not None:
-                    return page
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
 
 
 def row(rec_id: str) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DaemonFactory
-from harness.daemon import free_port
+from harness.daemon import free_port, wait_ssh_banner
 
 
 
@@ -38,17 +38,6 @@ def _openssh_client():
 PASSWORD = "sandbox-ssh"
 
 
-def wait_listening(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.settimeout(2)
-                if s.recv(64).startswith(b"SSH-2.0-"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"no SSH server on port {port}")
 
 
 def keygen(path: Path) -> str:
@@ -138,7 +127,7 @@ def server(daemon_bin, tmp_path_factory):
         "DAYTONA_SSH_PORT": str(port),
         "DAYTONA_SSH_AUTHORIZED_KEYS": f"# configured\n{env_pub}\n",
     })
-    wait_listening(port)
+    wait_ssh_banner(port)
     client = Client(port, tmp)
     client.daemon = d
     client.keys = {"env": env_key, "user": user_key, "stranger": stranger}
@@ -206,7 +195,7 @@ def test_password_login_can_be_turned_off(daemon_factory, tmp_path):
         "DAYTONA_SSH_PASSWORD_AUTH": "false",
         "DAYTONA_SSH_AUTHORIZED_KEYS": pub,
     })
-    wait_listening(port)
+    wait_ssh_banner(port)
     c = Client(port, tmp_path)
     r = c.ssh("echo ok")
     assert r.returncode == 255 and r.stdout == b"", r
@@ -219,7 +208,7 @@ def test_a_custom_password_logs_in_and_no_child_can_read_it(daemon_factory, sdk_
     port = free_port()
     secret = "s3cret-gateway-password"
     d = daemon_factory.start(extra_env={"DAYTONA_SSH_PORT": str(port), "DAYTONA_SSH_PASSWORD": secret})
-    wait_listening(port)
+    wait_ssh_banner(port)
     c = Client(port, tmp_path)
     assert c.ssh("echo ok").returncode == 255, "the default password must not work any more"
     r = c.ssh("env", password=secret)
@@ -236,7 +225,7 @@ def test_the_host_key_survives_a_restart(daemon_factory, tmp_path):
     env = {"HOME": str(home), "DAYTONA_SSH_PORT": str(port)}
 
     def scan() -> str:
-        wait_listening(port)
+        wait_ssh_banner(port)
         r = subprocess.run(["ssh-keyscan", "-p", str(port), "-t", "ed25519", "127.0.0.1"],
                            capture_output=True, text=True, timeout=20)
         return next(l.split(None, 1)[1] for l in r.stdout.splitlines() if not l.startswith("#"))
@@ -552,7 +541,7 @@ def test_at_the_cap_an_idle_connection_makes_room_and_a_busy_one_never(daemon_fa
     when every connection is in use the newcomer is refused."""
     port = free_port()
     daemon_factory.start(extra_env={"DAYTONA_SSH_PORT": str(port), "DAYTONA_SSH_MAX_CONNECTIONS": "2"})
-    wait_listening(port)
+    wait_ssh_banner(port)
     time.sleep(0.2)  # the probe's place is given back
     c = Client(port, tmp_path)
 
@@ -673,7 +662,7 @@ def _feed(p: subprocess.Popen, size: int) -> None:
 def test_a_connection_that_does_not_log_in_is_closed(daemon_factory):
     port = free_port()
     daemon_factory.start(extra_env={"DAYTONA_SSH_PORT": str(port), "DAYTONA_SSH_LOGIN_TIMEOUT": "1s"})
-    wait_listening(port)
+    wait_ssh_banner(port)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
         silent.settimeout(10)
         t0 = time.monotonic()

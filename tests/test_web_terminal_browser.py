@@ -15,7 +15,7 @@ import time
 
 import aiohttp
 
-from harness.browser import Cdp
+from harness.browser import Cdp, open_page
 from harness.daemon import free_port, wait_listening
 
 
@@ -45,17 +45,7 @@ def test_typing_in_the_browser(daemon_factory, tmp_path):
 
     async def main():
         async with aiohttp.ClientSession() as s:
-            deadline = time.monotonic() + 30
-            page = None
-            while page is None:
-                assert time.monotonic() < deadline, "chromium's DevTools endpoint did not come up"
-                try:
-                    async with s.get(f"http://127.0.0.1:{devtools}/json/list") as r:
-                        page = next((t for t in await r.json() if t["type"] == "page"), None)
-                except aiohttp.ClientError:
-                    pass
-                if page is None:
-                    await asyncio.sleep(0.2)
+            page = await open_page(s, devtools)
             async with s.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
                 cdp = Cdp(ws)
                 await cdp.call("Page.enable")

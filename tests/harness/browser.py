@@ -63,3 +63,19 @@ class Cdp:
         await self.call("Input.dispatchMouseEvent", type="mouseMoved", x=rect["x"], y=rect["y"])
         for kind in ("mousePressed", "mouseReleased"):
             await self.call("Input.dispatchMouseEvent", type=kind, x=rect["x"], y=rect["y"], button="left", clickCount=1)
+
+
+async def open_page(session: aiohttp.ClientSession, devtools: int, timeout: float = 30) -> dict:
+    """The first page target of a Chromium started with ``--remote-debugging-port=devtools``,
+    once its DevTools endpoint answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline, "chromium's DevTools endpoint did not come up"
+        try:
+            async with session.get(f"http://127.0.0.1:{devtools}/json/list") as r:
+                page = next((t for t in await r.json() if t["type"] == "page"), None)
+                if page is not None:
+                    return page
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)

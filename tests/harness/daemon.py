@@ -393,3 +393,17 @@ def wait_listening(port: int, timeout: float = 15.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"nothing listened on port {port} within {timeout} s")
+
+
+def wait_ssh_banner(port: int, timeout: float = 15.0) -> None:
+    """Until an SSH server on ``port`` sends its ``SSH-2.0-`` banner."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.settimeout(2)
+                if s.recv(64).startswith(b"SSH-2.0-"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"no SSH server on port {port}")
