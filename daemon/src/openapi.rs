@@ -60,7 +60,7 @@ fn complete_operation(op: &mut Operation, shared_params: bool) {
     add("500", "an unexpected failure inside the daemon");
 }
 
-fn error_response(description: &str) -> RefOr<Response> {
+pub fn error_response(description: &str) -> RefOr<Response> {
     RefOr::T(
         ResponseBuilder::new()
             .description(description)

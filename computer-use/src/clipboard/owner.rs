@@ -178,27 +178,37 @@ pub struct Owner {
     open_transfers: AtomicUsize,
 }
 
+/// A connection of its own to `display`, with the clipboard's atoms and an unmapped 1x1
+/// input-only window: what a selection is owned through, and converted to.
+pub(super) fn private_window(
+    display: &str,
+    aux: &CreateWindowAux,
+) -> Result<(RustConnection, xproto::Window, Atoms), XError> {
+    let (conn, screen) = RustConnection::connect(Some(display))
+        .map_err(|e| XError::lost(format!("cannot open display {display}: {e}")))?;
+    let root = conn.setup().roots[screen].root;
+    let atoms = Atoms::new(&conn)?.reply()?;
+    let window = conn.generate_id()?;
+    conn.create_window(
+        x11rb::COPY_DEPTH_FROM_PARENT,
+        window,
+        root,
+        -1,
+        -1,
+        1,
+        1,
+        0,
+        WindowClass::INPUT_ONLY,
+        x11rb::COPY_FROM_PARENT,
+        aux,
+    )?;
+    Ok((conn, window, atoms))
+}
+
 impl Owner {
     /// Connects, creates the window and starts the serving thread.
     pub fn start(display: &str) -> Result<Arc<Owner>, XError> {
-        let (conn, screen) = RustConnection::connect(Some(display))
-            .map_err(|e| XError::lost(format!("cannot open display {display}: {e}")))?;
-        let root = conn.setup().roots[screen].root;
-        let atoms = Atoms::new(&conn)?.reply()?;
-        let window = conn.generate_id()?;
-        conn.create_window(
-            x11rb::COPY_DEPTH_FROM_PARENT,
-            window,
-            root,
-            -1,
-            -1,
-            1,
-            1,
-            0,
-            WindowClass::INPUT_ONLY,
-            x11rb::COPY_FROM_PARENT,
-            &CreateWindowAux::new(),
-        )?;
+        let (conn, window, atoms) = private_window(display, &CreateWindowAux::new())?;
         conn.flush()?;
         let chunk = text::chunk_size(conn.maximum_request_bytes());
         let owner = Arc::new(Owner {

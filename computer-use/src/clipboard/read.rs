@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use x11rb::connection::Connection;
 use x11rb::protocol::Event;
-use x11rb::protocol::xproto::{
-    self, AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, Property, WindowClass,
-};
+use x11rb::protocol::xproto::{self, AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, Property};
 use x11rb::rust_connection::RustConnection;
 
 use super::owner::Atoms;
@@ -121,25 +119,9 @@ pub fn read(display: &str) -> Result<String, ReadError> {
 
 impl Reader {
     fn open(display: &str) -> Result<Reader, XError> {
-        let (conn, screen) = RustConnection::connect(Some(display))
-            .map_err(|e| XError::lost(format!("cannot open display {display}: {e}")))?;
-        let root = conn.setup().roots[screen].root;
-        let atoms = Atoms::new(&conn)?.reply()?;
-        let window = conn.generate_id()?;
-        conn.create_window(
-            x11rb::COPY_DEPTH_FROM_PARENT,
-            window,
-            root,
-            -1,
-            -1,
-            1,
-            1,
-            0,
-            WindowClass::INPUT_ONLY,
-            x11rb::COPY_FROM_PARENT,
-            // INCR pieces are announced by PropertyNotify on our window.
-            &CreateWindowAux::new().event_mask(EventMask::PROPERTY_CHANGE),
-        )?;
+        // INCR pieces are announced by PropertyNotify on our window.
+        let aux = CreateWindowAux::new().event_mask(EventMask::PROPERTY_CHANGE);
+        let (conn, window, atoms) = super::owner::private_window(display, &aux)?;
         conn.flush()?;
         Ok(Reader { conn, window, atoms })
     }
