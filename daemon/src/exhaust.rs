@@ -88,8 +88,8 @@ fn build(thread_name: &str) -> io::Result<tokio::runtime::Runtime> {
 pub const KEPT_BLOCKING_THREADS: usize = 8;
 
 /// Occupies `n` blocking threads at once, which makes the pool start that many. Each task waits
-/// for the others until a second after the start: a system that gives fewer threads (tokio then queues the
-/// rest) leaves the daemon with what it got instead of waiting for ever.
+/// for the others until a second after the start: a system that gives fewer threads (tokio
+/// then queues the rest) leaves the daemon with what it got instead of waiting for ever.
 async fn prestart_blocking_threads(n: usize) {
     use std::sync::{Arc, Condvar, Mutex};
     let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
