@@ -25,7 +25,7 @@ from daytona import DaytonaAuthenticationError, SessionExecuteRequest
 from daytona._utils.file_url_signing import compute_file_url_signature
 
 from harness import http as raw
-from harness.browser import Cdp, open_page
+from harness.browser import SCREEN_TEXT, Cdp, open_page, start_chromium
 from harness.daemon import free_port, run_daemon_to_exit, start_daemon, wait_listening, wait_ssh_banner
 from harness.http_targets import ipv4_target
 from harness.sdk import make_daytona, make_sandbox
@@ -348,22 +348,11 @@ def test_ssh_takes_the_token_as_password(secured):
 # -------------------------------------------------------------------------------- the browser
 
 
-SCREEN_TEXT = """(() => {
-  const rows = document.querySelector('.xterm-rows');
-  return rows ? rows.innerText : '';
-})()"""
 
 
 def test_the_web_terminal_and_dashboard_in_a_browser_with_and_without_the_key(secured, tmp_path):
-    browser = shutil.which("chromium")
-    assert browser, "chromium is missing (apt-get install chromium; tests/ensure-deps installs it)"
     devtools = free_port()
-    proc = subprocess.Popen(
-        [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--remote-debugging-port={devtools}", f"--user-data-dir={tmp_path / 'chromium'}",
-         "--window-size=1000,700", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc = start_chromium(tmp_path / "chromium", devtools)
     page_url = f"http://127.0.0.1:{secured.terminal}/"
     video = secured.tmp / "recordings" / "0a0b0c0d-1111-4222-8333-444455556666_auth_20260101_000000.mp4"
     video.write_bytes(b"\x00" * 64)

@@ -34,7 +34,7 @@ import aiohttp
 import pytest
 
 from harness import http
-from harness.browser import Cdp, open_page
+from harness.browser import Cdp, open_page, start_chromium
 from harness.daemon import REPO_ROOT, free_port, wait_listening
 
 PAGE_FILE = REPO_ROOT / "recorder" / "assets" / "dashboard.html"
@@ -141,12 +141,9 @@ def test_dashboard_in_the_browser(daemon_factory, sdk_for, xvfb, tmp_path):
     recording = sdk_for(d).sandbox.computer_use.recording
 
     devtools = free_port()
-    proc = subprocess.Popen(
-        [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
-         "--autoplay-policy=no-user-gesture-required",
-         f"--remote-debugging-port={devtools}", f"--user-data-dir={tmp_path / 'chromium'}",
-         "--window-size=1200,900", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    proc = start_chromium(
+        tmp_path / "chromium", devtools, "--mute-audio", "--autoplay-policy=no-user-gesture-required",
+        window="1200,900", start_new_session=True,
     )
     shot = tmp_path / "recordings-dashboard.png"
 

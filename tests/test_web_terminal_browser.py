@@ -8,39 +8,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
 import socket
-import subprocess
 import time
 
 import aiohttp
 
-from harness.browser import Cdp, open_page
+from harness.browser import SCREEN_TEXT, Cdp, open_page, start_chromium
 from harness.daemon import free_port, wait_listening
 
 
 
-SCREEN_TEXT = """(() => {
-  const rows = document.querySelector('.xterm-rows');
-  return rows ? rows.innerText : '';
-})()"""
 
 
 
 
 def test_typing_in_the_browser(daemon_factory, tmp_path):
-    browser = shutil.which("chromium")
-    assert browser, "chromium is missing (apt-get install chromium; tests/ensure-deps installs it)"
     port = free_port()
     daemon_factory.start(extra_env={"DAYTONA_TERMINAL_PORT": str(port)})
     wait_listening(port)
     devtools = free_port()
-    proc = subprocess.Popen(
-        [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--remote-debugging-port={devtools}", f"--user-data-dir={tmp_path / 'chromium'}",
-         "--window-size=1000,700", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc = start_chromium(tmp_path / "chromium", devtools)
     shot = tmp_path / "web-terminal.png"
 
     async def main():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import aiohttp
 
@@ -79,3 +82,23 @@ async def open_page(session: aiohttp.ClientSession, devtools: int, timeout: floa
         except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.2)
+
+
+# The text the web terminal's xterm.js shows, read in the page.
+SCREEN_TEXT = """(() => {
+  const rows = document.querySelector('.xterm-rows');
+  return rows ? rows.innerText : '';
+})()"""
+
+
+def start_chromium(profile: Path, devtools: int, *extra: str, window: str = "1000,700", **popen) -> subprocess.Popen:
+    """Headless Chromium on a blank page, driven through DevTools on port ``devtools``; a
+    missing browser fails the test, naming it."""
+    browser = shutil.which("chromium")
+    assert browser, "chromium is missing (apt-get install chromium; tests/ensure-deps installs it)"
+    return subprocess.Popen(
+        [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", *extra,
+         f"--remote-debugging-port={devtools}", f"--user-data-dir={profile}",
+         f"--window-size={window}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen,
+    )
