@@ -203,3 +203,26 @@ class Ws:
 
     def close(self) -> None:
         self.s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The summary lines `bench/all` collects.
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+"""Set by `bench/all --quick`: each benchmark shrinks its data and repetitions so the whole set
+finishes in minutes. The figures stay side by side with their baseline, only noisier."""
+
+
+def figure(name: str, ours: float, baseline: float, unit: str, target: str, passed: bool | None,
+           baseline_name: str = "") -> None:
+    """Prints one machine-readable summary line (`FIGURE {json}`) for `bench/all`: the figure's
+    `name`, our value and the baseline's (measured in the same run), the unit, the target as
+    text (e.g. "ratio <= 1.0x") and whether it is met (None: no target, informational)."""
+    import json
+
+    ratio = ours / baseline if baseline else None
+    print("FIGURE " + json.dumps({
+        "name": name, "ours": round(ours, 4), "baseline": round(baseline, 4),
+        "baseline_name": baseline_name, "unit": unit,
+        "ratio": None if ratio is None else round(ratio, 4), "target": target, "pass": passed,
+    }), flush=True)
