@@ -5,6 +5,8 @@ one run.
     cargo build --release -p daytona-daemon
     python bench/code_run.py [--bin PATH] [--calls 200]
 
+With BENCH_QUICK=1 the default is 20 calls (after 3 warm-up calls instead of 10).
+
 Run it with a Python that has the generated client (`daytona-toolbox-api-client`, see
 tests/requirements.txt). The daemon gets this process' PATH, so both sides run the same
 `python3`. Prints p50/p99 over N calls of:
@@ -25,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 
-from common import REPO, pcts, start_daemon, stop, timed
+from common import QUICK, REPO, figure, pcts, start_daemon, stop, timed
 
 CODE = "print(1)"
 
@@ -33,7 +35,7 @@ CODE = "print(1)"
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(REPO / "target" / "release" / "daytona-daemon"))
-    ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--calls", type=int, default=20 if QUICK else 200)
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
     if not os.access(args.bin, os.X_OK):
@@ -82,7 +84,7 @@ def main():
                 ("code-run, raw HTTP", raw_http),
                 ("code-run, generated client", client),
             ]:
-                timed(10, fn)  # warm-up
+                timed(3 if QUICK else 10, fn)  # warm-up
                 rows.append((name, *pcts(timed(args.calls, fn))))
             conn.close()
         finally:
@@ -95,6 +97,8 @@ def main():
     base50 = rows[0][1]
     print(f"daemon overhead over the direct spawn at p50: raw HTTP {rows[2][1] - base50:+.2f} ms, "
           f"generated client {rows[3][1] - base50:+.2f} ms")
+    for label, (_, p50, _) in (("raw HTTP", rows[2]), ("generated client", rows[3])):
+        figure(f"code-run print(1) p50 ({label})", p50, base50, "ms", "", None, "python3 -c (direct spawn)")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
     cargo build --release -p daytona-daemon
     python3 bench/mcp.py [--bin PATH] [--calls 500]
 
+With BENCH_QUICK=1 the default is 300 calls.
+
 Prints p50/p99 over N calls on one kept-alive connection each:
   * `POST /process/execute {"command": "true"}` (the baseline), beside the same command as the
     MCP tool `execute_command` (`POST /mcp`, a JSON-RPC `tools/call`, stateless, JSON answer):
@@ -19,7 +21,7 @@ import json
 import tempfile
 import time
 
-from common import HEADERS, REPO, pcts, start_daemon, stop
+from common import HEADERS, QUICK, REPO, figure, pcts, start_daemon, stop
 
 TOKEN = "bench-token-0123456789abcdef"
 
@@ -49,7 +51,7 @@ def row(name, times, base=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(REPO / "target" / "release" / "daytona-daemon"))
-    ap.add_argument("--calls", type=int, default=500)
+    ap.add_argument("--calls", type=int, default=300 if QUICK else 500)
     a = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as base:
@@ -77,6 +79,10 @@ def main():
     row("MCP tools/call execute_command `true`", via_mcp, direct)
     row("GET /version, no token (baseline)", open_version)
     row("GET /version, Bearer token checked", secured, open_version)
+    figure("MCP execute_command `true` p50", pcts(via_mcp)[0], pcts(direct)[0], "ms", "", None,
+           "POST /process/execute")
+    figure("GET /version p50 with the Bearer token checked", pcts(secured)[0], pcts(open_version)[0], "ms",
+           "", None, "GET /version without a token")
 
 
 if __name__ == "__main__":
