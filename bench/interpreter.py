@@ -6,6 +6,8 @@
     /path/to/benchvenv/bin/pip install -r bench/requirements-interpreter.txt
     /path/to/benchvenv/bin/python bench/interpreter.py [--bin PATH] [--calls 1000]
 
+With BENCH_QUICK=1 the default is 200 calls after 20 warm-up calls (instead of 50).
+
 Prints p50/p99 (ms) of:
   * ours: one execution per websocket, exactly as the SDK's `code_interpreter.run_code` does it:
     a new connection, the upgrade to /process/interpreter/execute, the first message
@@ -26,9 +28,9 @@ import json
 import struct
 import tempfile
 
-from common import REPO, Ws, pcts, start_daemon, stop, timed
+from common import QUICK, REPO, Ws, figure, pcts, start_daemon, stop, timed
 
-WARMUP = 50
+WARMUP = 20 if QUICK else 50
 
 
 def run_once(port, code):
@@ -93,7 +95,7 @@ def jupyter(calls):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(REPO / "target" / "release" / "daytona-daemon"))
-    ap.add_argument("--calls", type=int, default=1000)
+    ap.add_argument("--calls", type=int, default=200 if QUICK else 1000)
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as base:
@@ -109,10 +111,13 @@ def main():
     print(f"  daemon websocket (new connection per call, as the SDK): p50 {p50:7.3f}  p99 {p99:7.3f}")
     if theirs is None:
         print("  jupyter (ipykernel + jupyter_client): missing — install bench/requirements-interpreter.txt")
+        figure("interpreter `x = 1` p50", p50, 0, "ms", "ratio <= 0.5x", None, "ipykernel (missing)")
         return
     j50, j99 = pcts(theirs)
     print(f"  jupyter (ipykernel + jupyter_client):                p50 {j50:7.3f}  p99 {j99:7.3f}")
     print(f"  ratio ours/jupyter: p50 {p50 / j50:.2f}  p99 {p99 / j99:.2f}  (target: <= 0.5)")
+    figure("interpreter `x = 1` p50", p50, j50, "ms", "ratio <= 0.5x", p50 / j50 <= 0.5,
+           "ipykernel + jupyter_client")
 
 
 if __name__ == "__main__":

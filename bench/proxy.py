@@ -17,6 +17,7 @@ Prints:
       daemon's peak RSS;
   (b) latency p50 / p99 of a small GET over one kept-alive connection, --calls calls each
       (default 3000), in interleaved rounds, and what the proxy adds at p50 (target <= 0.3 ms).
+With BENCH_QUICK=1 the defaults are 128 MiB, 3 runs and 600 calls, with smaller warm-ups.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from common import REPO, pcts, rss_kib, start_daemon, stop
+from common import QUICK, REPO, figure, pcts, rss_kib, start_daemon, stop
 
 MiB = 1 << 20
 CHUNK = 64 * MiB
@@ -163,9 +164,10 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(REPO / "target" / "release" / "daytona-daemon"))
-    ap.add_argument("--size", type=int, default=1 << 30, help="download size in bytes (default 1 GiB)")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--calls", type=int, default=3000)
+    ap.add_argument("--size", type=int, default=128 * MiB if QUICK else 1 << 30,
+                    help="download size in bytes (default 1 GiB; 128 MiB with BENCH_QUICK=1)")
+    ap.add_argument("--runs", type=int, default=3 if QUICK else 5)
+    ap.add_argument("--calls", type=int, default=600 if QUICK else 3000)
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
     if not os.access(args.bin, os.X_OK):
@@ -190,8 +192,9 @@ def run(args, tport: int, dport: int, daemon_pid: int) -> None:
     direct_big = f"/big/{args.size}"
     proxied_big = f"/proxy/{tport}/big/{args.size}"
     # Warm-up: page in the memory file, open the proxy's pooled connection.
-    download(tport, f"/big/{256 * MiB}", 256 * MiB)
-    download(dport, f"/proxy/{tport}/big/{256 * MiB}", 256 * MiB)
+    warm = (64 if QUICK else 256) * MiB
+    download(tport, f"/big/{warm}", warm)
+    download(dport, f"/proxy/{tport}/big/{warm}", warm)
 
     direct, proxied = [], []
     daemon_cpu = 0.0
@@ -216,8 +219,8 @@ def run(args, tport: int, dport: int, daemon_pid: int) -> None:
 
     dc, pc = Client(tport), Client(dport)
     try:
-        latencies(dc, "/small", 200)
-        latencies(pc, f"/proxy/{tport}/small", 200)
+        latencies(dc, "/small", 50 if QUICK else 200)
+        latencies(pc, f"/proxy/{tport}/small", 50 if QUICK else 200)
         d_lat, p_lat = [], []
         rounds = 10
         for _ in range(rounds):
@@ -232,6 +235,9 @@ def run(args, tport: int, dport: int, daemon_pid: int) -> None:
     print(f"  straight from the target   {d50:7.3f} ms / {d99:7.3f} ms")
     print(f"  through /proxy/{{port}}      {p50:7.3f} ms / {p99:7.3f} ms")
     print(f"  added by the proxy         {p50 - d50:+7.3f} ms at p50 (target <= +0.3 ms), {p99 - d99:+7.3f} ms at p99")
+    figure(f"proxy download throughput ({args.size / MiB:.0f} MiB)", p_rate, d_rate, "MB/s", ">= 90 %",
+           p_rate / d_rate >= 0.9, "straight from the target")
+    figure("proxy small GET p50", p50, d50, "ms", "+0.3 ms", p50 - d50 <= 0.3, "straight from the target")
 
 
 if __name__ == "__main__":

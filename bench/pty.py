@@ -14,6 +14,7 @@ Prints:
   * the daemon's RSS growth for P idle PTYs running a login shell, per PTY (the shells' own
     memory is not the daemon's and is excluded).
 Only the standard library is used (raw HTTP and a minimal websocket client).
+With BENCH_QUICK=1 the defaults are 200 keys and 20 PTYs.
 """
 
 import argparse
@@ -26,7 +27,7 @@ import subprocess
 import tempfile
 import time
 
-from common import HEADERS, REPO, Ws, free_port, pcts, rss_kib, start_daemon, stop, wait_port
+from common import HEADERS, QUICK, REPO, Ws, figure, free_port, pcts, rss_kib, start_daemon, stop, wait_port
 
 
 def drain(ws, quiet=0.5, strip=lambda p: p):
@@ -120,8 +121,8 @@ def idle_ptys(port, pid, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=str(REPO / "packaging/dist/daytona-daemon"))
-    ap.add_argument("--keys", type=int, default=1000)
-    ap.add_argument("--ptys", type=int, default=100)
+    ap.add_argument("--keys", type=int, default=200 if QUICK else 1000)
+    ap.add_argument("--ptys", type=int, default=20 if QUICK else 100)
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
 
@@ -134,6 +135,7 @@ def main():
             tt = ttyd_round_trips(args.keys)
             if tt is None:
                 print("keystroke->echo, ttyd: not measured: ttyd is not installed (no Debian 12 package)")
+                q50 = 0.0
             else:
                 q50, q99 = pcts(tt)
                 print(f"keystroke->echo, ttyd websocket ({args.keys} keys):   p50 {q50:.3f} ms  p99 {q99:.3f} ms")
@@ -141,6 +143,9 @@ def main():
             per = (after - before) / args.ptys
             print(f"{args.ptys} idle PTYs ({active} active incl. warm-up): daemon RSS {before} KiB -> {after} KiB, "
                   f"{per:.1f} KiB per PTY (shells excluded)")
+            figure("PTY keystroke->echo p50", p50, q50, "ms", "", None,
+                   "ttyd" if tt is not None else "ttyd (not installed)")
+            figure("daemon RSS per idle PTY", per, 0, "KiB", "", None)
         finally:
             stop(proc)
 
