@@ -18,9 +18,11 @@ so what it shows is the transport alone. pylsp's completions take ~100+ ms of CP
 processes of the same project differ by tens of ms between themselves, so its "added" figure is
 mostly that spread; the typescript and fake rows show the daemon's own cost.
 
-Then the daemon's VmRSS idle and with 5 servers running (each opened a file and answered a
-completion), with the servers' own RSS (each server's whole process tree) reported separately.
-Only the standard library is used.
+Then the daemon's VmRSS idle and with --servers servers running (default 5, pylsp and typescript
+in turn; each opened a file and answered a completion), with the servers' own RSS (each
+server's whole process tree) reported separately.
+Only the standard library is used. With BENCH_QUICK=1 the defaults are 20 iterations after 3
+warm-up requests and 2 servers for the memory figure (starting a server is most of the time).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from common import HEADERS, REPO, pcts, rss_kib
+from common import HEADERS, QUICK, REPO, figure, pcts, rss_kib
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -302,12 +304,12 @@ def bench_server(port: int, base: Path, language: str, argv: list[str], file: st
     return rows
 
 
-def bench_memory(port: int, daemon_pid: int, base: Path) -> tuple[int, int, list[tuple[str, int | None]]]:
+def bench_memory(port: int, daemon_pid: int, base: Path, count: int = 5) -> tuple[int, int, list[tuple[str, int | None]]]:
     daemon = Daemon(port)
     time.sleep(0.5)
     idle = rss_kib(daemon_pid)
     started = []
-    for i, (language, argv, file, source) in enumerate([SERVERS[0], SERVERS[1], SERVERS[0], SERVERS[1], SERVERS[0]]):
+    for i, (language, argv, file, source) in enumerate([SERVERS[i % len(SERVERS)] for i in range(count)]):
         root = base / f"memory-{i}"
         path = make_project(root, file, source)
         key = {"languageId": language, "pathToProject": str(root)}
@@ -330,8 +332,9 @@ def bench_memory(port: int, daemon_pid: int, base: Path) -> tuple[int, int, list
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=os.environ.get("DAYTONA_DAEMON_BIN", str(REPO / "target" / "release" / "daytona-daemon")))
-    ap.add_argument("--iterations", type=int, default=200)
-    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--iterations", type=int, default=20 if QUICK else 200)
+    ap.add_argument("--warmup", type=int, default=3 if QUICK else 20)
+    ap.add_argument("--servers", type=int, default=2 if QUICK else 5, help="servers running for the memory figure")
     args = ap.parse_args()
 
     missing = [argv[0] for _, argv, _, _ in SERVERS if shutil.which(argv[0]) is None]
@@ -345,20 +348,27 @@ def main() -> None:
     try:
         print(f"{args.iterations} requests each after {args.warmup} warm-up, interleaved; times in ms")
         print(f"{'server':<34}{'request':<18}{'direct p50':>11}{'p99':>8}{'daemon p50':>12}{'p99':>8}{'added p50':>11}")
+        figures = []
         for language, argv, file, source in [*SERVERS, ECHO]:
             name = "fake_lsp.py (answers at once)" if language == ECHO[0] else f"{argv[0]} {version_of(argv[0]).split()[-1]}"
+            short = "fake_lsp.py" if language == ECHO[0] else argv[0]
             for label, (d50, d99), (m50, m99) in bench_server(port, base, language, argv, file, source,
                                                                args.iterations, args.warmup):
                 print(f"{name:<34}{label:<18}{d50:>11.2f}{d99:>8.2f}{m50:>12.2f}{m99:>8.2f}{m50 - d50:>11.2f}")
+                figures.append((f"LSP {label} p50 ({short})", m50, d50))
         print("target: at most 1 ms added at p50")
         print()
-        idle, busy, servers = bench_memory(port, proc.pid, base)
+        idle, busy, servers = bench_memory(port, proc.pid, base, args.servers)
         print(f"daemon VmRSS idle: {idle / 1024:.1f} MiB; with {len(servers)} servers running: {busy / 1024:.1f} MiB "
               f"(+{(busy - idle) / 1024:.1f} MiB)")
         for name, kib in servers:
             shown = "not found among the daemon's children" if kib is None else f"{kib / 1024:.1f} MiB"
             print(f"  server {name}: {shown} (its process tree)")
         print(f"  servers in all: {sum(k or 0 for _, k in servers) / 1024:.1f} MiB")
+        for name, ours, direct in figures:
+            figure(name, ours, direct, "ms", "+1 ms", ours - direct <= 1.0, "the same server on stdio")
+        figure(f"daemon RSS with {len(servers)} language servers", busy / 1024, idle / 1024, "MiB", "", None,
+               "the daemon idle")
     finally:
         daemon.stop()
         shutil.rmtree(base, ignore_errors=True)
