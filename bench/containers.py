@@ -11,11 +11,12 @@ end; the Debian base is built once and kept), then prints:
     runner-contract containers the time from `podman run -d` to the first answered
     GET /version on the published port, then how long `podman stop` takes (with its exit code).
 Needs root and podman (packaging/podman/setup), the static daemon (packaging/build-static.sh)
-and, for the runner container, the computer-use agent.
+and, for the runner container, the computer-use agent. With BENCH_QUICK=1 the default is 3 runs.
 """
 
 import argparse
 import os
+import statistics
 import socket
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import REPO, free_port, p50_min_max, version_answered
+from common import QUICK, REPO, figure, free_port, p50_min_max, version_answered
 
 BUILD = REPO / "packaging" / "podman" / "build"
 BASE = "localhost/debian-base:bookworm"
@@ -67,7 +68,7 @@ def time_container(image, opts, cmd=()):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3 if QUICK else 10)
     ap.add_argument("--bin", default=os.environ.get("DAYTONA_DAEMON_STATIC_BIN",
                                                      str(REPO / "packaging" / "dist" / "daytona-daemon")))
     ap.add_argument("--agent", default=os.environ.get("DAYTONA_COMPUTER_USE_BIN",
@@ -124,6 +125,12 @@ def main():
     for k, (started, stopped, codes) in results.items():
         print(f"  {k:<8} run -d -> first /version  {p50_min_max(started, 7)}")
         print(f"  {k:<8} podman stop              {p50_min_max(stopped, 7)}   exit codes {sorted(codes)}")
+    true_ms = statistics.median(trues) * 1000
+    for k, (started, _, _) in results.items():
+        figure(f"{k} container: podman run -d to first /version p50", statistics.median(started) * 1000,
+               true_ms, "ms", "", None, "podman run --rm base /bin/true")
+    for k, (_, stopped, _) in results.items():
+        figure(f"{k} container: podman stop p50", statistics.median(stopped) * 1000, 0, "ms", "", None)
 
 
 if __name__ == "__main__":

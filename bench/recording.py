@@ -41,6 +41,7 @@ Binaries: ``--bin`` (else $DAYTONA_DAEMON_BIN, else the first of target/release,
 and target/debug that exists) and ``--agent`` (else $DAYTONA_COMPUTER_USE_BIN, else
 target/release or target/debug). A debug build is fine here: ffmpeg does the work.
 Needs ffmpeg, ffprobe, Xvfb, xdotool and zenity (and xfce4 for the default desktop).
+With BENCH_QUICK=1 the defaults are 4 s recordings and 2 rounds (one of each order).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ import threading
 import time
 from pathlib import Path
 
-from common import HEADERS, REPO, daemon_env, free_display, free_port, stop, wait_port, wait_until
+from common import (HEADERS, QUICK, REPO, daemon_env, figure, free_display, free_port, stop, wait_port,
+                    wait_until)
 
 SCREEN = (1024, 768)
 WINDOW = (480, 320)
@@ -449,8 +451,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=default_daemon(), help="the toolbox daemon")
     ap.add_argument("--agent", default=default_agent(), help="the computer-use agent (xfce desktop only)")
-    ap.add_argument("--seconds", type=float, default=10, help="length of each recording (default 10)")
-    ap.add_argument("--rounds", type=int, default=3, help="ours/baseline pairs (default 3)")
+    ap.add_argument("--seconds", type=float, default=4 if QUICK else 10,
+                    help="length of each recording (default 10; 4 with BENCH_QUICK=1)")
+    ap.add_argument("--rounds", type=int, default=2 if QUICK else 3,
+                    help="ours/baseline pairs (default 3; 2 with BENCH_QUICK=1)")
     ap.add_argument("--desktop", choices=("xfce", "xvfb"), default="xfce",
                     help="xfce: the agent's desktop (computer_use.start()); xvfb: a bare Xvfb")
     ap.add_argument("--stop-timeout", type=float, default=None,
@@ -570,6 +574,12 @@ def main() -> int:
                   f"{[(m['reported_size'], m['size']) for m in mismatched]}")
         if args.keep:
             print(f"recordings and logs kept in {base}")
+        for name, f, unit in (("recording CPU share", lambda m: m["cpu"] * 100, "% of one core"),
+                              ("recording frame rate", lambda m: m["frames"] / m["duration"], "fps"),
+                              ("recording distinct frame rate", lambda m: m["distinct"] / m["duration"], "fps"),
+                              ("recording start latency", lambda m: m["start"] * 1000, "ms"),
+                              ("recording stop latency", lambda m: m["stop"] * 1000, "ms")):
+            figure(name, med(ours, f), med(baseline, f), unit, "", None, "the same ffmpeg command run by hand")
     finally:
         if mover is not None:
             mover.stop()
