@@ -17,7 +17,7 @@ Prints:
       daemon's peak RSS;
   (b) latency p50 / p99 of a small GET over one kept-alive connection, --calls calls each
       (default 3000), in interleaved rounds, and what the proxy adds at p50 (target <= 0.3 ms).
-With BENCH_QUICK=1 the defaults are 128 MiB, 3 runs and 600 calls, with smaller warm-ups.
+With BENCH_QUICK=1 the defaults are 256 MiB, 5 runs and 600 calls, with smaller warm-ups.
 """
 
 from __future__ import annotations
@@ -164,9 +164,9 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(REPO / "target" / "release" / "daytona-daemon"))
-    ap.add_argument("--size", type=int, default=128 * MiB if QUICK else 1 << 30,
-                    help="download size in bytes (default 1 GiB; 128 MiB with BENCH_QUICK=1)")
-    ap.add_argument("--runs", type=int, default=3 if QUICK else 5)
+    ap.add_argument("--size", type=int, default=256 * MiB if QUICK else 1 << 30,
+                    help="download size in bytes (default 1 GiB; 256 MiB with BENCH_QUICK=1)")
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--calls", type=int, default=600 if QUICK else 3000)
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
