@@ -29,7 +29,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from common import REPO, free_port, rss_kib, start_daemon, stop, wait_port
+import socket
+
+from common import QUICK, REPO, figure, free_port, rss_kib, start_daemon, stop, wait_port
 
 MiB = 1 << 20
 
@@ -106,6 +108,30 @@ def start_nginx(nginx, tmp, root):
     return proc, port
 
 
+def send_file(port, src, size, head=b""):
+    """Sends `head` then the `size` bytes of `src` (sendfile) over one loopback connection; with a
+    head (an HTTP request) returns the answer's status code once it has arrived, else closes the
+    connection after the last byte. The same sender for the daemon and for socat, so the two
+    differ only in what receives."""
+    with socket.create_connection(("127.0.0.1", port)) as sock, open(src, "rb") as f:
+        sock.sendall(head)
+        offset = 0
+        while offset < size:
+            sent = os.sendfile(sock.fileno(), f.fileno(), offset, size - offset)
+            if sent == 0:
+                raise RuntimeError("the receiver closed the connection early")
+            offset += sent
+        if not head:
+            return None
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+
+
 def timed_runs(runs, fn, before=None):
     """Median of `runs` results of fn() (bytes/s), or the failure text."""
     speeds = []
@@ -132,7 +158,8 @@ def fmt(v, ref=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=str(REPO / "packaging" / "dist" / "daytona-daemon"))
-    ap.add_argument("--size", type=int, default=1 << 30, help="bytes per transfer (default 1 GiB)")
+    ap.add_argument("--size", type=int, default=(256 << 20) if QUICK else (1 << 30),
+                    help="bytes per transfer (default 1 GiB; 256 MiB with BENCH_QUICK=1)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=None, help="directory for the files (default: a new temp dir)")
     args = ap.parse_args()
@@ -214,13 +241,39 @@ def main():
                     sink.kill()
                     sink.wait()
 
+        def v2_raw():
+            # upload-v2 from the same sender as socat_raw below: request head, then sendfile.
+            head = (f"POST /files/upload-v2?path={quote(str(dest))} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    f"Content-Type: application/octet-stream\r\nContent-Length: {args.size}\r\n\r\n").encode()
+            t0 = time.perf_counter()
+            code = send_file(dport, src, args.size, head)
+            return args.size / (time.perf_counter() - t0) if code == 200 else f"HTTP {code}"
+
+        def socat_raw():
+            port = free_port()
+            sink = subprocess.Popen(["socat", "-b", "1048576", "-u", f"TCP-LISTEN:{port},reuseaddr", f"OPEN:{dest},creat,trunc"])
+            try:
+                wait_listening(port, sink)
+                t0 = time.perf_counter()
+                send_file(port, src, args.size)
+                sink.wait(timeout=60)
+                return args.size / (time.perf_counter() - t0)
+            finally:
+                if sink.poll() is None:
+                    sink.kill()
+                    sink.wait()
+
+        have_socat = shutil.which("socat")
         results["dd bs=1M"] = timed_runs(args.runs, dd, clear)
         results["socat loopback TCP -> file"] = (
             timed_runs(args.runs, socat_tcp, clear) if shutil.which("socat") else "n/a (apt-get install socat)")
         results["daemon POST /files/bulk-upload"] = timed_runs(args.runs, bulk, clear)
         results["daemon POST /files/upload-v2"] = timed_runs(args.runs, v2, clear)
+        # The same sender for both: the figure the upload target is about.
+        results["sendfile -> socat -> file"] = timed_runs(args.runs, socat_raw, clear) if have_socat else "n/a"
+        results["sendfile -> daemon upload-v2"] = timed_runs(args.runs, v2_raw, clear)
         hwm_all = rss_kib(daemon.pid, "VmHWM")
-        for name, check in (("bulk-upload", bulk), ("upload-v2", v2)):
+        for name, check in (("bulk-upload", bulk), ("upload-v2", v2), ("upload-v2 (sendfile)", v2_raw)):
             # The last upload must have produced the exact bytes.
             clear()
             check()
@@ -237,9 +290,31 @@ def main():
         for k in ("dd bs=1M", "socat loopback TCP -> file", "daemon POST /files/bulk-upload",
                   "daemon POST /files/upload-v2"):
             print(f"    {k:36s}{fmt(results[k], ref)}")
+        print("(b2) upload, one sender (sendfile)        throughput     vs socat")
+        ref = results["sendfile -> socat -> file"]
+        for k in ("sendfile -> socat -> file", "sendfile -> daemon upload-v2"):
+            print(f"    {k:36s}{fmt(results[k], ref)}")
         print("(c) daemon peak RSS (VmHWM)")
         print(f"    after the downloads                 {hwm_downloads / 1024:8.1f} MiB")
         print(f"    after the uploads                   {hwm_all / 1024:8.1f} MiB")
+
+        def fig(name, ours, base, base_name, target, share):
+            if isinstance(ours, str) or isinstance(base, str):
+                print(f"no figure for {name}: {ours if isinstance(ours, str) else base}")
+                return
+            figure(name, ours / 1e6, base / 1e6, "MB/s", target,
+                   None if share is None else ours / base >= share, base_name)
+
+        fig("download GET /files/download", results["daemon GET /files/download"], results["nginx GET"],
+            "nginx, sendfile", ">= 90 %", 0.90)
+        fig("upload-v2 (one sender, sendfile)", results["sendfile -> daemon upload-v2"],
+            results["sendfile -> socat -> file"], "socat TCP -> file", ">= 95 %", 0.95)
+        fig("upload-v2 (curl -T)", results["daemon POST /files/upload-v2"], results["socat loopback TCP -> file"],
+            "socat -> socat -> file", "", None)
+        fig("bulk-upload (curl -F)", results["daemon POST /files/bulk-upload"], results["dd bs=1M"],
+            "dd bs=1M", "", None)
+        figure("peak RSS after 1 GiB transfers" if not QUICK else "peak RSS after the transfers",
+               hwm_all / 1024, 0, "MiB", "", None)
     finally:
         for p in (daemon, nginx_proc):
             if p is not None:

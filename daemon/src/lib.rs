@@ -115,9 +115,10 @@ pub fn main_entry() -> ExitCode {
     exhaust::protect_daemon();
     // The reaper must own SIGCHLD before the first child exists.
     let _ = reaper::Reaper::global();
-    // libgit2's one-time set-up may set process environment variables (CA paths): do it before
-    // the runtime's threads exist, not on the first git request.
-    git::creds::init_libgit2();
+    // libgit2's one-time set-up sets process environment variables (the CA paths) when they are
+    // unset; set them now, before the runtime's threads exist, so that the set-up itself can
+    // wait for the first git request: it parses the whole CA bundle, most of the start-up time.
+    git::creds::export_ca_env();
     let work_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let mut state = state::AppState::new(config, env::ChildEnv::from_process(), work_dir);
     state.telemetry = telemetry;
@@ -137,7 +138,6 @@ pub fn main_entry() -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         }
-        state.interpreters.warm_default();
         // From the start, so the first /system/metrics call already has a CPU figure.
         state.metrics.start();
         // Recordings a previous run left unfinished get their orphaned ffmpeg finished and are
@@ -191,8 +191,12 @@ async fn run_servers(state: state::AppState, shutdown: impl Future<Output = ()>)
     let terminal = state.clone();
     let ssh = state.clone();
     let dashboard = state.clone();
+    let state_for_warmup = state.clone();
     let (app, _doc) = server::router(state);
     println!("{}", readiness_line(port));
+    // After the readiness line: the interpreter's warm-up starts a Python process, which would
+    // otherwise compete for the CPU with the daemon's own start-up.
+    state_for_warmup.interpreters.warm_default();
     // After the readiness line, which the runner expects first on stdout.
     tokio::spawn(terminal::run(terminal));
     tokio::spawn(recordings::api::dashboard::run(dashboard));

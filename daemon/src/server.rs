@@ -33,7 +33,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(70);
 
 /// Every route the daemon serves, and the OpenAPI document describing them.
-pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+pub fn router(state: AppState) -> (Router, Arc<utoipa::openapi::OpenApi>) {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::system::api::routes())
         .merge(crate::process::api::routes())
@@ -47,9 +47,16 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let mut doc = doc;
     crate::openapi::complete(&mut doc);
     // The MCP tools' schemas come from the operations as a caller inside sees them: without the
-    // token and signed-URL parameters, which the MCP request itself has already passed.
-    let tools_doc = doc.clone();
-    document_auth(&mut doc, &state.config);
+    // token and signed-URL parameters, which the MCP request itself has already passed. Without
+    // a token or key configured, both documents are the same and one copy serves.
+    let tools_doc = Arc::new(doc);
+    let doc = if documents_auth(&state.config) {
+        let mut doc = (*tools_doc).clone();
+        document_auth(&mut doc, &state.config);
+        Arc::new(doc)
+    } else {
+        tools_doc.clone()
+    };
 
     let known = Arc::new(KnownPaths::from_doc(&doc));
     let telemetry = state.telemetry.clone();
@@ -57,12 +64,19 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let sandbox_id = state.config.sandbox_id.clone();
     let mut app = api;
     if !state.config.production {
-        let json = Arc::new(doc.to_pretty_json().expect("OpenAPI document serialises"));
+        // Rendered on the first request: most sandboxes never ask, and the rendering is a
+        // noticeable part of the start-up.
+        let json: Arc<std::sync::OnceLock<String>> = Arc::default();
+        let doc = doc.clone();
         app = app.route(
             "/swagger/doc.json",
             get(move || {
                 let json = json.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], (*json).clone()) }
+                let doc = doc.clone();
+                async move {
+                    let json = json.get_or_init(|| doc.to_pretty_json().expect("OpenAPI document serialises"));
+                    ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], json.clone())
+                }
             }),
         );
     }
@@ -77,7 +91,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     // The MCP tools call the toolbox routes through this router, in process: the same request
     // layer and error envelope as over HTTP. `/mcp` itself stays outside the envelope layer:
     // the protocol answers its own errors (JSON-RPC), which the layer must not rewrite.
-    let app = app.clone().merge(crate::mcp::api::routes(app, &tools_doc));
+    let app = app.clone().merge(crate::mcp::api::routes(app, tools_doc));
     // Outermost, so a span records the status the client gets.
     let app = crate::telemetry::http::layer(app, &telemetry);
     // After the layers, so outside them: the error layer would dress a proxied app's own bare
@@ -94,6 +108,11 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
 /// `/{sandboxId}` prefix is taken off first, then the token or signature is checked.
 fn secure(app: Router, auth: Arc<crate::auth::Auth>, sandbox_id: &str) -> Router {
     with_sandbox_prefix(crate::auth::protect_toolbox(app, auth), sandbox_id)
+}
+
+/// Whether [`document_auth`] changes anything under `config`.
+fn documents_auth(config: &crate::config::Config) -> bool {
+    config.auth_token.is_some() || config.signing_key.is_some()
 }
 
 /// With a token or signing key configured, the document says so: the two ways to send the token
@@ -568,7 +587,7 @@ mod tests {
             all.insert("DAYTONA_SANDBOX_ID".into(), "t".into());
             let cfg = config::from_env(&all).unwrap();
             let env = ChildEnv::new([("HOME".into(), "/home/u".into())]);
-            serde_json::to_value(router(AppState::new(cfg, env, "/work".into())).1).unwrap()
+            serde_json::to_value(&*router(AppState::new(cfg, env, "/work".into())).1).unwrap()
         };
         let plain = doc(&[]);
         assert!(plain.get("security").is_none());

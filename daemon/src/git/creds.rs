@@ -269,7 +269,19 @@ pub fn probe_ca(
     (file, dir)
 }
 
-/// One-time libgit2 settings: where the CA certificates are (the vendored OpenSSL's compiled-in
+/// Sets `SSL_CERT_FILE`/`SSL_CERT_DIR` where they are unset (or name nothing), as git2's first
+/// call would: git2 probes the same way and leaves variables that already hold its answer alone,
+/// so with this done before any thread exists, the lazy [`init_libgit2`] never writes to the
+/// environment while other threads may read it. Only file-system probes: cheap.
+pub fn export_ca_env() {
+    // SAFETY: called once at start, before the async runtime or any other thread exists.
+    unsafe {
+        openssl_probe::try_init_openssl_env_vars();
+    }
+}
+
+/// One-time libgit2 settings, made on the first git operation (not at start: loading the CA
+/// bundle costs tens of milliseconds): where the CA certificates are (the vendored OpenSSL's compiled-in
 /// default points into its build directory), and caps on the memory libgit2 keeps mapped or
 /// cached, so a large repository cannot grow the daemon without bound.
 pub fn init_libgit2() {

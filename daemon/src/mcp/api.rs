@@ -29,15 +29,11 @@ files, keep shell sessions, use git and language servers, and see and drive the 
 of the sandbox's toolbox API; a failed call is a tool error whose text starts with the API's error code.";
 
 /// The `/mcp` route over `inner`, the toolbox router its tools call (without `/mcp`), whose
-/// operations `doc` describes.
-pub fn routes(inner: Router, doc: &utoipa::openapi::OpenApi) -> Router {
-    let doc = serde_json::to_value(doc).unwrap_or_default();
-    let (toolbox, errors) = Toolbox::new(inner, &doc, MAX_OUTPUT);
-    for e in errors {
-        // A tool out of step with the document is left out rather than offered wrong.
-        tracing::error!("MCP tool left out: {e}");
-    }
-    let server = Server::new(toolbox);
+/// operations `doc` describes. The tools and their schemas are built on the first `/mcp`
+/// request, not here: rendering the document and deriving 51 schemas would otherwise be the
+/// largest part of the daemon's start-up, paid by every sandbox whether it uses MCP or not.
+pub fn routes(inner: Router, doc: Arc<utoipa::openapi::OpenApi>) -> Router {
+    let server: Arc<std::sync::OnceLock<Server>> = Arc::default();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -48,7 +44,8 @@ pub fn routes(inner: Router, doc: &utoipa::openapi::OpenApi) -> Router {
         // the whole port is what guards it.
         .disable_allowed_hosts();
     let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
+        // The SDK asks for a server per request; they all share the one built first.
+        move || Ok(server.get_or_init(|| Server::build(inner.clone(), &doc)).clone()),
         // Stateless: no session is ever made, so none is kept.
         Arc::new(NeverSessionManager::default()),
         config,
@@ -64,6 +61,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server over the tools `doc` describes, calling `inner`.
+    fn build(inner: Router, doc: &utoipa::openapi::OpenApi) -> Self {
+        let doc = serde_json::to_value(doc).unwrap_or_default();
+        let (toolbox, errors) = Toolbox::new(inner, &doc, MAX_OUTPUT);
+        for e in errors {
+            // A tool out of step with the document is left out rather than offered wrong.
+            tracing::error!("MCP tool left out: {e}");
+        }
+        Server::new(toolbox)
+    }
+
     pub fn new(toolbox: Toolbox) -> Self {
         let tools = toolbox
             .tools()

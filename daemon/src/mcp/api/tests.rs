@@ -49,7 +49,7 @@ struct Mcp {
 impl Mcp {
     fn new() -> Self {
         let (inner, doc, home) = inner();
-        Mcp { app: routes(inner, &doc), home, next_id: 1.into() }
+        Mcp { app: routes(inner, std::sync::Arc::new(doc)), home, next_id: 1.into() }
     }
 
     async fn post(&self, body: Value) -> (StatusCode, Value) {
@@ -234,7 +234,7 @@ async fn the_callers_authorization_goes_with_the_tools_request() {
             axum::response::Json(json!({"authorization": auth}))
         }),
     );
-    let app = routes(echo, &doc);
+    let app = routes(echo, std::sync::Arc::new(doc));
     let req = Request::post("/mcp")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream")
