@@ -183,6 +183,88 @@ def test_compressed_formats_scale_and_quality(desktop, window):
     assert small.crop(0, 10, 256, 1) == b"".join(bytes(full.px(4 * i, 40)) for i in range(256))
 
 
+# argv: a PNG, then triples of (JPEG file, quality, crop box "x,y,w,h"). Prints per JPEG the
+# PSNR against the PNG's crop, and that of libjpeg (PIL) encoding the same crop at the same
+# quality and chroma subsampling (4:2:0 below 90, else 4:4:4), as a reference.
+PSNR = r"""
+import io, json, math, sys
+from PIL import Image, ImageChops
+png = Image.open(sys.argv[1]).convert("RGB")
+def psnr(a, b):
+    h = ImageChops.difference(a, b.convert("RGB")).histogram()
+    mse = sum((i % 256) ** 2 * n for i, n in enumerate(h)) / (a.width * a.height * 3)
+    return 99.0 if mse == 0 else 10 * math.log10(255 * 255 / mse)
+out = []
+args = sys.argv[2:]
+for k in range(0, len(args), 3):
+    q = int(args[k + 1])
+    x, y, w, h = map(int, args[k + 2].split(","))
+    ref = png.crop((x, y, x + w, y + h))
+    buf = io.BytesIO()
+    ref.save(buf, "JPEG", quality=q, subsampling=2 if q < 90 else 0)
+    out.append([psnr(ref, Image.open(args[k])), psnr(ref, Image.open(io.BytesIO(buf.getvalue())))])
+print(json.dumps(out))
+"""
+
+
+def psnr_vs_libjpeg(png_b64: str, jpegs: list[tuple[str, int, tuple[int, int, int, int]]]) -> list[list[float]]:
+    with tempfile.TemporaryDirectory() as d:
+        argv = [str(Path(d) / "screen.png")]
+        Path(argv[0]).write_bytes(base64.b64decode(png_b64))
+        for i, (b64, q, box) in enumerate(jpegs):
+            p = Path(d) / f"{i}.jpg"
+            p.write_bytes(base64.b64decode(b64))
+            argv += [str(p), str(q), ",".join(map(str, box))]
+        r = subprocess.run([SYSTEM_PYTHON, "-c", PSNR, *argv], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"PIL failed: {r.stderr}"
+        return json.loads(r.stdout)
+
+
+def flat_square(img: Decoded, size: int = 32) -> tuple[int, int] | None:
+    """The corner of a `size`-pixel square of one colour, aligned to 16 (a whole JPEG MCU)."""
+    for y in range(0, img.height - size + 1, 16):
+        for x in range(0, img.width - size + 1, 16):
+            first = img.px(x, y)
+            if img.crop(x, y, size, size) == bytes(first) * (size * size):
+                return x, y
+    return None
+
+
+def test_jpeg_pixels_match_the_screen(desktop, window):
+    """The agent's own JPEG encoder: at 4:2:0 (quality < 90) and 4:4:4 (from 90), full screen
+    and an odd-sized region (edge padding), decoded by PIL as close to the lossless PNG of the
+    same screen as libjpeg's encoding at the same settings; flat areas (which the encoder codes
+    without a transform) keep their colour."""
+    park_pointer(desktop)
+    shot = cu(desktop).screenshot
+    region = ScreenshotRegion(x=101, y=57, width=333, height=211)
+    for _ in range(20):
+        before = shot.take_full_screen().screenshot
+        jpegs = [shot.take_compressed(ScreenshotOptions(fmt="jpeg", quality=q)).screenshot for q in (85, 95)]
+        part = shot.take_compressed_region(region, ScreenshotOptions(fmt="jpeg", quality=70)).screenshot
+        if shot.take_full_screen().screenshot == before:
+            break
+        time.sleep(0.25)
+    else:
+        pytest.fail("the screen never held still")
+    png, j85, j95, jpart = decode(before, *jpegs, part)
+    assert [(i.format, i.width, i.height) for i in (j85, j95, jpart)] == [
+        ("JPEG", 1024, 768), ("JPEG", 1024, 768), ("JPEG", 333, 211)]
+    full = (0, 0, 1024, 768)
+    scores = psnr_vs_libjpeg(before, [(jpegs[0], 85, full), (jpegs[1], 95, full), (part, 70, (101, 57, 333, 211))])
+    for ours, libjpeg in scores:
+        # As faithful as libjpeg at the same settings (ours rounds a little differently).
+        assert ours > libjpeg - 0.5 and ours > 25, scores
+    assert scores[1][0] > scores[0][0], "quality 95 is closer than 85"
+    corner = flat_square(png)
+    assert corner, "the desktop has a flat background somewhere"
+    x, y = corner
+    colour = png.px(x, y)
+    for img in (j85, j95):
+        inner = [img.px(x + 8 + i, y + 8 + j) for j in range(16) for i in range(16)]
+        assert all(max(abs(a - b) for a, b in zip(p, colour)) <= 2 for p in inner), (colour, set(inner))
+
+
 def test_compressed_cursor_positions_are_scaled(desktop, window):
     cu(desktop).mouse.move(301, 201)
     shot = cu(desktop).screenshot

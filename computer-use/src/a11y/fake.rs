@@ -57,6 +57,7 @@ impl Drop for TestBus {
 /// at-spi2-atk does: `GetName` gives the first, `GetLocalizedName` and `GetActions` the second;
 /// `DoAction` indices land in `done`. Like at-spi2-atk, every object answers on the Action
 /// interface, and one without actions fails reading `NActions` with a generic error.
+/// `listed` counts the GetChildren calls the object answered.
 #[derive(Clone, Default)]
 pub struct FakeNode {
     pub role: String,
@@ -67,6 +68,7 @@ pub struct FakeNode {
     pub hang: bool,
     pub actions: Vec<(String, String)>,
     pub done: Arc<Mutex<Vec<i32>>>,
+    pub listed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeNode {
@@ -95,6 +97,7 @@ impl FakeNode {
 impl FakeNode {
     async fn get_children(&self) -> Vec<(String, OwnedObjectPath)> {
         self.wait_if_hung().await;
+        self.listed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.socket { Vec::new() } else { self.children.clone() }
     }
 

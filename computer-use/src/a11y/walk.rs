@@ -1,7 +1,7 @@
 //! Concurrent walks of the accessibility tree.
 //!
-//! A node's own calls (role, state, interfaces, properties, children) go out together, and the
-//! subtrees of all children are walked concurrently, so the cost of a walk is bounded by how
+//! A node's own calls (role, state, interfaces, properties) go out together, then its children
+//! are listed when it has any, and the subtrees of all children are walked concurrently, so the cost of a walk is bounded by how
 //! fast the applications answer rather than by round trips. [`Calls`] bounds the number of calls
 //! in flight and gives each a deadline. Nodes are counted against one budget per walk; when it
 //! runs out, descent stops and the walk reports itself truncated.
@@ -133,13 +133,19 @@ impl<'a> Walk<'a> {
                 self.budget.truncated.store(true, Ordering::Relaxed);
             }
             let descend = depth_left != Some(0) && level < MAX_LEVELS;
-            let (basic, kids) = tokio::join!(read_basic(self.calls, &node, self.detail), async {
-                if descend { self.calls.children(&node).await } else { Ok(Vec::new()) }
-            });
-            let (mut info, interfaces) = match basic {
+            let (mut info, interfaces) = match read_basic(self.calls, &node, self.detail).await {
                 Ok(basic) => basic,
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(e),
+            };
+            // Children are listed only where the node says it has some: most nodes are leaves,
+            // and on a busy bus every call saved is time (the bus daemon and the application
+            // handle each one). Without a ChildCount (a filter walk, or a node that did not
+            // give it), GetChildren decides as before.
+            let kids = if !descend || info.child_count == Some(0) {
+                Ok(Vec::new())
+            } else {
+                self.calls.children(&node).await
             };
             let kids = match kids {
                 // An empty list from something that says it has children is a socket.
@@ -439,6 +445,33 @@ mod tests {
 
             let walk = Walk::new(&calls, Detail::Full, 100);
             assert!(walk.run(node(&app, "42"), None).await.unwrap().is_none(), "a missing root is None");
+        }
+
+        #[tokio::test]
+        async fn only_nodes_with_children_are_asked_for_them() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let bus = TestBus::start();
+            let (root, frame, label) = (
+                FakeNode::new("application", "app").child("", "1"),
+                FakeNode::new("frame", "win").child("", "2"),
+                FakeNode::new("label", "leaf"),
+            );
+            let counts = [root.listed.clone(), frame.listed.clone(), label.listed.clone()];
+            let (_conn, app) = serve(&bus, vec![("root", root), ("1", frame), ("2", label)]).await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(
+                preorder(&tree),
+                pairs(&[("application", "app"), ("frame", "win"), ("label", "leaf")])
+            );
+            // The leaf said ChildCount 0 in its GetAll: listing its children is a call saved.
+            assert_eq!(counts.each_ref().map(|c| c.load(Relaxed)), [1, 1, 0]);
+            // A find walk reads no ChildCount, so GetChildren still decides there.
+            let filter = Detail::Filter { role: true, name: false, states: false };
+            let walk = Walk::new(&calls, filter, 100);
+            assert_eq!(preorder(&walk.run(node(&app, "root"), None).await.unwrap().unwrap()).len(), 3);
+            assert_eq!(counts.each_ref().map(|c| c.load(Relaxed)), [2, 2, 1]);
         }
 
         #[tokio::test]

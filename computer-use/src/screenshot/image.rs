@@ -1,5 +1,5 @@
 //! Pixel work for screenshots: the cursor crosshair, nearest-neighbour scaling, PNG and JPEG
-//! encoding and standard base64.
+//! encoding (JPEG by our own encoder, see `jpeg`) and standard base64.
 
 use crate::x11::capture::RgbImage;
 
@@ -75,15 +75,7 @@ pub fn encode_png(img: &RgbImage) -> Result<Vec<u8>, String> {
 }
 
 pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, String> {
-    let (w, h) = (u16::try_from(img.width), u16::try_from(img.height));
-    let (Ok(w), Ok(h)) = (w, h) else {
-        return Err("jpeg: image too large".into());
-    };
-    let mut out = Vec::with_capacity(img.data.len() / 8);
-    jpeg_encoder::Encoder::new(&mut out, quality)
-        .encode(&img.data, w, h, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| format!("jpeg: {e}"))?;
-    Ok(out)
+    super::jpeg::encode(&img.data, img.width, img.height, quality)
 }
 
 /// Standard base64 with padding, as the clients decode it.
