@@ -74,7 +74,8 @@ pub fn router(state: AppState) -> (Router, Arc<utoipa::openapi::OpenApi>) {
                 let json = json.clone();
                 let doc = doc.clone();
                 async move {
-                    let json = json.get_or_init(|| doc.to_pretty_json().expect("OpenAPI document serialises"));
+                    let json =
+                        json.get_or_init(|| doc.to_pretty_json().expect("OpenAPI document serialises"));
                     ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], json.clone())
                 }
             }),
