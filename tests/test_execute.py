@@ -96,6 +96,21 @@ def test_cwd_absolute(sandbox, daemon):
     assert r.result == f"{sub}\n"
 
 
+def test_cwd_through_a_symlink_is_the_physical_path(sandbox, daemon):
+    # The daemon hands the shell a PWD (so zsh need not work it out by reading every directory
+    # up to the root); it must be the path the shell itself would have arrived at.
+    real = daemon.workdir / "pwd-real"
+    real.mkdir(exist_ok=True)
+    link = daemon.workdir / "pwd-link"
+    if not link.is_symlink():
+        link.symlink_to(real)
+    r = sandbox.process.exec('pwd; echo "$PWD"', cwd=str(link))
+    assert r.exit_code == 0
+    assert r.result == f"{real.resolve()}\n{real.resolve()}\n"
+    r = sandbox.process.exec('echo "$PWD"', cwd=str(real), env={"PWD": "/request/value"})
+    assert r.result == f"{real.resolve()}\n", "the shell replaces a PWD that does not name its directory"
+
+
 def test_cwd_relative_resolves_against_daemon_workdir(sandbox, daemon):
     sub = daemon.workdir / "rel-sub"
     sub.mkdir(exist_ok=True)

@@ -79,6 +79,33 @@ impl ChildEnv {
         vars.into_iter().collect()
     }
 
+    /// The environment for a child started in `cwd`: [`ChildEnv::snapshot_with`], with `PWD`
+    /// naming `cwd`.
+    ///
+    /// Shells trust an inherited `PWD` only when it names their working directory; otherwise
+    /// they work the path out themselves, and zsh does that by reading every directory from the
+    /// working directory up to the root — the largest part of its start-up in a busy `/tmp`.
+    /// The value given is the one the shell would have arrived at: an inherited `PWD` that
+    /// already names `cwd` (perhaps through a symlink) is kept, as the shell would keep it, and
+    /// otherwise it is the physical path, which the shell would have computed. A `PWD` in
+    /// `extra` is the caller's choice and is left alone.
+    pub fn snapshot_in<'a>(
+        &self,
+        cwd: &std::path::Path,
+        extra: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Vec<(OsString, OsString)> {
+        let mut vars = self.read().clone();
+        let mut pwd_given = false;
+        for (k, v) in extra {
+            pwd_given |= k == "PWD";
+            vars.insert(k.into(), v.into());
+        }
+        if !pwd_given && let Some(pwd) = pwd_for(cwd, vars.get(OsStr::new("PWD"))) {
+            vars.insert("PWD".into(), pwd);
+        }
+        vars.into_iter().collect()
+    }
+
     /// Applies `unset`, then `unsetValuePrefix` (sparing names that `set` assigns), then `set`.
     pub fn apply(&self, update: &EnvUpdate) -> Result<(), EnvError> {
         for name in update.set.keys().chain(update.unset.iter()) {
@@ -106,6 +133,19 @@ impl ChildEnv {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<OsString, OsString>> {
         self.vars.read().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The `PWD` a shell started in `cwd` settles on, given the inherited one; `None` when `cwd`
+/// cannot be resolved (the start fails on it anyway).
+fn pwd_for(cwd: &std::path::Path, inherited: Option<&OsString>) -> Option<OsString> {
+    let physical = std::fs::canonicalize(cwd).ok()?;
+    if let Some(old) = inherited
+        && (old.as_os_str() == physical.as_os_str()
+            || std::fs::canonicalize(old).is_ok_and(|p| p == physical))
+    {
+        return Some(old.clone());
+    }
+    Some(physical.into_os_string())
 }
 
 fn validate_name(name: &str) -> Result<(), EnvError> {
@@ -183,6 +223,30 @@ mod tests {
         let snap = e.snapshot_with([("A", "x")]);
         assert!(snap.contains(&("A".into(), "x".into())));
         assert!(snap.contains(&("B".into(), "2".into())));
+    }
+
+    #[test]
+    fn pwd_names_the_working_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().canonicalize().unwrap();
+        std::fs::create_dir(real.join("d")).unwrap();
+        std::os::unix::fs::symlink(real.join("d"), real.join("link")).unwrap();
+        let pwd = |e: &ChildEnv, cwd: &std::path::Path, extra: &[(&str, &str)]| {
+            e.snapshot_in(cwd, extra.iter().copied())
+                .into_iter()
+                .find(|(k, _)| k == "PWD")
+                .map(|(_, v)| v.into_string().unwrap())
+        };
+        let d = real.join("d").to_str().unwrap().to_string();
+        let link = real.join("link").to_str().unwrap().to_string();
+        // No PWD, or a stale one: the physical path, as the shell would compute it.
+        assert_eq!(pwd(&env(&[]), &real.join("link"), &[]), Some(d.clone()));
+        assert_eq!(pwd(&env(&[("PWD", "/")]), &real.join("d"), &[]), Some(d.clone()));
+        // One that names the directory through a symlink is kept, as the shell keeps it.
+        assert_eq!(pwd(&env(&[("PWD", &link)]), &real.join("d"), &[]), Some(link.clone()));
+        // The request's own PWD wins; a missing directory gets no guess.
+        assert_eq!(pwd(&env(&[]), &real.join("d"), &[("PWD", "/x")]), Some("/x".into()));
+        assert_eq!(pwd(&env(&[("PWD", "/")]), &real.join("gone"), &[]), Some("/".into()));
     }
 
     #[test]

@@ -15,6 +15,13 @@
 //! recorded at most [`LATE_WINDOW`] before it, because an older one may belong to an earlier
 //! process that had the same pid.
 //!
+//! The reaping thread is one hop more between a child's exit and whoever waits for it: a
+//! signal, a wake-up of that thread, then a wake-up of the waiter. An async waiter (a request
+//! waiting for its command) skips both: it also watches a pidfd of its child, which becomes
+//! readable when the child exits, and then collects that one child itself with
+//! `waitid(P_PIDFD)` — under the table's lock, so that the status goes to exactly one of the
+//! two and a pid can only be reused once its waiter is gone.
+//!
 //! When the daemon is not PID 1 it makes itself a child subreaper, so orphans of its descendants
 //! come to it exactly as they would to PID 1 and the same code runs in tests and development.
 
@@ -23,6 +30,9 @@ use std::io;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 
 /// How long an unclaimed exit status is kept.
@@ -64,16 +74,38 @@ impl ExitStatus {
 
 /// Resolves to a child's exit status once the reaper has collected it.
 #[derive(Debug)]
-pub struct ExitWait(oneshot::Receiver<ExitStatus>);
+pub struct ExitWait {
+    rx: oneshot::Receiver<ExitStatus>,
+    /// The child's pidfd, for async waiters to collect the child themselves (module docs).
+    direct: Option<Direct>,
+}
+
+struct Direct {
+    pid: u32,
+    inner: Arc<Inner>,
+    /// Registered with the runtime on the first poll (the wait may be created outside one).
+    pending: Option<OwnedFd>,
+    registered: Option<AsyncFd<OwnedFd>>,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct").field("pid", &self.pid).finish_non_exhaustive()
+    }
+}
 
 impl ExitWait {
+    fn channel_only(rx: oneshot::Receiver<ExitStatus>) -> Self {
+        ExitWait { rx, direct: None }
+    }
+
     pub async fn wait(self) -> ExitStatus {
-        self.0.await.unwrap_or(ExitStatus::Unknown)
+        self.await
     }
 
     /// For threads outside the async runtime.
     pub fn wait_blocking(self) -> ExitStatus {
-        self.0.blocking_recv().unwrap_or(ExitStatus::Unknown)
+        self.rx.blocking_recv().unwrap_or(ExitStatus::Unknown)
     }
 }
 
@@ -83,8 +115,98 @@ impl std::future::Future for ExitWait {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<ExitStatus> {
-        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| r.unwrap_or(ExitStatus::Unknown))
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Poll::Ready(r) = std::pin::Pin::new(&mut this.rx).poll(cx) {
+            return Poll::Ready(r.unwrap_or(ExitStatus::Unknown));
+        }
+        let Some(direct) = this.direct.as_mut() else { return Poll::Pending };
+        match direct.poll_exit(cx) {
+            Poll::Ready(Some(status)) => Poll::Ready(status),
+            // The reaping thread has it (or the pidfd is unusable): its message comes, and
+            // polling the channel above registered for it.
+            Poll::Ready(None) => {
+                this.direct = None;
+                Poll::Pending
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
+}
+
+impl Direct {
+    /// Ready(Some) when this waiter collected the child, Ready(None) when it cannot.
+    fn poll_exit(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<ExitStatus>> {
+        use std::task::Poll;
+        if let Some(fd) = self.pending.take() {
+            // Polled outside a runtime (a hand-made executor): the channel alone serves.
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Poll::Ready(None);
+            }
+            // SAFETY: an OwnedFd stays open and names the same pidfd until it is dropped with
+            // the AsyncFd that owns it.
+            match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
+                Ok(afd) => self.registered = Some(afd),
+                Err(_) => return Poll::Ready(None),
+            }
+        }
+        let Some(afd) = &self.registered else { return Poll::Ready(None) };
+        loop {
+            let mut guard = match afd.poll_read_ready(cx) {
+                Poll::Ready(Ok(g)) => g,
+                Poll::Ready(Err(_)) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            };
+            let mut table = lock_table(&self.inner);
+            match reap_pidfd(guard.get_inner().as_raw_fd()) {
+                Reaped::Status(status) => {
+                    table.waiters.remove(&self.pid);
+                    return Poll::Ready(Some(status));
+                }
+                Reaped::Gone => return Poll::Ready(None),
+                Reaped::Running => guard.clear_ready(),
+            }
+        }
+    }
+}
+
+enum Reaped {
+    Status(ExitStatus),
+    /// Not our child any more: the reaping thread collected it first.
+    Gone,
+    Running,
+}
+
+/// `waitid(P_PIDFD, WEXITED | WNOHANG)`.
+fn reap_pidfd(fd: RawFd) -> Reaped {
+    // SAFETY: zeroed siginfo is a valid out-buffer for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall with a valid out-pointer; P_PIDFD is 3 on Linux.
+    let rc = unsafe { libc::waitid(P_PIDFD, fd as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG) };
+    if rc != 0 {
+        return Reaped::Gone;
+    }
+    // SAFETY: waitid filled in a SIGCHLD siginfo (or left it zeroed: nothing exited).
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Reaped::Running;
+    }
+    Reaped::Status(match info.si_code {
+        libc::CLD_EXITED => ExitStatus::Exited(status),
+        libc::CLD_KILLED | libc::CLD_DUMPED => ExitStatus::Signaled(status),
+        _ => ExitStatus::Unknown,
+    })
+}
+
+const P_PIDFD: libc::idtype_t = 3;
+
+/// A pidfd for a child that cannot have been reaped yet (the caller holds the gate).
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0 as libc::c_uint) };
+    // SAFETY: on success the kernel returned a new descriptor that nothing else owns; it is
+    // marked close-on-exec by the kernel.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 #[derive(Default)]
@@ -116,7 +238,7 @@ impl Table {
         self.unclaimed.remove(&pid);
         let (tx, rx) = oneshot::channel();
         self.waiters.insert(pid, tx);
-        ExitWait(rx)
+        ExitWait::channel_only(rx)
     }
 
     /// Registers a waiter for a child spawned outside the gate, which may already be reaped.
@@ -130,7 +252,7 @@ impl Table {
                 self.waiters.insert(pid, tx);
             }
         }
-        ExitWait(rx)
+        ExitWait::channel_only(rx)
     }
 }
 
@@ -193,7 +315,7 @@ impl Reaper {
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        toolbox_envelope::sync::lock(&self.inner.table)
+        lock_table(&self.inner)
     }
 
     /// Spawns a command and returns the child with a future for its exit status.
@@ -212,7 +334,13 @@ impl Reaper {
         let child = spawn()?;
         let pid = pid_of(&child);
         crate::exhaust::unprotect_child(pid);
-        let wait = self.table().register_fresh(pid);
+        let mut wait = self.table().register_fresh(pid);
+        wait.direct = pidfd_open(pid).map(|fd| Direct {
+            pid,
+            inner: self.inner.clone(),
+            pending: Some(fd),
+            registered: None,
+        });
         Ok((child, wait))
     }
 
@@ -220,6 +348,10 @@ impl Reaper {
     pub fn wait_late(&self, pid: u32) -> ExitWait {
         self.table().register_late(pid, Instant::now())
     }
+}
+
+fn lock_table(inner: &Inner) -> std::sync::MutexGuard<'_, Table> {
+    toolbox_envelope::sync::lock(&inner.table)
 }
 
 fn become_subreaper_unless_init() {
@@ -252,6 +384,34 @@ mod tests {
         assert_eq!(st.api_code(), -1);
         let (_c, w) = r.spawn(&mut Command::new("true")).unwrap();
         assert_eq!(rt().block_on(w.wait()), ExitStatus::Exited(0));
+    }
+
+    #[test]
+    fn async_waiters_collect_their_own_children_exactly_once() {
+        // Awaited in a runtime, each wait may collect its child through its pidfd while the
+        // reaping thread races for the same children: every status must still arrive, right,
+        // once, and leave no waiter behind.
+        let r = Reaper::global();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let statuses = rt.block_on(async {
+            let waits: Vec<_> = (0..40)
+                .map(|i| {
+                    let script = if i % 5 == 0 { "kill -9 $$".to_string() } else { format!("exit {i}") };
+                    let (c, w) = r.spawn(Command::new("sh").args(["-c", &script])).unwrap();
+                    (i, c.id(), w)
+                })
+                .collect();
+            let mut out = Vec::new();
+            for (i, pid, w) in waits {
+                out.push((i, pid, w.await));
+            }
+            out
+        });
+        for (i, pid, st) in statuses {
+            let want = if i % 5 == 0 { ExitStatus::Signaled(9) } else { ExitStatus::Exited(i) };
+            assert_eq!(st, want, "child {i}");
+            assert!(!r.table().waiters.contains_key(&pid), "waiter of {pid} left behind");
+        }
     }
 
     #[test]

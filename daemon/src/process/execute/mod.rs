@@ -70,7 +70,7 @@ pub async fn run_script(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Resu
         .stderr(writer2)
         .current_dir(&spec.cwd)
         .env_clear()
-        .envs(env.snapshot_with(spec.envs.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        .envs(env.snapshot_in(&spec.cwd, spec.envs.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
         .process_group(0);
     let oom_before = crate::oom::Counts::now();
     let spawned = reaper.spawn(&mut cmd);
@@ -89,13 +89,23 @@ pub async fn run_script(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Resu
     let mut guard = GroupGuard::new(pgid);
 
     let stdin = child.stdin.take().expect("stdin is piped");
-    let command = spec.command;
-    tokio::spawn(async move {
-        // The shell reads its script from stdin, then sees EOF. Errors mean the shell is gone.
-        if let Ok(mut tx) = pipe::Sender::from_owned_fd(OwnedFd::from(stdin)) {
-            let _ = tx.write_all(command.as_bytes()).await;
+    // The shell reads its script from stdin, then sees EOF. A script that fits in the pipe
+    // (almost all) is written here at once; only the rest of a longer one needs a task that
+    // waits for the shell to read. Errors mean the shell is gone.
+    if let Ok(tx) = pipe::Sender::from_owned_fd(OwnedFd::from(stdin)) {
+        let mut command = spec.command.into_bytes();
+        match tx.try_write(&command) {
+            Ok(n) if n == command.len() => {}
+            Ok(n) => {
+                command.drain(..n);
+                tokio::spawn(write_rest(tx, command));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tokio::spawn(write_rest(tx, command));
+            }
+            Err(_) => {}
         }
-    });
+    }
 
     let mut rx = pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
     let deadline = spec.timeout.map(|t| Instant::now() + t);
@@ -140,6 +150,10 @@ pub async fn run_script(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Resu
     }
     let code = status.map_or(-1, ExitStatus::api_code);
     Ok((code, output.into_string()))
+}
+
+async fn write_rest(mut tx: pipe::Sender, rest: Vec<u8>) {
+    let _ = tx.write_all(&rest).await;
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -238,6 +252,24 @@ mod tests {
         assert!(matches!(run_blocking(s), Err(ExecError::Timeout)));
         std::thread::sleep(Duration::from_millis(1500));
         assert!(!marker.exists(), "a process of the group survived the timeout");
+    }
+
+    #[test]
+    fn a_script_longer_than_the_pipe_reaches_the_shell_whole() {
+        // Past the pipe's buffer the rest of the script is written as the shell reads.
+        let filler = format!("# {}\n", "x".repeat(1000)).repeat(300);
+        let (code, out) = run_blocking(spec(&format!("{filler}echo end; exit 4"))).unwrap();
+        assert_eq!((code, out.as_str()), (4, "end\n"));
+    }
+
+    #[test]
+    fn the_shell_starts_with_pwd_naming_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = spec("echo \"$PWD\"; pwd");
+        s.cwd = dir.path().to_path_buf();
+        let real = dir.path().canonicalize().unwrap();
+        let (_, out) = run_blocking(s).unwrap();
+        assert_eq!(out, format!("{0}\n{0}\n", real.display()));
     }
 
     #[test]

@@ -6,17 +6,21 @@
 //! (send waits for the socket). At the end of the file the writer waits for the pump to say
 //! the log grew or the command ended — no polling.
 
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncReadExt;
 
 use super::Command;
 use super::log::Stripper;
 
-const FRAME: usize = 32 * 1024;
+/// The most log bytes per websocket frame, and per read of the log. Large reads keep the
+/// per-chunk costs (a hop to the blocking pool, a frame header, a wake-up of the client) small
+/// next to copying the bytes; the SDKs accept messages of 1 MiB and more.
+const FRAME: usize = 256 * 1024;
 /// How long to wait for the client's answer to our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -56,31 +60,49 @@ pub async fn stream(socket: WebSocket, file: tokio::fs::File, cmd: Arc<Command>,
     }
 }
 
+/// Reads up to [`FRAME`] bytes of the log at `pos` on the blocking pool, into a buffer that
+/// becomes the frame's payload without another copy.
+async fn read_chunk(file: &Arc<std::fs::File>, pos: u64) -> std::io::Result<Bytes> {
+    let file = file.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut buf = BytesMut::zeroed(FRAME);
+        let n = loop {
+            match file.read_at(&mut buf, pos) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
+        buf.truncate(n);
+        Ok(buf.freeze())
+    });
+    read.await.map_err(std::io::Error::other)?
+}
+
 async fn send_log(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    mut file: tokio::fs::File,
+    file: tokio::fs::File,
     cmd: &Command,
     strip: bool,
     follow: bool,
     gone: &mut tokio::sync::oneshot::Receiver<()>,
 ) -> Result<(), Stop> {
+    let file = Arc::new(file.into_std().await);
     let mut progress = cmd.progress();
     let mut stripper = Stripper::default();
-    let mut buf = vec![0u8; FRAME];
     let mut pos = 0u64;
     loop {
-        let n = tokio::select! {
-            r = file.read(&mut buf) => r.map_err(|_| Stop::ReadFailed)?,
+        let chunk = tokio::select! {
+            r = read_chunk(&file, pos) => r.map_err(|_| Stop::ReadFailed)?,
             _ = &mut *gone => return Err(Stop::ClientGone),
         };
-        if n > 0 {
-            pos += n as u64;
+        if !chunk.is_empty() {
+            pos += chunk.len() as u64;
             let payload = if strip {
-                let mut out = Vec::with_capacity(n);
-                stripper.feed(&buf[..n], &mut out);
-                out
+                let mut out = Vec::with_capacity(chunk.len());
+                stripper.feed(&chunk, &mut out);
+                Bytes::from(out)
             } else {
-                buf[..n].to_vec()
+                chunk
             };
             send(sink, payload, gone).await?;
             continue;
@@ -101,19 +123,19 @@ async fn send_log(
     }
     let mut rest = Vec::new();
     stripper.finish(&mut rest);
-    send(sink, rest, gone).await
+    send(sink, rest.into(), gone).await
 }
 
 async fn send(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    payload: Vec<u8>,
+    payload: Bytes,
     gone: &mut tokio::sync::oneshot::Receiver<()>,
 ) -> Result<(), Stop> {
     if payload.is_empty() {
         return Ok(());
     }
     tokio::select! {
-        r = sink.send(Message::Binary(payload.into())) => r.map_err(|_| Stop::ClientGone),
+        r = sink.send(Message::Binary(payload)) => r.map_err(|_| Stop::ClientGone),
         _ = &mut *gone => Err(Stop::ClientGone),
     }
 }

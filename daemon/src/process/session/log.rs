@@ -29,7 +29,8 @@ pub struct Recorder {
 impl Recorder {
     /// Appends the records for `data` of `stream` to `out`.
     pub fn push(&mut self, stream: usize, mut data: &[u8], out: &mut Vec<u8>) {
-        while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+        // Every output byte passes here: the newline search is the C library's vectorised one.
+        while let Some(nl) = find_newline(data) {
             out.extend_from_slice(marker(stream));
             out.append(&mut self.partial[stream]);
             out.extend_from_slice(&data[..=nl]);
@@ -52,6 +53,14 @@ impl Recorder {
             }
         }
     }
+}
+
+/// The index of the first `\n` in `data`.
+fn find_newline(data: &[u8]) -> Option<usize> {
+    // SAFETY: memchr reads at most `data.len()` bytes from a valid slice; a non-null result
+    // points into it.
+    let p = unsafe { libc::memchr(data.as_ptr().cast(), b'\n' as libc::c_int, data.len()) };
+    (!p.is_null()).then(|| p as usize - data.as_ptr() as usize)
 }
 
 /// Splits a log into stdout and stderr. Bytes before the first marker are dropped; a marker

@@ -499,14 +499,24 @@ fn prepare_command_dir(dir: &Path, text: &str) -> std::io::Result<CommandFiles> 
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    std::fs::OpenOptions::new()
+    // Each file is created and opened once: on a busy disk every metadata operation counts in
+    // a command's latency.
+    std::io::Write::write_all(
+        &mut std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(dir.join("cmd.sh"))?,
+        text.as_bytes(),
+    )?;
+    // Appending: input echoes are written to the log through descriptors of their own.
+    let log = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
-        .open(dir.join("cmd.sh"))?;
-    std::fs::write(dir.join("cmd.sh"), text)?;
-    std::fs::File::create(dir.join("output.log"))?;
+        .custom_flags(libc::O_APPEND)
+        .open(dir.join("output.log"))?;
     for f in ["stdout.pipe", "stderr.pipe", "input.pipe"] {
         mkfifo(&dir.join(f))?;
     }
@@ -517,7 +527,7 @@ fn prepare_command_dir(dir: &Path, text: &str) -> std::io::Result<CommandFiles> 
         out: open("stdout.pipe", false)?,
         err: open("stderr.pipe", false)?,
         input: open("input.pipe", true)?,
-        log: std::fs::OpenOptions::new().append(true).open(dir.join("output.log"))?,
+        log,
     })
 }
 
@@ -626,7 +636,7 @@ impl SessionService {
             .stderr(out_w2)
             .current_dir(cwd)
             .env_clear()
-            .envs(self.env.snapshot_with([]))
+            .envs(self.env.snapshot_in(cwd, []))
             .process_group(0);
         let spawned = self.reaper.spawn(&mut cmd);
         drop(cmd);

@@ -17,7 +17,16 @@ use std::sync::Arc;
 use super::log::{Recorder, STDERR, STDOUT};
 use super::{Command, Finish};
 
-const CHUNK: usize = 64 * 1024;
+/// Read size from the FIFOs: a fast writer is taken in few large reads, and the log grows in
+/// large appends that followers stream as large frames.
+const CHUNK: usize = 256 * 1024;
+/// The buffer a FIFO gets once a read finds it full: a fast writer then runs ahead while the
+/// pump writes the log, and the pump takes more per wake-up. Only busy streams get it, because
+/// the kernel counts pipe buffers against the user's limit (past which every new pipe of the
+/// user shrinks); the default (the largest an unprivileged process may ask for) is 1 MiB.
+const BUSY_PIPE_SIZE: libc::c_int = 1 << 20;
+/// A read this large found the FIFO's default buffer full.
+const DEFAULT_PIPE_SIZE: usize = 64 * 1024;
 
 pub struct PumpFiles {
     pub out: File,
@@ -40,6 +49,7 @@ fn run(cmd: Arc<Command>, f: PumpFiles) {
     let mut buf = vec![0u8; CHUNK];
     let mut records = Vec::with_capacity(CHUNK + CHUNK / 8);
     let mut finalized = false;
+    let mut grown = [false; 2];
     loop {
         let mut fds = vec![libc::pollfd { fd: wake.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         for s in streams.iter().flatten() {
@@ -67,7 +77,15 @@ fn run(cmd: Arc<Command>, f: PumpFiles) {
                 continue;
             }
             let stream = if i == 0 { STDOUT } else { STDERR };
-            read_once(slot, stream, &mut buf, &mut rec, &mut records);
+            let n = read_once(slot, stream, &mut buf, &mut rec, &mut records);
+            if n >= DEFAULT_PIPE_SIZE
+                && !grown[i]
+                && let Some(f) = slot.as_ref()
+            {
+                grown[i] = true;
+                // SAFETY: fcntl on a descriptor we own; a refusal leaves the pipe as it was.
+                unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETPIPE_SZ, BUSY_PIPE_SIZE) };
+            }
         }
         // While a deletion drains the output, the command is not finalized before its output
         // ends: the shell dies with the group's SIGTERM while the program may still be printing
