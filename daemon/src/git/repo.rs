@@ -6,10 +6,13 @@ use std::collections::HashSet;
 use std::path::{Component, Path};
 
 use git2::build::CheckoutBuilder;
-use git2::{BranchType, Oid, Repository, RepositoryInitOptions, ResetType, Signature, Status, StatusOptions, StatusShow};
+use git2::{
+    BranchType, Oid, Repository, RepositoryInitOptions, ResetType, Signature, Status, StatusOptions,
+    StatusShow,
+};
 
 use super::error::{GitError, GitResult, Kind};
-use super::prescan::{prescan, Prescan};
+use super::prescan::{Prescan, prescan};
 
 /// Opens the repository whose work tree (or bare directory) is `path`.
 pub fn open(path: &Path) -> GitResult<Repository> {
@@ -184,11 +187,8 @@ fn file_statuses(repo: &Repository, root: &Path) -> GitResult<Vec<FileStatus>> {
         Prescan::Candidates { paths, staged_unknown } => (paths, staged_unknown),
     };
     // An empty path list would mean "everything" to libgit2.
-    let mut files = if paths.is_empty() {
-        Vec::new()
-    } else {
-        scan(repo, Some(&paths), StatusShow::IndexAndWorkdir)?
-    };
+    let mut files =
+        if paths.is_empty() { Vec::new() } else { scan(repo, Some(&paths), StatusShow::IndexAndWorkdir)? };
     if staged_unknown {
         // Outside the candidates the work tree matches the index: the index side is all.
         let seen: HashSet<String> = files.iter().map(|f| f.name.clone()).collect();
