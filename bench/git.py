@@ -12,9 +12,11 @@ Generates (with `git fast-import`, cached in --keep DIR when given) a bare repos
   peak RSS growth during its clone (VmHWM after a reset via /proc/<pid>/clear_refs, falling back
   to sampling VmRSS every 10 ms);
 * clone over smart HTTP (`git http-backend` behind tests/harness/git_http.py) — the same;
-* `GET /git/status` vs `git status --porcelain` on the clone, after one warm-up each.
+* `GET /git/status` vs `git status --porcelain` on the clone, after one warm-up each, then
+  alternating (median of --status-runs runs each).
 
-Targets: daemon clone within 1.5x of the CLI, daemon RSS growth under 256 MiB.
+Targets: daemon clone within 1.5x of the CLI, daemon RSS growth under 256 MiB, status at or
+below the CLI. With BENCH_QUICK=1 the defaults shrink to 200 commits, 20 000 files, no HTTP.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +35,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
-from common import REPO, rss_kib
+from common import QUICK, REPO, figure, rss_kib
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -134,10 +137,11 @@ def timed(fn) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--commits", type=int, default=20000)
-    ap.add_argument("--files", type=int, default=50000)
+    ap.add_argument("--commits", type=int, default=200 if QUICK else 20000)
+    ap.add_argument("--files", type=int, default=20000 if QUICK else 50000)
     ap.add_argument("--keep", type=Path, help="cache the generated repository here")
-    ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--no-http", action="store_true", default=QUICK)
+    ap.add_argument("--status-runs", type=int, default=3 if QUICK else 7)
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="gitbench-"))
@@ -175,18 +179,34 @@ def main() -> None:
 
             repo = tmp / "daemon-file"
             status_url = f"{d.url}/git/status?path={quote(str(repo))}"
-            urllib.request.urlopen(status_url, timeout=600).read()
+
+            def dm_status() -> None:
+                urllib.request.urlopen(status_url, timeout=600).read()
+
+            def cli_status() -> None:
+                subprocess.run(["git", "status", "--porcelain"], cwd=repo, check=True, env=GIT_ENV, capture_output=True)
+
+            # One warm-up each, then alternate so both see the same machine load.
+            dm_status()
+            cli_status()
+            dm_runs, cli_runs = [], []
             with PeakSampler(d.proc.pid) as s:
-                t_st = timed(lambda: urllib.request.urlopen(status_url, timeout=600).read())
-            subprocess.run(["git", "status", "--porcelain"], cwd=repo, check=True, env=GIT_ENV, capture_output=True)
-            t_st_cli = timed(lambda: subprocess.run(["git", "status", "--porcelain"], cwd=repo, check=True, env=GIT_ENV, capture_output=True))
+                for _ in range(args.status_runs):
+                    dm_runs.append(timed(dm_status))
+                    cli_runs.append(timed(cli_status))
+            t_st, t_st_cli = statistics.median(dm_runs), statistics.median(cli_runs)
 
             print()
             print(f"{'operation':<22}{'daemon s':>10}{'git CLI s':>11}{'ratio':>8}{'daemon RSS +MiB':>17}")
             for label, t_dm, t_cli, growth in rows:
                 print(f"{'clone ' + label:<22}{t_dm:>10.2f}{t_cli:>11.2f}{t_dm / t_cli:>8.2f}{growth:>17.1f}")
             print(f"{'status':<22}{t_st:>10.3f}{t_st_cli:>11.3f}{t_st / t_st_cli:>8.2f}{s.growth_mib:>17.1f}")
-            print("targets: clone ratio <= 1.5, RSS growth < 256 MiB")
+            print("targets: clone ratio <= 1.5, RSS growth < 256 MiB, status ratio <= 1.0")
+            for label, t_dm, t_cli, growth in rows:
+                figure(f"git clone {label} ({args.files} files, {args.commits} commits)", t_dm, t_cli, "s",
+                       "ratio <= 1.5x", t_dm <= 1.5 * t_cli, "git clone")
+            figure(f"git status ({args.files} files)", t_st, t_st_cli, "s", "ratio <= 1.0x",
+                   t_st <= t_st_cli, "git status --porcelain")
         finally:
             d.stop()
     finally:

@@ -129,6 +129,39 @@ def test_clone_file_remote_status_and_branches(sandbox, daemon, work, tmp_path):
     assert sandbox.git.status(str(rel)).current_branch == "main"
 
 
+def test_status_after_clone_sees_same_size_edits_and_untracked_dirs(sandbox, work, tmp_path):
+    """Status skips files whose stat data matches the index: an edit that keeps the size and
+    lands right after the index was written, a deletion, a file turned directory and untracked
+    files in new and tracked directories must all still be reported as `git status` does."""
+    files = {f"d{i % 3}/s{i % 2}/f{i}.txt": f"file {i}\n" for i in range(40)}
+    bare = make_remote(tmp_path, files={"README.md": "hello\n", **files})
+    dest = work / "c"
+    sandbox.git.clone(f"file://{bare}", str(dest))
+    assert sandbox.git.status(str(dest)).file_status == []
+    (dest / "d0/s0/f0.txt").write_text("FILE 0\n")  # same size
+    (dest / "d1/s1/f1.txt").unlink()
+    (dest / "README.md").unlink()
+    (dest / "README.md").mkdir()
+    (dest / "README.md" / "inner.txt").write_text("x\n")
+    (dest / "new/deep").mkdir(parents=True)
+    (dest / "new/deep/a.txt").write_text("a\n")
+    (dest / "d2/s0/b.txt").write_text("b\n")
+    want = {
+        "d0/s0/f0.txt": ("Unmodified", "Modified"),
+        "d1/s1/f1.txt": ("Unmodified", "Deleted"),
+        "README.md": ("Unmodified", "Deleted"),
+        "README.md/inner.txt": ("Untracked", "Untracked"),
+        "new/deep/a.txt": ("Untracked", "Untracked"),
+        "d2/s0/b.txt": ("Untracked", "Untracked"),
+    }
+    assert status_of(sandbox, dest) == want
+    cli = sorted(line.split(maxsplit=1)[1] for line in git("status", "--porcelain", "-uall", cwd=dest).splitlines())
+    assert cli == sorted(want)
+    # A staged addition outside any changed work-tree file.
+    git("add", "d2/s0/b.txt", cwd=dest)
+    assert status_of(sandbox, dest)["d2/s0/b.txt"] == ("Added", "Unmodified")
+
+
 def test_clone_branch_commit_and_depth(sandbox, work, tmp_path):
     bare = make_remote(tmp_path)
     sandbox.git.clone(f"file://{bare}", str(work / "b"), branch="feature")

@@ -6,6 +6,7 @@
 //!   remote locations are accepted.
 //! * [`creds`] — per-operation credentials, the credential store, TLS settings.
 //! * [`config`] — `git config` scopes; [`error`] — classification into the clients' kinds.
+//! * [`prescan`] — the quick pass that spares libgit2's status most unchanged files.
 //! * [`locks`] — each operation on a blocking thread, one at a time per repository path.
 
 mod api;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod creds;
 pub mod error;
 pub mod locks;
+mod prescan;
 pub mod remote;
 pub mod repo;
 pub mod url;

@@ -170,6 +170,14 @@ fn clone_into(spec: &CloneSpec) -> GitResult<()> {
         checkout_commit(&repo, &commit)?;
         repo.set_head_detached(commit.id())?;
     }
+    // `git clone` leaves a cache-tree in the index; libgit2 does not, and without one a status
+    // must compare HEAD with the whole index. Best effort: the trees exist already, and a
+    // failure leaves the clone as libgit2 made it.
+    if let Ok(mut index) = repo.index()
+        && index.write_tree().is_ok()
+    {
+        let _ = index.write();
+    }
     Ok(())
 }
 

@@ -2,12 +2,17 @@
 //! reset, restore and remotes. Plain functions over a path; they block, so callers run them on
 //! a blocking thread under the repository's lock (see `super::locks::run`).
 
+use std::collections::HashSet;
 use std::path::{Component, Path};
 
 use git2::build::CheckoutBuilder;
-use git2::{BranchType, Oid, Repository, RepositoryInitOptions, ResetType, Signature, Status, StatusOptions};
+use git2::{
+    BranchType, Oid, Repository, RepositoryInitOptions, ResetType, Signature, Status, StatusOptions,
+    StatusShow,
+};
 
 use super::error::{GitError, GitResult, Kind};
+use super::prescan::{Prescan, prescan};
 
 /// Opens the repository whose work tree (or bare directory) is `path`.
 pub fn open(path: &Path) -> GitResult<Repository> {
@@ -147,14 +152,68 @@ pub fn status_pair(s: Status) -> (&'static str, &'static str) {
 
 pub fn status(path: &Path) -> GitResult<RepoStatus> {
     let repo = open(path)?;
-    workdir(&repo)?;
+    let root = workdir(&repo)?;
     let branch = head_branch(&repo)?;
     let detached = branch.is_none();
+    let files = file_statuses(&repo, root)?;
+    let (upstream, ahead, behind) = match &branch {
+        Some(b) => tracking(&repo, b).unwrap_or((None, 0, 0)),
+        None => (None, 0, 0),
+    };
+    Ok(RepoStatus {
+        current_branch: branch.unwrap_or_else(|| "HEAD".into()),
+        detached,
+        files,
+        upstream,
+        ahead,
+        behind,
+    })
+}
+
+/// The changed files of the work tree, in path order.
+///
+/// A quick pass ([`prescan`]) proves most files unchanged from the index's stat cache and
+/// cache-tree, as `git status` does; libgit2 then computes the status of the remaining
+/// candidates only. When the pass cannot vouch for the index side (the cache-tree is missing or
+/// differs from HEAD), libgit2 also compares HEAD with the whole index.
+fn file_statuses(repo: &Repository, root: &Path) -> GitResult<Vec<FileStatus>> {
+    let head_tree = match repo.head().and_then(|h| h.peel_to_tree()) {
+        Ok(t) => t.id().as_bytes().try_into().ok(),
+        Err(_) => None,
+    };
+    let ignore_case = repo.config()?.get_bool("core.ignorecase").unwrap_or(false);
+    let (paths, staged_unknown) = match prescan(root, repo.path(), head_tree, ignore_case) {
+        Prescan::Unsure => return scan(repo, None, StatusShow::IndexAndWorkdir),
+        Prescan::Candidates { paths, staged_unknown } => (paths, staged_unknown),
+    };
+    // An empty path list would mean "everything" to libgit2.
+    let mut files =
+        if paths.is_empty() { Vec::new() } else { scan(repo, Some(&paths), StatusShow::IndexAndWorkdir)? };
+    if staged_unknown {
+        // Outside the candidates the work tree matches the index: the index side is all.
+        let seen: HashSet<String> = files.iter().map(|f| f.name.clone()).collect();
+        let staged = scan(repo, None, StatusShow::Index)?;
+        files.extend(staged.into_iter().filter(|f| !seen.contains(&f.name)));
+        files.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    }
+    Ok(files)
+}
+
+/// One libgit2 status scan: of everything, or of the literal path list `only` (an entry
+/// matches itself and, written with a trailing `/`, everything below it).
+fn scan(repo: &Repository, only: Option<&[Vec<u8>]>, show: StatusShow) -> GitResult<Vec<FileStatus>> {
     let mut opts = StatusOptions::new();
-    opts.include_untracked(true)
+    opts.show(show)
+        .include_untracked(true)
         .recurse_untracked_dirs(true)
         .include_ignored(false)
         .exclude_submodules(false);
+    if let Some(paths) = only {
+        opts.disable_pathspec_match(true);
+        for p in paths {
+            opts.pathspec(p.as_slice());
+        }
+    }
     let statuses = repo.statuses(Some(&mut opts))?;
     let mut files = Vec::with_capacity(statuses.len());
     for entry in statuses.iter() {
@@ -169,18 +228,7 @@ pub fn status(path: &Path) -> GitResult<RepoStatus> {
             worktree,
         });
     }
-    let (upstream, ahead, behind) = match &branch {
-        Some(b) => tracking(&repo, b).unwrap_or((None, 0, 0)),
-        None => (None, 0, 0),
-    };
-    Ok(RepoStatus {
-        current_branch: branch.unwrap_or_else(|| "HEAD".into()),
-        detached,
-        files,
-        upstream,
-        ahead,
-        behind,
-    })
+    Ok(files)
 }
 
 /// The upstream of a local branch and how far ahead/behind it the branch is.
