@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH_ALL = REPO / "bench" / "all"
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.deadline(180)
 def test_quick_startup_run_prints_the_table_and_writes_the_json(tmp_path):
     assert STATIC_BIN.exists(), f"the static daemon {STATIC_BIN} is missing: run packaging/build-static.sh"
     out_json = tmp_path / "figures.json"
