@@ -11,10 +11,10 @@
 //!
 //! Work is shared through one stack of units (a directory to list, or a slice of a listed
 //! directory's regular files to read, so one huge directory still spreads over every thread).
-//! The calling thread always works; helper threads are started when the system gives them, and
-//! a helper that cannot be started just leaves its share to the others, so a sandbox at its
-//! thread limit gets a sequential walk instead of a failure or a wait. The order in which
-//! entries are visited is not the walk order: callers sort their results.
+//! The calling thread always works; helper threads are started when work is waiting and the
+//! system gives them, and a helper that cannot be started just leaves its share to the others,
+//! so a sandbox at its thread limit gets a sequential walk instead of a failure or a wait. The
+//! order in which entries are visited is not the walk order: callers sort their results.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -61,7 +61,7 @@ pub trait Visitor: Sync {
 }
 
 /// Walks the directory `root` with `threads` threads at most (the calling thread included),
-/// starting with `carry` for the root itself.
+/// starting with `carry` for the root itself. Returns once every entry has been visited.
 pub fn walk<V: Visitor>(root: &Path, visitor: &V, carry: V::Carry, threads: usize) {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c_root) = CString::new(root.as_os_str().as_bytes()) else { return };
@@ -79,17 +79,23 @@ pub fn walk<V: Visitor>(root: &Path, visitor: &V, carry: V::Carry, threads: usiz
         state: Mutex::new(State { units: vec![Unit::Dir { rel: Vec::new(), carry }], busy: 0 }),
         wake: Condvar::new(),
     };
+    let shared = &shared;
     std::thread::scope(|s| {
-        for _ in 1..threads.max(1) {
-            let spawned = std::thread::Builder::new()
-                .name("files-walk".into())
-                .spawn_scoped(s, || work(&shared, visitor));
-            if spawned.is_err() {
-                // Out of threads (a pids limit): the threads already there do the work.
-                break;
+        // Helpers start once there is work for them (a small tree never pays for a thread).
+        let mut helpers = 0;
+        let mut spawn = |waiting: usize| {
+            while helpers + 1 < threads && helpers < waiting {
+                let spawned = std::thread::Builder::new()
+                    .name("files-walk".into())
+                    .spawn_scoped(s, move || work(shared, visitor, &mut |_| {}));
+                match spawned {
+                    Ok(_) => helpers += 1,
+                    // Out of threads (a pids limit): the threads already there do the work.
+                    Err(_) => helpers = threads,
+                }
             }
-        }
-        work(&shared, visitor);
+        };
+        work(shared, visitor, &mut spawn);
     });
 }
 
@@ -120,11 +126,15 @@ struct Listed {
     names: Vec<u8>,
 }
 
-/// One thread's loop: take units until none is left and no thread can make more.
-fn work<V: Visitor>(shared: &Shared<V::Carry>, visitor: &V) {
+/// One thread's loop: take units until none is left and no thread can make more. `spawn` is
+/// told how many units wait besides the one taken.
+fn work<V: Visitor>(shared: &Shared<V::Carry>, visitor: &V, spawn: &mut dyn FnMut(usize)) {
     let mut local = visitor.local();
     let mut dents = vec![0u8; DENTS_BUF];
-    while let Some(unit) = next(shared) {
+    while let Some((unit, waiting)) = next(shared) {
+        if waiting > 0 {
+            spawn(waiting);
+        }
         // Marks this thread idle again even if the visitor panics, so the others still end.
         let _busy = Busy(shared);
         match unit {
@@ -135,12 +145,12 @@ fn work<V: Visitor>(shared: &Shared<V::Carry>, visitor: &V) {
     visitor.finish(local);
 }
 
-fn next<C>(shared: &Shared<C>) -> Option<Unit<C>> {
+fn next<C>(shared: &Shared<C>) -> Option<(Unit<C>, usize)> {
     let mut state = toolbox_envelope::sync::lock(&shared.state);
     loop {
         if let Some(unit) = state.units.pop() {
             state.busy += 1;
-            return Some(unit);
+            return Some((unit, state.units.len()));
         }
         if state.busy == 0 {
             return None;
