@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""GET /files/find beside ripgrep on the same tree, measured in one run.
+"""GET /files/find and GET /files/search beside ripgrep on the same tree, measured in one run.
 
-    python3 bench/files_find.py [--bin PATH] [--files N] [--runs N] [--keep]
+    python3 bench/files_find.py [--bin PATH] [--files N] [--runs N] [--keep] [--tree DIR]
 
 Builds a temporary tree of N files (default 100 000; mixed sizes from 100 bytes to 512 KiB,
 about 1 % binary, the pattern in about 2 % of the files), starts the daemon on it, warms the
 page cache, then alternates `GET /files/find` with `rg -F --no-ignore --hidden -n` for the same
-literal and prints the median and best wall time of each and their match counts. Exits
-non-zero when ripgrep is missing, the daemon fails, or the counts differ. Uses only the
-standard library; ripgrep must be installed (Debian: apt-get install ripgrep).
+literal, and `GET /files/search` with `rg --files --no-ignore --hidden -g` for a glob matching
+1 % of the names, and prints the median and best wall time of each and their result counts,
+then one FIGURE line per comparison (targets: content <= 1.0x, names <= 1.2x of ripgrep).
+Exits non-zero when ripgrep is missing, the daemon fails, or the counts differ. Uses only the
+standard library; ripgrep must be installed (Debian: apt-get install ripgrep). BENCH_QUICK=1:
+20 000 files, 3 runs. --tree reuses a tree left by --keep (its `tree` folder).
 
 The default binary is the static release build, packaging/dist/daytona-daemon
 (packaging/build-static.sh): a debug build says nothing about speed.
@@ -28,9 +31,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from common import REPO, start_daemon, stop
+from common import QUICK, REPO, figure, start_daemon, stop
 
 PATTERN = "zq_needle_42"  # cannot occur in the generated text (no digits or '_' there)
+GLOB = "*77.*"  # the files numbered ...77: 1 % of them, and no directory (d.., e..)
 WORDS = [
     "".join(random.Random(i).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(1 + i % 11))
     for i in range(3000)
@@ -110,9 +114,10 @@ def run_rg(root, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=str(REPO / "packaging" / "dist" / "daytona-daemon"))
-    ap.add_argument("--files", type=int, default=100_000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--files", type=int, default=20_000 if QUICK else 100_000)
+    ap.add_argument("--runs", type=int, default=3 if QUICK else 5)
     ap.add_argument("--keep", action="store_true", help="leave the generated tree in place")
+    ap.add_argument("--tree", help="search this existing tree instead of building one")
     args = ap.parse_args()
 
     if shutil.which("rg") is None:
@@ -125,26 +130,34 @@ def main():
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="files-find-bench-"))
-    root = work / "tree"
+    root = Path(args.tree).resolve() if args.tree else work / "tree"
     proc = None
     try:
-        t0 = time.perf_counter()
-        size, hit_files = build_tree(root, args.files)
-        print(f"tree: {args.files} files, {size / 2**20:.0f} MiB, pattern in {hit_files} files "
-              f"(built in {time.perf_counter() - t0:.1f} s) at {root}")
+        if args.tree:
+            print(f"tree: {root} (as found)")
+        else:
+            t0 = time.perf_counter()
+            size, hit_files = build_tree(root, args.files)
+            print(f"tree: {args.files} files, {size / 2**20:.0f} MiB, pattern in {hit_files} files "
+                  f"(built in {time.perf_counter() - t0:.1f} s) at {root}")
         proc, port = start_daemon(binary, str(work))
 
         rg_find = ["-F", "--no-ignore", "--hidden", "-n", "-e", PATTERN]
+        rg_names = ["--files", "--no-ignore", "--hidden", "-g", GLOB]
         # Warm the page cache and both programs.
         run_rg(root, rg_find)
         run_daemon(port, root)
+        run_rg(root, rg_names)
+        run_daemon(port, root, "search", GLOB)
 
-        ours, theirs = [], []
+        # Alternated, so both sides see the same load from whatever else runs on the machine.
+        ours, theirs, search_ours, search_rg = [], [], [], []
         for _ in range(args.runs):
             ours.append(run_daemon(port, root))
             theirs.append(run_rg(root, rg_find))
-        search_ours = [run_daemon(port, root, "search", "f0000*") for _ in range(args.runs)]
-        search_rg = [run_rg(root, ["--files", "--no-ignore", "--hidden", "-g", "f0000*"]) for _ in range(args.runs)]
+        for _ in range(args.runs):
+            search_ours.append(run_daemon(port, root, "search", GLOB))
+            search_rg.append(run_rg(root, rg_names))
 
         def row(name, runs):
             times = [t for t, _ in runs]
@@ -157,18 +170,27 @@ def main():
         m_ours, c_ours = row("daemon GET /files/find", ours)
         m_rg, c_rg = row("rg -F --no-ignore --hidden -n", theirs)
         print(f"{'ratio daemon / rg':<44} {m_ours / m_rg:8.2f}x")
-        print("\nname search for 'f0000*' (reference figure):")
-        row("daemon GET /files/search", search_ours)
-        row("rg --files --no-ignore --hidden -g", search_rg)
+        print(f"\nname search for {GLOB!r}, {args.runs} runs each:")
+        n_ours, nc_ours = row("daemon GET /files/search", search_ours)
+        n_rg, nc_rg = row("rg --files --no-ignore --hidden -g", search_rg)
+        print(f"{'ratio daemon / rg':<44} {n_ours / n_rg:8.2f}x")
+
+        figure("files/find content search", m_ours * 1000, m_rg * 1000, "ms", "ratio <= 1.0x",
+               m_ours <= m_rg, "rg -F --no-ignore --hidden -n")
+        figure("files/search name glob", n_ours * 1000, n_rg * 1000, "ms", "ratio <= 1.2x",
+               n_ours <= 1.2 * n_rg, "rg --files --no-ignore --hidden -g")
 
         if c_ours != c_rg or len(c_ours) != 1:
             print(f"files_find: match counts differ: daemon {c_ours}, rg {c_rg}", file=sys.stderr)
+            return 1
+        if nc_ours != nc_rg or len(nc_ours) != 1:
+            print(f"files_find: name counts differ: daemon {nc_ours}, rg {nc_rg}", file=sys.stderr)
             return 1
         return 0
     finally:
         if proc is not None:
             stop(proc)
-        if args.keep:
+        if args.keep and not args.tree:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

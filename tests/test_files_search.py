@@ -193,6 +193,30 @@ def test_search_via_generated_client(toolbox, tree):
     assert got.files == ["tree/late.log"]
 
 
+def test_wide_directory_in_walk_order(sandbox, daemon):
+    # More files in one directory than one thread reads at a time, with subdirectories between
+    # them in walk order: the answers are still complete and in lexical walk order.
+    root = daemon.workdir / "wide"
+    for i in range(300):
+        (root / f"f{i:03}").parent.mkdir(parents=True, exist_ok=True)
+        (root / f"f{i:03}").write_bytes(b"x\nwide hit\n" if i % 5 == 0 else b"x\n")
+        if i % 100 == 50:
+            (root / f"f{i:03}.d").mkdir()
+            (root / f"f{i:03}.d" / "in").write_bytes(b"wide hit\n")
+    want = []
+    for i in range(300):
+        if i % 5 == 0:
+            want.append((f"wide/f{i:03}", 2, "wide hit"))
+        if i % 100 == 50:
+            want.append((f"wide/f{i:03}.d/in", 1, "wide hit"))
+    assert triples(sandbox.fs.find_files("wide", "wide hit")) == want
+    # Literal prefixes, suffixes and runs of a glob, escaped or not (the root counts too).
+    assert sandbox.fs.search_files("wide", "f2?7").files == [f"wide/f2{d}7" for d in range(10)]
+    assert sandbox.fs.search_files("wide", "*5?.d").files == ["wide/f050.d", "wide/f150.d", "wide/f250.d"]
+    assert sandbox.fs.search_files("wide", "f\\1*0\\.?").files == ["wide/f150.d"]
+    assert sandbox.fs.search_files("wide", "*i*").files == ["wide", "wide/f050.d/in", "wide/f150.d/in", "wide/f250.d/in"]
+
+
 # --------------------------------------------------------------------------------- errors
 
 

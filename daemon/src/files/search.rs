@@ -6,24 +6,28 @@
 //! root is reported by `search` but never entered), symbolic links below it are never
 //! followed, nothing is filtered (no ignore files, hidden entries included), a directory that
 //! cannot be read is skipped together with its own name, and results come in lexical walk
-//! order. The walk itself runs on `ignore`'s parallel walker (ripgrep's) with every filter
-//! off; determinism comes from sorting by the walk key at the end, which reproduces the
-//! pre-order, name-sorted order of `filepath.Walk`.
+//! order. The walk itself is parallel and allocation-free per entry ([`walk`]); determinism
+//! comes from sorting by the walk key at the end, which reproduces the pre-order, name-sorted
+//! order of `filepath.Walk`.
 //!
 //! Results are bounded: see [`MAX_FIND_MATCHES`], [`MAX_SEARCH_PATHS`] and
 //! [`MAX_RESULT_BYTES`]. When a bound cuts the answer, it holds exactly the first results in
 //! walk order and carries the [`TRUNCATED_HEADER`] header.
 
+mod walk;
+
+use std::ffi::CStr;
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use grep_matcher::Matcher;
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
-use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
+
+use self::walk::{Kind, Visitor as _};
 
 use crate::fspath;
 use crate::text::lossy_per_byte;
@@ -100,48 +104,17 @@ pub fn find(root: &[u8], fs_root: &Path, pattern: &[u8], limits: Limits) -> Foun
     };
     let Ok(meta) = fs::symlink_metadata(fs_root) else { return Found::empty() };
     let job = Job::new(root, fs_root, limits);
+    let finder = Finder { job: &job, matcher: &matcher };
     if meta.is_file() {
-        let mut visitor = FindVisitor::new(&job, &matcher);
-        visitor.file(fs_root, false);
-        drop(visitor);
+        let mut local = finder.local();
+        if let Ok(mut file) = File::open(fs_root) {
+            finder.scan_file(&mut local, &mut file, &|| None);
+        }
+        finder.finish(local);
     } else if meta.is_dir() {
-        let mut builder = FindBuilder { job: &job, matcher: &matcher };
-        job.visit(&mut builder);
+        job.walk(&finder, ());
     }
     job.collector.finish()
-}
-
-/// Whether `n` more threads can exist at once right now: `n` are started and held together, then
-/// let go. Not a reservation (a fork bomb may take the freed slots), but a sandbox at its limit
-/// fails here, cleanly, instead of inside the walker.
-fn threads_available(n: usize) -> bool {
-    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-    let mut held = Vec::with_capacity(n);
-    let mut ok = true;
-    for _ in 0..n {
-        let g = gate.clone();
-        let spawned =
-            std::thread::Builder::new().name("walk-probe".into()).stack_size(64 * 1024).spawn(move || {
-                let (lock, cv) = &*g;
-                let mut go = toolbox_envelope::sync::lock(lock);
-                while !*go {
-                    go = cv.wait(go).unwrap_or_else(|e| e.into_inner());
-                }
-            });
-        match spawned {
-            Ok(h) => held.push(h),
-            Err(_) => {
-                ok = false;
-                break;
-            }
-        }
-    }
-    *toolbox_envelope::sync::lock(&gate.0) = true;
-    gate.1.notify_all();
-    for h in held {
-        let _ = h.join();
-    }
-    ok
 }
 
 /// A matcher for the literal bytes `pattern`. Text is matched as a fixed string; a pattern that
@@ -157,48 +130,32 @@ fn literal_matcher(pattern: &[u8]) -> Result<RegexMatcher, grep_regex::Error> {
     }
 }
 
-struct FindBuilder<'a> {
-    job: &'a Job<'a, Match>,
+/// The walk of a find: every regular file below the root is scanned.
+struct Finder<'a> {
+    job: &'a Job<Match>,
     matcher: &'a RegexMatcher,
 }
 
-impl<'s> ParallelVisitorBuilder<'s> for FindBuilder<'s> {
-    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(FindVisitor::new(self.job, self.matcher))
-    }
-}
-
-/// One walker thread of a find: its own matcher (no contention on the regex cache pool), read
+/// One walking thread's state: its own matcher (no contention on the regex cache pool), read
 /// buffer and batch of hits, all reused from file to file.
-struct FindVisitor<'a> {
-    job: &'a Job<'a, Match>,
+struct FindLocal {
     matcher: RegexMatcher,
     buf: Box<[u8]>,
     batch: Vec<Hit<Match>>,
 }
 
-impl<'a> FindVisitor<'a> {
-    fn new(job: &'a Job<'a, Match>, matcher: &RegexMatcher) -> Self {
-        FindVisitor {
-            job,
-            matcher: matcher.clone(),
-            buf: vec![0; READ_BUF].into_boxed_slice(),
-            batch: Vec::new(),
-        }
-    }
-
-    /// Scans one regular file: the root itself, or an entry below it (`below`).
-    fn file(&mut self, path: &Path, below: bool) {
-        let Ok(mut file) = File::open(path) else { return };
+impl Finder<'_> {
+    /// Scans one open regular file: the entry at the path `rel` gives, or the root itself when
+    /// it gives none (called at the first match only: most files have none).
+    fn scan_file(&self, local: &mut FindLocal, file: &mut File, rel: &dyn Fn() -> Option<Vec<u8>>) {
         let job = self.job;
-        let batch = &mut self.batch;
+        let batch = &mut local.batch;
         let mut names: Option<(Arc<[u8]>, Arc<str>)> = None;
         let (mut count, mut bytes) = (0usize, 0usize);
-        let _ = scan(&mut file, &self.matcher, &mut self.buf, &mut |line, content| {
-            // Names are built at the first match only: most files have none.
-            let (key, display) = names.get_or_insert_with(|| match below {
-                true => (walk_key(job.rel(path)).into(), job.display(job.rel(path)).into()),
-                false => (Arc::from(&[][..]), Arc::from(job.shown_root.as_str())),
+        let _ = scan(file, &local.matcher, &mut local.buf, &mut |line, content| {
+            let (key, display) = names.get_or_insert_with(|| match rel() {
+                Some(rel) => (walk_key(&rel).into(), job.display(&rel).into()),
+                None => (Arc::from(&[][..]), Arc::from(job.shown_root.as_str())),
             });
             let content = lossy_per_byte(content);
             let size = content.len() + display.len();
@@ -219,34 +176,63 @@ impl<'a> FindVisitor<'a> {
             // single file holds more matches than the bound.
             count <= job.collector.limits.items && bytes <= job.collector.limits.bytes
         });
-        if !self.batch.is_empty() {
-            self.job.collector.add(&mut self.batch);
+        if !local.batch.is_empty() {
+            self.job.collector.add(&mut local.batch);
         }
     }
 }
 
-impl ParallelVisitor for FindVisitor<'_> {
-    fn visit(&mut self, entry: Result<DirEntry, ignore::Error>) -> WalkState {
-        // Entries that cannot be read are skipped, as the reference does.
-        let Ok(dent) = entry else { return WalkState::Continue };
-        let Some(ft) = dent.file_type() else { return WalkState::Continue };
-        if dent.depth() == 0 || !(ft.is_file() || ft.is_dir()) {
-            return WalkState::Continue;
+impl walk::Visitor for Finder<'_> {
+    type Local = FindLocal;
+    type Carry = ();
+
+    fn local(&self) -> FindLocal {
+        FindLocal {
+            matcher: self.matcher.clone(),
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+            batch: Vec::new(),
         }
-        if self.job.collector.is_cut() && self.job.collector.beyond(self.job.rel(dent.path())) {
-            return WalkState::Skip;
+    }
+
+    fn finish(&self, mut local: FindLocal) {
+        self.job.collector.add(&mut local.batch);
+    }
+
+    fn beyond(&self, rel: &[u8]) -> bool {
+        self.job.collector.is_cut() && self.job.collector.beyond(rel)
+    }
+
+    fn listing(&self, _: &mut FindLocal, _: &[u8], _: (), _: bool) {}
+
+    fn entry(&self, _: &mut FindLocal, _: &[u8], _: &[u8], kind: Kind) -> Option<()> {
+        (kind == Kind::Dir).then_some(())
+    }
+
+    fn reads_files(&self) -> bool {
+        true
+    }
+
+    fn file(&self, local: &mut FindLocal, dir: BorrowedFd<'_>, dir_rel: &[u8], name: &CStr) {
+        let cut = self.job.collector.is_cut();
+        // The path is only needed for a hit, or to compare with the cut once there is one.
+        let rel = |dir_rel: &[u8]| join_rel(dir_rel, name.to_bytes());
+        if cut && self.job.collector.beyond(&rel(dir_rel)) {
+            return;
         }
-        if ft.is_file() {
-            self.file(dent.path(), true);
-        }
-        WalkState::Continue
+        let Some(mut file) = walk::open_file(dir, name) else { return };
+        self.scan_file(local, &mut file, &|| Some(rel(dir_rel)));
     }
 }
 
-impl Drop for FindVisitor<'_> {
-    fn drop(&mut self) {
-        self.job.collector.add(&mut self.batch);
+/// `dir_rel/name` (just `name` below the root).
+fn join_rel(dir_rel: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut rel = Vec::with_capacity(dir_rel.len() + 1 + name.len());
+    if !dir_rel.is_empty() {
+        rel.extend_from_slice(dir_rel);
+        rel.push(b'/');
     }
+    rel.extend_from_slice(name);
+    rel
 }
 
 /// Reads one file and calls `on_match(line_number, line)` for each line containing the
@@ -350,160 +336,123 @@ pub fn search(root: &[u8], fs_root: &Path, pattern: &[u8], limits: Limits) -> Fo
         return Found { items: if hit { vec![lossy_per_byte(root)] } else { Vec::new() }, truncated: false };
     }
     let job = Job::new(root, fs_root, limits);
-    let mut builder = SearchBuilder { job: &job, pattern };
-    job.visit(&mut builder);
+    let searcher = Searcher { job: &job, glob: Glob::new(pattern) };
+    let root_hit = glob_match(pattern, fspath::base(root)).then(|| Hit {
+        key: Arc::from(&[][..]),
+        seq: 0,
+        bytes: job.shown_root.len(),
+        value: job.shown_root.clone(),
+    });
+    job.walk(&searcher, root_hit);
     job.collector.finish()
 }
 
-struct SearchBuilder<'a> {
-    job: &'a Job<'a, String>,
-    pattern: &'a [u8],
+/// The walk of a search: every entry's base name is matched.
+struct Searcher<'a> {
+    job: &'a Job<String>,
+    glob: Glob<'a>,
 }
 
-impl<'s> ParallelVisitorBuilder<'s> for SearchBuilder<'s> {
-    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(SearchVisitor { job: self.job, pattern: self.pattern, batch: Vec::new(), pending_dir: None })
+impl walk::Visitor for Searcher<'_> {
+    type Local = Vec<Hit<String>>;
+    /// A directory's own hit waits for its listing: the reference skips the name of a directory
+    /// it cannot read, together with its contents.
+    type Carry = Option<Hit<String>>;
+
+    fn local(&self) -> Vec<Hit<String>> {
+        Vec::new()
     }
-}
 
-struct SearchVisitor<'a> {
-    job: &'a Job<'a, String>,
-    pattern: &'a [u8],
-    batch: Vec<Hit<String>>,
-    /// Depth of the directory whose hit was pushed last, until its listing is known to work.
-    pending_dir: Option<usize>,
-}
+    fn finish(&self, mut batch: Vec<Hit<String>>) {
+        self.job.collector.add(&mut batch);
+    }
 
-impl ParallelVisitor for SearchVisitor<'_> {
-    fn visit(&mut self, entry: Result<DirEntry, ignore::Error>) -> WalkState {
-        let dent = match entry {
-            Ok(dent) => dent,
-            Err(err) => {
-                // The walker reports a directory, then (on the same thread, right after) the
-                // failure to list it. The reference skips such a directory's own name too.
-                if self.pending_dir.take().is_some_and(|depth| listing_failed_at(&err, depth)) {
-                    self.batch.pop();
-                }
-                return WalkState::Continue;
+    fn beyond(&self, rel: &[u8]) -> bool {
+        self.job.collector.is_cut() && self.job.collector.beyond(rel)
+    }
+
+    fn listing(&self, batch: &mut Vec<Hit<String>>, _: &[u8], hit: Option<Hit<String>>, opened: bool) {
+        if let Some(hit) = hit
+            && opened
+        {
+            batch.push(hit);
+        }
+    }
+
+    fn entry(
+        &self,
+        batch: &mut Vec<Hit<String>>,
+        dir_rel: &[u8],
+        name: &[u8],
+        kind: Kind,
+    ) -> Option<Option<Hit<String>>> {
+        let hit = self.glob.matches(name).then(|| {
+            let rel = join_rel(dir_rel, name);
+            let display = self.job.display(&rel);
+            Hit { key: walk_key(&rel).into(), seq: 0, bytes: display.len(), value: display }
+        });
+        if kind == Kind::Dir {
+            return Some(hit);
+        }
+        if let Some(hit) = hit {
+            // Past the cut, the collector drops it (and notes the answer is truncated).
+            batch.push(hit);
+            if batch.len() >= BATCH {
+                self.job.collector.add(batch);
             }
-        };
-        self.pending_dir = None;
-        if self.batch.len() >= BATCH {
-            self.job.collector.add(&mut self.batch);
         }
-        if self.job.collector.is_cut() && self.job.collector.beyond(self.job.rel(dent.path())) {
-            return WalkState::Skip;
-        }
-        let name = if dent.depth() == 0 { fspath::base(self.job.root) } else { dent.file_name().as_bytes() };
-        if glob_match(self.pattern, name) {
-            let (key, display) = if dent.depth() == 0 {
-                (Arc::from(&[][..]), self.job.shown_root.clone())
-            } else {
-                let rel = self.job.rel(dent.path());
-                (walk_key(rel).into(), self.job.display(rel))
-            };
-            let bytes = display.len();
-            self.batch.push(Hit { key, seq: 0, bytes, value: display });
-            if dent.file_type().is_some_and(|ft| ft.is_dir()) {
-                self.pending_dir = Some(dent.depth());
-            }
-        }
-        WalkState::Continue
+        None
     }
-}
 
-impl Drop for SearchVisitor<'_> {
-    fn drop(&mut self) {
-        self.job.collector.add(&mut self.batch);
+    fn reads_files(&self) -> bool {
+        false
     }
-}
 
-/// Whether `err` is the walker's failure to list the directory at `depth` (errors about the
-/// entries inside it carry `depth + 1`).
-fn listing_failed_at(err: &ignore::Error, depth: usize) -> bool {
-    matches!(err, ignore::Error::WithDepth { depth: d, err } if *d == depth && matches!(**err, ignore::Error::WithPath { .. }))
+    fn file(&self, _: &mut Vec<Hit<String>>, _: BorrowedFd<'_>, _: &[u8], _: &CStr) {}
 }
 
 // -------------------------------------------------------------------------- shared walking
 
 /// What a walk needs to know about its root.
-struct Job<'a, T> {
-    /// The `path` parameter as given: the root's own walk path.
-    root: &'a [u8],
-    /// `root` as reported.
+struct Job<T> {
+    /// The `path` parameter as given, as reported: the root's own walk path.
     shown_root: String,
     /// `root` cleaned as Go's `filepath.Clean`: the prefix of every path below it.
     clean_root: Vec<u8>,
-    /// Path handed to the walker (`./-` for `-`, which means stdin to it).
-    walk_root: PathBuf,
+    /// Path of the root on the file system.
+    fs_root: PathBuf,
     collector: Collector<T>,
 }
 
-impl<'a, T> Job<'a, T> {
-    fn new(root: &'a [u8], fs_root: &Path, limits: Limits) -> Self {
-        let walk_root = if fs_root == Path::new("-") { PathBuf::from("./-") } else { fs_root.to_path_buf() };
+impl<T> Job<T> {
+    fn new(root: &[u8], fs_root: &Path, limits: Limits) -> Self {
         Job {
-            root,
             shown_root: lossy_per_byte(root),
             clean_root: fspath::clean(root),
-            walk_root,
+            fs_root: fs_root.to_path_buf(),
             collector: Collector::new(limits),
         }
     }
 
-    /// Runs `builder`'s visitors over the tree: on parallel threads when the system gives them,
-    /// else on this thread. The parallel walker cannot start short-handed: its thread spawns
-    /// panic, and a worker that did start waits for its missing peers for ever (a fork bomb
-    /// holding the pids limit would wedge the request and one of the daemon's blocking threads).
-    fn visit<'s>(&self, builder: &mut dyn ParallelVisitorBuilder<'s>) {
+    /// Walks the tree with one thread per CPU (at most 12), or on this thread alone when the
+    /// system has no threads to give (see [`walk::walk`]).
+    fn walk<V: walk::Visitor>(&self, visitor: &V, carry: V::Carry) {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(12);
         #[cfg(test)]
-        let threads = if tests::SERIAL.with(|s| s.get()) { usize::MAX } else { threads };
-        if threads != usize::MAX && threads_available(threads) {
-            self.walker().threads(threads).build_parallel().visit(builder);
-            return;
-        }
-        let mut visitor = builder.build();
-        // The sequential walk cannot skip a directory it has entered; a `Skip` (a subtree past
-        // the results' cut) only saves work, which the collector's cut makes up for.
-        for entry in self.walker().build() {
-            if visitor.visit(entry) == WalkState::Quit {
-                break;
-            }
-        }
-    }
-
-    fn walker(&self) -> WalkBuilder {
-        let mut b = WalkBuilder::new(&self.walk_root);
-        b.standard_filters(false)
-            .hidden(false)
-            .parents(false)
-            .ignore(false)
-            .git_ignore(false)
-            .git_global(false)
-            .git_exclude(false)
-            .require_git(false)
-            .follow_links(false)
-            .same_file_system(false)
-            .skip_stdout(false);
-        b
-    }
-
-    /// `path` relative to the root (the walker joins names onto the root it was given).
-    fn rel<'p>(&self, path: &'p Path) -> &'p Path {
-        path.strip_prefix(&self.walk_root).unwrap_or(path)
+        let threads = if tests::SERIAL.with(|s| s.get()) { 1 } else { threads };
+        walk::walk(&self.fs_root, visitor, carry, threads);
     }
 
     /// The reference's walk path for an entry below the root: `filepath.Join(root, rel)`.
-    fn display(&self, rel: &Path) -> String {
-        lossy_per_byte(&fspath::join(&self.clean_root, rel.as_os_str().as_bytes()))
+    fn display(&self, rel: &[u8]) -> String {
+        lossy_per_byte(&fspath::join(&self.clean_root, rel))
     }
 }
 
 /// Sort key of a path below the root: its bytes with `/` as 0, so that plain byte order is the
 /// walk's pre-order with name-sorted siblings (`a/b` before `a.txt`). The root's key is empty.
-fn walk_key(rel: &Path) -> Vec<u8> {
-    rel.as_os_str().as_bytes().iter().map(|&b| if b == b'/' { 0 } else { b }).collect()
+fn walk_key(rel: &[u8]) -> Vec<u8> {
+    rel.iter().map(|&b| if b == b'/' { 0 } else { b }).collect()
 }
 
 /// One result with its place in walk order: (`key`, `seq`) where `seq` is the line number.
@@ -570,7 +519,7 @@ impl<T> Collector<T> {
     }
 
     /// Whether everything at or below `rel` lies past the results already kept.
-    fn beyond(&self, rel: &Path) -> bool {
+    fn beyond(&self, rel: &[u8]) -> bool {
         let key = walk_key(rel);
         self.lock().cutoff.as_ref().is_some_and(|(k, _)| key[..] > k[..])
     }
@@ -608,6 +557,90 @@ impl<T> Acc<T> {
 }
 
 // ------------------------------------------------------------------------------------ glob
+
+/// A glob compiled for matching many names: `filepath.Match` semantics (see [`glob_match`]),
+/// with the cheap necessary conditions checked first. Most names of a walk do not match, and
+/// those are turned away by comparing literal bytes instead of running the matcher.
+pub struct Glob<'p> {
+    pattern: &'p [u8],
+    /// A malformed pattern matches nothing (the reference's walk ignores `ErrBadPattern`).
+    valid: bool,
+    /// Literal bytes the pattern starts with (a name must start with them) ...
+    prefix: Vec<u8>,
+    /// ... and ends with.
+    suffix: Vec<u8>,
+    /// Every run of literal bytes, in pattern order: a name holds each of them, in that order,
+    /// without overlap, as literal bytes only ever match themselves.
+    runs: Vec<Vec<u8>>,
+}
+
+impl<'p> Glob<'p> {
+    pub fn new(pattern: &'p [u8]) -> Self {
+        // Go checks the whole pattern whatever the name (names hold no `/`), so one try says
+        // whether it is malformed.
+        let valid = go_match(pattern, b"").is_ok();
+        let mut runs: Vec<Vec<u8>> = Vec::new();
+        let (mut starts_literal, mut ends_literal, mut first_token) = (false, false, true);
+        let mut current: Option<Vec<u8>> = None;
+        let mut i = 0;
+        while valid && i < pattern.len() {
+            let literal = match pattern[i] {
+                b'*' | b'?' => None,
+                b'[' => {
+                    // A well-formed class: items up to the first unescaped `]` after the first.
+                    i += 1;
+                    if pattern.get(i) == Some(&b'^') {
+                        i += 1;
+                    }
+                    let mut first = true;
+                    while i < pattern.len() && (first || pattern[i] != b']') {
+                        i += if pattern[i] == b'\\' { 2 } else { 1 };
+                        first = false;
+                    }
+                    None
+                }
+                b'\\' => {
+                    i += 1;
+                    pattern.get(i).copied()
+                }
+                b => Some(b),
+            };
+            i += 1;
+            if first_token {
+                starts_literal = literal.is_some();
+                first_token = false;
+            }
+            match literal {
+                Some(b) => {
+                    current.get_or_insert_with(Vec::new).push(b);
+                    ends_literal = true;
+                }
+                None => {
+                    runs.extend(current.take());
+                    ends_literal = false;
+                }
+            }
+        }
+        runs.extend(current);
+        let prefix = if starts_literal { runs.first().cloned().unwrap_or_default() } else { Vec::new() };
+        let suffix = if ends_literal { runs.last().cloned().unwrap_or_default() } else { Vec::new() };
+        Glob { pattern, valid, prefix, suffix, runs }
+    }
+
+    pub fn matches(&self, name: &[u8]) -> bool {
+        if !self.valid || !name.starts_with(&self.prefix) || !name.ends_with(&self.suffix) {
+            return false;
+        }
+        let mut rest = name;
+        for run in &self.runs {
+            match rest.windows(run.len()).position(|w| w == &run[..]) {
+                Some(at) => rest = &rest[at + run.len()..],
+                None => return false,
+            }
+        }
+        glob_match(self.pattern, name)
+    }
+}
 
 /// Go's `filepath.Match` as the reference uses it: a malformed pattern matches nothing.
 pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
@@ -814,8 +847,6 @@ mod tests {
         assert_eq!(serial.items.len(), 6);
         assert_eq!(serial_names.items, names.items);
         assert!(!serial_names.items.is_empty());
-        // A thread count the system cannot give is refused before the walk, not inside it.
-        assert!(threads_available(2));
     }
     use std::os::unix::fs::symlink;
 
@@ -1080,11 +1111,52 @@ mod tests {
         for (pattern, name, want) in table {
             assert_eq!(&go_match(pattern.as_bytes(), name.as_bytes()), want, "Match({pattern:?}, {name:?})");
             assert_eq!(glob_match(pattern.as_bytes(), name.as_bytes()), *want == Ok(true));
+            if !name.contains('/') {
+                assert_eq!(
+                    Glob::new(pattern.as_bytes()).matches(name.as_bytes()),
+                    *want == Ok(true),
+                    "{pattern:?}"
+                );
+            }
         }
         // Invalid UTF-8 in a name is one U+FFFD per byte for `?` and classes.
         assert!(glob_match(b"a??b", b"a\xff\xfeb"));
         assert!(glob_match(b"a[^x]b", b"a\xffb"));
         assert!(!glob_match(b"a?b", b"a\xff\xfeb"));
+    }
+
+    #[test]
+    fn compiled_glob_agrees_with_match_on_random_input() {
+        // Patterns and names over a small alphabet with every special character, so literal
+        // runs, escapes, classes and stars meet at every position.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as usize
+        };
+        let specials: &[&[u8]] = &[b"*", b"?", b"[ab]", b"[^a]", b"[a-c]", b"\\a", b"\\*", b"[", b"\\", b"]"];
+        for _ in 0..200_000 {
+            let mut pattern = Vec::new();
+            for _ in 0..next(6) {
+                match next(3) {
+                    0 => pattern.extend_from_slice(specials[next(specials.len() as u64)]),
+                    _ => pattern.push(b"ab.c"[next(4)]),
+                }
+            }
+            let name: Vec<u8> = (0..next(7)).map(|_| b"ab.c*\xff"[next(6)]).collect();
+            assert_eq!(
+                Glob::new(&pattern).matches(&name),
+                glob_match(&pattern, &name),
+                "pattern {:?} name {:?}",
+                String::from_utf8_lossy(&pattern),
+                String::from_utf8_lossy(&name)
+            );
+        }
+        let glob = Glob::new(b"f0*.t\\xt");
+        assert_eq!((&glob.prefix[..], &glob.suffix[..]), (&b"f0"[..], &b".txt"[..]));
+        assert!(glob.matches(b"f00.txt") && !glob.matches(b"f00.txt2") && !glob.matches(b"g0.txt"));
     }
 
     #[test]
@@ -1097,11 +1169,11 @@ mod tests {
             ("../d/./e/", "f", "../d/e/f"),
             ("-", "f", "-/f"),
         ] {
-            let job: Job<'_, String> = Job::new(root.as_bytes(), Path::new(root), Limits::SEARCH);
-            assert_eq!(job.display(Path::new(rel)), want, "root {root:?}");
+            let job: Job<String> = Job::new(root.as_bytes(), Path::new(root), Limits::SEARCH);
+            assert_eq!(job.display(rel.as_bytes()), want, "root {root:?}");
         }
-        let job: Job<'_, String> = Job::new(b".", Path::new("."), Limits::SEARCH);
-        assert_eq!(job.display(Path::new(OsStr::from_bytes(b"bad\xffname"))), "bad\u{FFFD}name");
+        let job: Job<String> = Job::new(b".", Path::new("."), Limits::SEARCH);
+        assert_eq!(job.display(b"bad\xffname"), "bad\u{FFFD}name");
     }
 
     // ------------------------------------------------------------------------------- walks
@@ -1116,6 +1188,7 @@ mod tests {
     }
 
     use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
 
     fn write(path: &Path, data: &[u8]) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -1297,17 +1370,96 @@ mod tests {
         assert_eq!(search(&raw_root, fs_root, b"d\xff", Limits::SEARCH).items, vec![shown]);
     }
 
+    /// A visitor that removes the directory `gone` while its parent is listed, and records
+    /// what the walk then says about each directory.
+    struct Vanishing {
+        root: PathBuf,
+        listings: Mutex<Vec<(Vec<u8>, bool, bool)>>,
+    }
+
+    impl walk::Visitor for Vanishing {
+        type Local = ();
+        type Carry = bool;
+
+        fn local(&self) {}
+        fn finish(&self, _: ()) {}
+        fn beyond(&self, _: &[u8]) -> bool {
+            false
+        }
+        fn listing(&self, _: &mut (), rel: &[u8], carry: bool, opened: bool) {
+            self.listings.lock().unwrap().push((rel.to_vec(), carry, opened));
+        }
+        fn entry(&self, _: &mut (), dir_rel: &[u8], name: &[u8], kind: Kind) -> Option<bool> {
+            if name == b"gone" {
+                fs::remove_dir(self.root.join("gone")).unwrap();
+            }
+            (kind == Kind::Dir).then(|| join_rel(dir_rel, name) == b"gone")
+        }
+        fn reads_files(&self) -> bool {
+            false
+        }
+        fn file(&self, _: &mut (), _: BorrowedFd<'_>, _: &[u8], _: &CStr) {}
+    }
+
     #[test]
-    fn unreadable_directory_is_retracted() {
-        let err = ignore::Error::WithDepth {
-            depth: 2,
-            err: Box::new(ignore::Error::WithPath {
-                path: "x".into(),
-                err: Box::new(ignore::Error::Io(io::Error::from_raw_os_error(libc::EACCES))),
-            }),
-        };
-        assert!(listing_failed_at(&err, 2));
-        assert!(!listing_failed_at(&err, 1));
-        assert!(!listing_failed_at(&ignore::Error::Io(io::Error::from_raw_os_error(libc::EIO)), 2));
+    fn a_directory_that_cannot_be_opened_is_reported_to_the_visitor() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("gone")).unwrap();
+        fs::create_dir(dir.path().join("kept")).unwrap();
+        for threads in [1, 2] {
+            fs::create_dir_all(dir.path().join("gone")).unwrap();
+            let v = Vanishing { root: dir.path().to_path_buf(), listings: Mutex::new(Vec::new()) };
+            walk::walk(dir.path(), &v, false, threads);
+            let mut got = v.listings.into_inner().unwrap();
+            got.sort();
+            assert_eq!(
+                got,
+                vec![
+                    (b"".to_vec(), false, true),
+                    (b"gone".to_vec(), true, false),
+                    (b"kept".to_vec(), false, true)
+                ]
+            );
+        }
+        // A root that cannot be opened is one failed listing.
+        let v = Vanishing { root: dir.path().join("none"), listings: Mutex::new(Vec::new()) };
+        walk::walk(&dir.path().join("none"), &v, true, 2);
+        assert_eq!(v.listings.into_inner().unwrap(), vec![(b"".to_vec(), true, false)]);
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_listed_is_not_reported_by_search() {
+        let job: Job<String> = Job::new(b"/r", Path::new("/r"), Limits::SEARCH);
+        let searcher = Searcher { job: &job, glob: Glob::new(b"*") };
+        let hit =
+            |name: &str| Hit { key: Arc::from(name.as_bytes()), seq: 0, bytes: 1, value: name.to_owned() };
+        let mut batch = Vec::new();
+        searcher.listing(&mut batch, b"a", Some(hit("a")), false);
+        searcher.listing(&mut batch, b"b", Some(hit("b")), true);
+        searcher.listing(&mut batch, b"c", None, true);
+        searcher.finish(batch);
+        assert_eq!(job.collector.finish().items, vec!["b".to_owned()]);
+    }
+
+    #[test]
+    fn large_flat_directories_are_shared_out_and_sorted_back() {
+        // More files than one unit of work holds, so several threads read the same directory.
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..500 {
+            let body = if i % 7 == 0 { format!("x\nhit {i}\n") } else { "nothing\n".to_owned() };
+            write(&dir.path().join(format!("f{i:03}")), body.as_bytes());
+        }
+        let root = root_of(&dir);
+        let found = find_in(&root, "hit", Limits::FIND);
+        let want: Vec<(String, u64, String)> = (0..500)
+            .filter(|i| i % 7 == 0)
+            .map(|i| (format!("{root}/f{i:03}"), 2, format!("hit {i}")))
+            .collect();
+        let got: Vec<(String, u64, String)> =
+            found.items.into_iter().map(|m| (m.file.to_string(), m.line, m.content)).collect();
+        assert_eq!(got, want);
+        let names = search_in(&root, "f*7", Limits::SEARCH).items;
+        let want: Vec<String> = (0..500).filter(|i| i % 10 == 7).map(|i| format!("{root}/f{i:03}")).collect();
+        assert_eq!(names, want);
     }
 }
