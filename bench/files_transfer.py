@@ -225,21 +225,27 @@ def main():
                                 "-T", str(src), f"{base}/files/upload-v2?path={quote(str(dest))}"], "speed_upload")
             return speed if code == 200 else f"HTTP {code}"
 
-        def socat_tcp():
-            # The transport alone: the same bytes over loopback TCP into a file, no HTTP. An
-            # upload through any HTTP server on this machine cannot beat this.
+        def socat_into_dest(send):
+            """Starts socat receiving one connection into `dest`, runs `send(port)` and returns
+            the throughput from the send's start until socat has closed the file."""
             port = free_port()
             sink = subprocess.Popen(["socat", "-b", "1048576", "-u", f"TCP-LISTEN:{port},reuseaddr", f"OPEN:{dest},creat,trunc"])
             try:
                 wait_listening(port, sink)
                 t0 = time.perf_counter()
-                subprocess.run(["socat", "-b", "1048576", "-u", f"FILE:{src}", f"TCP:127.0.0.1:{port}"], check=True)
+                send(port)
                 sink.wait(timeout=60)
                 return args.size / (time.perf_counter() - t0)
             finally:
                 if sink.poll() is None:
                     sink.kill()
                     sink.wait()
+
+        def socat_tcp():
+            # The transport alone: the same bytes over loopback TCP into a file, no HTTP. An
+            # upload through any HTTP server on this machine cannot beat this.
+            return socat_into_dest(lambda port: subprocess.run(
+                ["socat", "-b", "1048576", "-u", f"FILE:{src}", f"TCP:127.0.0.1:{port}"], check=True))
 
         def v2_raw():
             # upload-v2 from the same sender as socat_raw below: request head, then sendfile.
@@ -250,18 +256,7 @@ def main():
             return args.size / (time.perf_counter() - t0) if code == 200 else f"HTTP {code}"
 
         def socat_raw():
-            port = free_port()
-            sink = subprocess.Popen(["socat", "-b", "1048576", "-u", f"TCP-LISTEN:{port},reuseaddr", f"OPEN:{dest},creat,trunc"])
-            try:
-                wait_listening(port, sink)
-                t0 = time.perf_counter()
-                send_file(port, src, args.size)
-                sink.wait(timeout=60)
-                return args.size / (time.perf_counter() - t0)
-            finally:
-                if sink.poll() is None:
-                    sink.kill()
-                    sink.wait()
+            return socat_into_dest(lambda port: send_file(port, src, args.size))
 
         have_socat = shutil.which("socat")
         results["dd bs=1M"] = timed_runs(args.runs, dd, clear)
