@@ -111,7 +111,9 @@ def main():
     print(f"  daemon websocket (new connection per call, as the SDK): p50 {p50:7.3f}  p99 {p99:7.3f}")
     if theirs is None:
         print("  jupyter (ipykernel + jupyter_client): missing — install bench/requirements-interpreter.txt")
-        figure("interpreter `x = 1` p50", p50, 0, "ms", "ratio <= 0.5x", None, "ipykernel (missing)")
+        # No baseline, no verdict: a failed figure that says what to install, not a silent "-".
+        figure("interpreter `x = 1` p50", p50, 0, "ms", "ratio <= 0.5x", False,
+               "ipykernel missing: pip install -r bench/requirements-interpreter.txt")
         return
     j50, j99 = pcts(theirs)
     print(f"  jupyter (ipykernel + jupyter_client):                p50 {j50:7.3f}  p99 {j99:7.3f}")
