@@ -107,8 +107,22 @@ pub fn prescan(root: &Path, git_dir: &Path, head_tree: Option<[u8; 20]>, ignore_
     if paths.len() > index.entries.len() {
         return Prescan::Unsure;
     }
+    // libgit2 matches directory and submodule candidates as patterns even with pathspec
+    // matching off: a name it would read as a glob, a comment or a negation, or whose trailing
+    // space it would strip, could drop a path a full status reports. Those scan everything.
+    if paths.iter().any(|p| reads_as_pattern(p)) {
+        return Prescan::Unsure;
+    }
     let staged_unknown = index.root_tree != Some(head_tree);
     Prescan::Candidates { paths, staged_unknown }
+}
+
+/// Whether libgit2's pathspec parser would read `path` as something other than itself.
+fn reads_as_pattern(path: &[u8]) -> bool {
+    let bare = path.strip_suffix(b"/").unwrap_or(path);
+    path.iter().any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
+        || matches!(path.first(), Some(b'#' | b'!'))
+        || bare.last().is_some_and(|b| b.is_ascii_whitespace())
 }
 
 /// The tracked paths whose file may differ from the index: gone, of another kind, with other
@@ -298,11 +312,12 @@ fn parse(b: &[u8]) -> Option<Index> {
             loop {
                 let c = *b.get(p)?;
                 p += 1;
-                strip = (strip << 7) | usize::from(c & 0x7f);
+                // Checked: a crafted index must be refused, not overflow.
+                strip = strip.checked_mul(128)?.checked_add(usize::from(c & 0x7f))?;
                 if c & 0x80 == 0 {
                     break;
                 }
-                strip += 1;
+                strip = strip.checked_add(1)?;
             }
             let nul = b.get(p..end)?.iter().position(|&c| c == 0)?;
             let mut path = prev.get(..prev.len().checked_sub(strip)?)?.to_vec();
@@ -378,6 +393,31 @@ fn cache_tree_root(data: &[u8]) -> Option<[u8; 20]> {
 mod tests {
     use super::*;
     use git2::{Repository, Signature, Status, StatusOptions};
+
+    #[test]
+    fn names_libgit2_would_read_as_patterns_are_left_to_the_full_scan() {
+        for p in [&b"x[1]/"[..], b"a*b", b"q?", b"back\\slash", b"#lib", b"!neg/", b"lib /", b"tab\t"] {
+            assert!(reads_as_pattern(p), "{}", String::from_utf8_lossy(p));
+        }
+        for p in [&b"src/main.rs"[..], b"dir/", b"a#b", b"a!b", b"space in/name"] {
+            assert!(!reads_as_pattern(p), "{}", String::from_utf8_lossy(p));
+        }
+    }
+
+    #[test]
+    fn a_varint_that_would_overflow_is_refused() {
+        // A v4 index whose first entry's prefix length never ends within usize.
+        let mut entry = vec![0u8; 62];
+        entry.extend_from_slice(&[0xff; 12]);
+        entry.push(0x7f);
+        entry.extend_from_slice(b"name\0");
+        let mut b = b"DIRC".to_vec();
+        b.extend_from_slice(&4u32.to_be_bytes());
+        b.extend_from_slice(&1u32.to_be_bytes());
+        b.extend_from_slice(&entry);
+        b.extend_from_slice(&[0u8; 20]);
+        assert!(parse(&b).is_none());
+    }
 
     fn write(root: &Path, rel: &str, text: &str) {
         let p = root.join(rel);

@@ -324,6 +324,9 @@ pub fn commit(path: &Path, message: &str, author: &str, email: &str, allow_empty
         return Err(GitError::new(Kind::Conflict, "cannot commit: the index has unresolved conflicts"));
     }
     let tree_id = index.write_tree()?;
+    // As `git commit` does: the index on disk then carries the cache-tree write_tree just
+    // computed, which lets the next status tell at once that nothing is staged.
+    index.write()?;
     let tree = repo.find_tree(tree_id)?;
     let parent = head_commit(&repo)?;
     let unchanged = match &parent {

@@ -217,7 +217,14 @@ fn list<V: Visitor>(
         let mut at = 0;
         while at < n {
             let rec = &dents[at..n];
+            // The kernel writes whole records; a short or zero-length one would panic or loop.
+            if rec.len() < 19 {
+                break;
+            }
             let reclen = usize::from(u16::from_ne_bytes([rec[16], rec[17]]));
+            if reclen < 19 || reclen > rec.len() {
+                break;
+            }
             let d_type = rec[18];
             at += reclen;
             let Some(name) = rec.get(19..reclen).and_then(|r| CStr::from_bytes_until_nul(r).ok()) else {
@@ -289,9 +296,12 @@ fn open_at(dir: RawFd, name: &CStr, flags: libc::c_int) -> Option<OwnedFd> {
 }
 
 /// Opens the regular file `name` of the directory `dir` for reading, without following a link
-/// (one that replaced the file since the listing fails to open) or taking a terminal.
+/// (one that replaced the file since the listing fails to open), taking a terminal, or waiting
+/// for a writer (a FIFO that replaced the file would otherwise block the open for ever;
+/// O_NONBLOCK changes nothing for a regular file).
 pub fn open_file(dir: BorrowedFd<'_>, name: &CStr) -> Option<std::fs::File> {
-    open_at(dir.as_raw_fd(), name, libc::O_NOFOLLOW | libc::O_NOCTTY).map(std::fs::File::from)
+    open_at(dir.as_raw_fd(), name, libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .map(std::fs::File::from)
 }
 
 /// Reads the next records of a directory into `buf`: their length, `None` at the end or on

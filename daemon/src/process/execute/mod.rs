@@ -92,7 +92,12 @@ pub async fn run_script(reaper: &Reaper, env: &ChildEnv, spec: ExecSpec) -> Resu
     // The shell reads its script from stdin, then sees EOF. A script that fits in the pipe
     // (almost all) is written here at once; only the rest of a longer one needs a task that
     // waits for the shell to read. Errors mean the shell is gone.
-    if let Ok(tx) = pipe::Sender::from_owned_fd(OwnedFd::from(stdin)) {
+    // A stdin that cannot be registered would leave the shell an empty script: exit 0, no
+    // output, nothing run. Fail the request instead (the guard kills the shell).
+    // The block ends the writer's ownership: the shell sees EOF once the script is written.
+    {
+        let tx = pipe::Sender::from_owned_fd(OwnedFd::from(stdin))
+            .map_err(|e| exhausted_or("cannot pass the command to its shell", e))?;
         let mut command = spec.command.into_bytes();
         match tx.try_write(&command) {
             Ok(n) if n == command.len() => {}
