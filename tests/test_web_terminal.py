@@ -40,12 +40,14 @@ async def read_until(ws, marker: str, timeout: float = 10.0) -> str:
 
 
 def procs_with(tag: str) -> list[int]:
+    """The processes with `tag` as one whole argument: a substring would also match unrelated
+    processes of a busy machine (numbers in paths, ports and hashes)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if tag.encode() in f.read():
+                    if tag.encode() in f.read().split(b"\0"):
                         found.append(int(entry))
             except OSError:
                 pass
