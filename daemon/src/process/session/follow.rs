@@ -3,8 +3,10 @@
 //! One writer sends every data frame and then the close frame, so nothing is lost or repeated
 //! and the close never overtakes data (pitfalls 18). The data comes from the log file, read
 //! from where the client is: a slow client slows the reading, it never makes the daemon buffer
-//! (send waits for the socket). At the end of the file the writer waits for the pump to say
-//! the log grew or the command ended — no polling.
+//! (send waits for the socket). A client that keeps up gets the pump's newest appends from
+//! memory (the command's [`Tail`](super::log::Tail)) rather than reading them back. At the end
+//! of the log the writer waits for the pump to say the log grew or the command ended — no
+//! polling.
 
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -91,9 +93,27 @@ async fn send_log(
     let mut stripper = Stripper::default();
     let mut pos = 0u64;
     loop {
-        let chunk = tokio::select! {
-            r = read_chunk(&file, pos) => r.map_err(|_| Stop::ReadFailed)?,
-            _ = &mut *gone => return Err(Stop::ClientGone),
+        let chunk = match cmd.tail_at(pos) {
+            Some(live) => live.slice(..live.len().min(FRAME)),
+            None => {
+                // At the end of what the pump has published there is nothing to read: wait
+                // for the next append (or the end) without a trip to the file.
+                let p = *progress.borrow_and_update();
+                if follow && pos >= p.len {
+                    if p.final_len.is_some() {
+                        break;
+                    }
+                    tokio::select! {
+                        r = progress.changed() => if r.is_err() { break },
+                        _ = &mut *gone => return Err(Stop::ClientGone),
+                    }
+                    continue;
+                }
+                tokio::select! {
+                    r = read_chunk(&file, pos) => r.map_err(|_| Stop::ReadFailed)?,
+                    _ = &mut *gone => return Err(Stop::ClientGone),
+                }
+            }
         };
         if !chunk.is_empty() {
             pos += chunk.len() as u64;

@@ -4,6 +4,11 @@
 //! [`Recorder`] turns raw stream output into records (one per line), [`Demux`] splits a log
 //! back into stdout and stderr, [`Stripper`] removes the markers for combined output. The last
 //! two work on arbitrary chunks, so logs are processed as they stream, never whole in memory.
+//! [`Tail`] keeps the newest records of a running command in memory for its followers.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
 
 pub const STDOUT_MARKER: [u8; 3] = [1, 1, 1];
 pub const STDERR_MARKER: [u8; 3] = [2, 2, 2];
@@ -61,6 +66,62 @@ fn find_newline(data: &[u8]) -> Option<usize> {
     // points into it.
     let p = unsafe { libc::memchr(data.as_ptr().cast(), b'\n' as libc::c_int, data.len()) };
     (!p.is_null()).then(|| p as usize - data.as_ptr() as usize)
+}
+
+/// The newest bytes of a running command's log, as the pump appended them. A follower that keeps
+/// up takes its bytes from here (shared, not copied) instead of reading back from the file what
+/// the pump has just written; one that falls behind the kept window reads the file as before.
+#[derive(Default)]
+pub struct Tail {
+    /// The log offset of the first byte of `chunks[0]`.
+    start: u64,
+    chunks: VecDeque<Bytes>,
+    held: usize,
+}
+
+impl Tail {
+    /// The most bytes kept per command: a few of the pump's appends, so a follower a little
+    /// behind still finds its bytes, while a thousand chatty commands hold little.
+    pub const CAP: usize = 2 << 20;
+
+    /// Records the next append of the log (every append, in order, so offsets stay exact).
+    pub fn push(&mut self, chunk: Bytes) {
+        self.held += chunk.len();
+        self.chunks.push_back(chunk);
+        while self.held > Self::CAP && self.chunks.len() > 1 {
+            self.drop_front();
+        }
+    }
+
+    /// The kept bytes from log offset `pos` to the end of the append that holds it.
+    pub fn at(&self, pos: u64) -> Option<Bytes> {
+        let mut off = self.start;
+        if pos < off {
+            return None;
+        }
+        for c in &self.chunks {
+            let end = off + c.len() as u64;
+            if pos < end {
+                return Some(c.slice((pos - off) as usize..));
+            }
+            off = end;
+        }
+        None
+    }
+
+    /// Lets go of everything kept (the command has ended; followers read the file).
+    pub fn clear(&mut self) {
+        while !self.chunks.is_empty() {
+            self.drop_front();
+        }
+    }
+
+    fn drop_front(&mut self) {
+        if let Some(c) = self.chunks.pop_front() {
+            self.start += c.len() as u64;
+            self.held -= c.len();
+        }
+    }
 }
 
 /// Splits a log into stdout and stderr. Bytes before the first marker are dropped; a marker
@@ -193,6 +254,31 @@ mod tests {
             d.feed(c, |s, b| if s == STDOUT { o.extend_from_slice(b) } else { e.extend_from_slice(b) });
         }
         (o, e)
+    }
+
+    #[test]
+    fn tail_serves_kept_offsets_and_forgets_beyond_its_cap() {
+        let mut t = Tail::default();
+        assert!(t.at(0).is_none());
+        t.push(Bytes::from_static(b"abc"));
+        t.push(Bytes::from_static(b"defg"));
+        assert_eq!(&t.at(0).unwrap()[..], b"abc");
+        assert_eq!(&t.at(2).unwrap()[..], b"c");
+        assert_eq!(&t.at(3).unwrap()[..], b"defg");
+        assert_eq!(&t.at(6).unwrap()[..], b"g");
+        assert!(t.at(7).is_none());
+        // Past the cap the oldest appends go; offsets stay those of the log.
+        let big = Bytes::from(vec![b'x'; Tail::CAP]);
+        t.push(big.clone());
+        assert!(t.at(0).is_none() && t.at(6).is_none());
+        assert_eq!(t.at(7).unwrap().len(), Tail::CAP);
+        t.push(Bytes::from_static(b"hi"));
+        assert!(t.at(7).is_none());
+        assert_eq!(&t.at(7 + Tail::CAP as u64).unwrap()[..], b"hi");
+        t.clear();
+        assert!(t.at(7 + Tail::CAP as u64).is_none());
+        t.push(Bytes::from_static(b"z"));
+        assert_eq!(&t.at(9 + Tail::CAP as u64).unwrap()[..], b"z");
     }
 
     #[test]

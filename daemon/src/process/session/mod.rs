@@ -150,6 +150,17 @@ fn ended_text(end: Option<End>) -> String {
     }
 }
 
+/// Appends `chunk` to a command's log file and its tail as one step, so that the tail's offsets
+/// follow the file's whichever writer comes first.
+fn append_log(tail: &Mutex<log::Tail>, file: &mut std::fs::File, chunk: bytes::Bytes) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tail = toolbox_envelope::sync::lock(tail);
+    let written = file.write_all(&chunk);
+    // Followers get the bytes even when the disk refused them: the length counts them too.
+    tail.push(chunk);
+    written
+}
+
 /// Off the async workers: a blocking filesystem step, with a panic in it reported as a failure.
 async fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -172,6 +183,10 @@ pub struct Command {
     ctl: Mutex<PumpCtl>,
     /// Wakes the pump; closed when the pump is done so finished commands hold no descriptors.
     wake: Mutex<Option<std::io::PipeWriter>>,
+    /// The newest appends of the log while the command runs. Writers of the log (the pump,
+    /// an input echo) hold it across their write and the push, so the tail's offsets are the
+    /// file's; followers only try it, and read the file when a writer has it.
+    tail: Arc<Mutex<log::Tail>>,
 }
 
 impl Command {
@@ -208,8 +223,14 @@ impl Command {
         });
     }
 
+    /// Publishes that the log grew by `n` bytes (written and pushed to the tail by now).
     fn grew(&self, n: u64) {
         self.progress.send_modify(|p| p.len += n);
+    }
+
+    /// The kept log bytes from `pos`, when the tail holds them and no writer has it right now.
+    pub fn tail_at(&self, pos: u64) -> Option<bytes::Bytes> {
+        self.tail.try_lock().ok()?.at(pos)
     }
 
     fn publish_done(&self, how: Finish) {
@@ -221,6 +242,8 @@ impl Command {
             p.state = state;
             p.final_len = Some(p.len);
         });
+        // Finished commands hold no buffers; a follower still behind reads the file.
+        toolbox_envelope::sync::lock(&self.tail).clear();
     }
 
     /// The whole log as it is now.
@@ -259,9 +282,10 @@ impl Command {
                 rec.extend_from_slice(data.as_bytes());
                 let path = self.log_path();
                 let n = rec.len() as u64;
+                let tail = self.tail.clone();
                 blocking("failed to echo the input into the log", move || {
-                    use std::io::Write;
-                    std::fs::OpenOptions::new().append(true).open(path)?.write_all(&rec)
+                    let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+                    append_log(&tail, &mut file, rec.into())
                 })
                 .await?
                 .map_err(|e| SessionError::io("failed to echo the input into the log", e))?;
@@ -373,6 +397,7 @@ impl Session {
             input: tokio::sync::Mutex::new(Some(input)),
             ctl: Mutex::new(PumpCtl::default()),
             wake: Mutex::new(Some(wake_w)),
+            tail: Default::default(),
         });
         pump::start(
             cmd.clone(),
