@@ -48,6 +48,7 @@ pub mod terminal;
 #[cfg(test)]
 pub mod testing;
 pub mod text;
+pub mod walk;
 pub mod which;
 pub mod ws;
 pub use toolbox_envelope::timefmt;

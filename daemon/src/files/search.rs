@@ -14,8 +14,6 @@
 //! [`MAX_RESULT_BYTES`]. When a bound cuts the answer, it holds exactly the first results in
 //! walk order and carries the [`TRUNCATED_HEADER`] header.
 
-mod walk;
-
 use std::ffi::CStr;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -27,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use grep_matcher::Matcher;
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 
-use self::walk::{Kind, Visitor as _};
+use crate::walk::{self, Kind, Visitor as _};
 
 use crate::fspath;
 use crate::text::lossy_per_byte;

@@ -9,11 +9,15 @@
 //! libgit2's. The pass must never miss a path libgit2 would report: whenever it meets something
 //! it does not fully understand it answers [`Prescan::Unsure`] and the caller scans everything.
 
-use std::collections::HashSet;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::collections::{HashMap, HashSet};
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::walk::{self, Kind};
 
 /// What the pass found.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,8 +52,8 @@ struct Index {
 }
 
 const GITLINK: u32 = 0o160000;
-/// From this many index entries on, the directory walk runs on a thread of its own.
-const PARALLEL_ENTRIES: usize = 2000;
+/// Threads of the work-tree walk at most (git's preload-index uses up to 20).
+const MAX_THREADS: usize = 8;
 
 /// Runs the pass for the work tree `root` whose git directory is `git_dir`. `head_tree` is the
 /// id of HEAD's tree (None: unborn HEAD), `ignore_case` the repository's core.ignorecase.
@@ -73,10 +77,10 @@ pub fn prescan(root: &Path, git_dir: &Path, head_tree: Option<[u8; 20]>, ignore_
     // The index file's own modification time: an entry modified at or after it may have
     // changed without its size or time changing ("racily clean"), so it is a candidate.
     let index_mtime = (index_meta.mtime(), index_meta.mtime_nsec());
-    let mut tracked: HashSet<&[u8]> = HashSet::with_capacity(index.entries.len());
+    let mut tracked: HashMap<&[u8], usize> = HashMap::with_capacity(index.entries.len());
     let mut dirs: HashSet<&[u8]> = HashSet::new();
-    for e in &index.entries {
-        tracked.insert(&e.path);
+    for (i, e) in index.entries.iter().enumerate() {
+        tracked.insert(&e.path, i);
         let mut p: &[u8] = &e.path;
         while let Some(slash) = p.iter().rposition(|&b| b == b'/') {
             p = &p[..slash];
@@ -85,22 +89,29 @@ pub fn prescan(root: &Path, git_dir: &Path, head_tree: Option<[u8; 20]>, ignore_
             }
         }
     }
-    let mut root_slash = root.as_os_str().as_bytes().to_vec();
-    root_slash.push(b'/');
-    // Reading the directories and checking the tracked files are independent: on a large
-    // tree they run on two threads, as `git status` spreads its stat calls over threads.
-    let (mut paths, walked) = if index.entries.len() >= PARALLEL_ENTRIES {
-        std::thread::scope(|s| {
-            let walker = s.spawn(|| walk(&root_slash, &tracked, &dirs));
-            let changed = check_entries(&root_slash, &index.entries, index_mtime);
-            (changed, walker.join().unwrap_or_else(|_| Err(std::io::Error::other("panicked"))))
-        })
-    } else {
-        (check_entries(&root_slash, &index.entries, index_mtime), walk(&root_slash, &tracked, &dirs))
+    let pass = Pass {
+        entries: &index.entries,
+        tracked,
+        dirs,
+        index_mtime,
+        clean: index.entries.iter().map(|_| AtomicBool::new(false)).collect(),
+        found: Mutex::new(Vec::new()),
+        root_unreadable: AtomicBool::new(false),
     };
-    match walked {
-        Ok(untracked) => paths.extend(untracked),
-        Err(_) => return Prescan::Unsure,
+    // As `git status` spreads its stat calls over threads, so does this walk (helpers start
+    // only when a tree has enough directories to share).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+    walk::walk(root, &pass, (), threads);
+    if pass.root_unreadable.load(Ordering::Relaxed) {
+        return Prescan::Unsure;
+    }
+    let mut paths = pass.found.into_inner().unwrap_or_else(|p| p.into_inner());
+    // Every entry the walk did not prove unchanged: modified, deleted, below a directory that
+    // is gone or unreadable, special, a submodule or a symbolic link.
+    for (e, clean) in index.entries.iter().zip(&pass.clean) {
+        if !clean.load(Ordering::Relaxed) {
+            push_both(&mut paths, &e.path);
+        }
     }
     // When most files are candidates anyway (a fresh checkout whose files all look racily
     // clean, say), one full scan costs less than a long path list.
@@ -131,53 +142,9 @@ fn reads_as_pattern(path: &[u8]) -> bool {
 /// Each file is looked up relative to its directory, opened once for all its entries (index
 /// entries are sorted, so a directory's files are adjacent): the kernel then resolves one name
 /// instead of the whole path each time.
-fn check_entries(root_slash: &[u8], entries: &[Entry], index_mtime: (i64, i64)) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut dir_path = root_slash.to_vec();
-    let base = dir_path.len();
-    // The directory (relative to the work tree) the open descriptor is for.
-    let mut dir: Option<(Vec<u8>, Option<std::fs::File>)> = None;
-    let mut name = Vec::new();
-    for e in entries {
-        let changed = e.special || e.mode == GITLINK || {
-            let (parent, file) = match e.path.iter().rposition(|&b| b == b'/') {
-                Some(i) => (&e.path[..i], &e.path[i + 1..]),
-                None => (&e.path[..0], &e.path[..]),
-            };
-            if dir.as_ref().is_none_or(|(d, _)| d.as_slice() != parent) {
-                dir_path.truncate(base);
-                dir_path.extend_from_slice(parent);
-                let fd = std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-                    .open(std::ffi::OsStr::from_bytes(&dir_path))
-                    .ok();
-                dir = Some((parent.to_vec(), fd));
-            }
-            match dir.as_ref().and_then(|(_, fd)| fd.as_ref()) {
-                Some(fd) => {
-                    name.clear();
-                    name.extend_from_slice(file);
-                    name.push(0);
-                    match lstat_at(fd, &name) {
-                        Some(st) => !stat_matches(e, &st) || racy(e, index_mtime),
-                        None => true,
-                    }
-                }
-                None => true,
-            }
-        };
-        if changed {
-            push_both(&mut out, &e.path);
-        }
-    }
-    out
-}
-
-/// The stat data of `name` (NUL-terminated) in the directory `dir`, not following a final
+/// The stat data of `name` in the directory `dir`, not following a final
 /// symbolic link; None when it cannot be had.
-fn lstat_at(dir: &std::fs::File, name: &[u8]) -> Option<libc::stat> {
-    let name = std::ffi::CStr::from_bytes_with_nul(name).ok()?;
+fn lstat_at(dir: BorrowedFd<'_>, name: &CStr) -> Option<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `name` is NUL-terminated, `dir` an open descriptor, and `st` is written in full
     // by a successful call before it is read.
@@ -220,58 +187,118 @@ fn racy(e: &Entry, index_mtime: (i64, i64)) -> bool {
     (s, ns) >= index_mtime
 }
 
-/// Walks the directories of the work tree that hold tracked files and returns every name that
+/// The walk over the work tree: it lists the directories that hold tracked files, proves
+/// tracked regular files unchanged from their stat data (`clean`), and collects every name that
 /// is neither tracked nor a directory holding tracked files (an untracked file or directory,
-/// ignored or not: libgit2 decides). `root_slash` is the work tree with a trailing `/`.
-fn walk(root_slash: &[u8], tracked: &HashSet<&[u8]>, dirs: &HashSet<&[u8]>) -> std::io::Result<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    let mut full = root_slash.to_vec();
-    let base = full.len();
-    let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
-    while let Some(rel) = stack.pop() {
-        full.truncate(base);
-        full.extend_from_slice(&rel);
-        let listing = match std::fs::read_dir(std::ffi::OsStr::from_bytes(&full)) {
-            Ok(l) => l,
-            // A tracked directory that is gone or unreadable: its entries failed their stat.
-            Err(_) if !rel.is_empty() => continue,
-            Err(e) => return Err(e),
-        };
-        for item in listing {
-            let item = item?;
-            let name = item.file_name();
-            let name = name.as_bytes();
-            let mut path = rel.clone();
-            if !path.is_empty() {
-                path.push(b'/');
-            }
-            path.extend_from_slice(name);
-            if name == b".git" {
-                // The repository's own directory is not part of the work tree; anywhere else
-                // let libgit2 judge what a `.git` means.
-                if rel.is_empty() {
-                    continue;
-                }
-                push_both(&mut out, &path);
-                continue;
-            }
-            let is_dir = item.file_type()?.is_dir();
-            if dirs.contains(path.as_slice()) {
-                if is_dir {
-                    stack.push(path);
-                } else {
-                    // Tracked files below what is now a file or a symbolic link.
-                    push_both(&mut out, &path);
-                }
-            } else if !tracked.contains(path.as_slice()) {
-                if is_dir {
-                    path.push(b'/');
-                }
-                out.push(path);
-            }
+/// ignored or not: libgit2 decides).
+struct Pass<'a> {
+    entries: &'a [Entry],
+    /// Tracked paths and their entry's index.
+    tracked: HashMap<&'a [u8], usize>,
+    /// Directories holding tracked files.
+    dirs: HashSet<&'a [u8]>,
+    index_mtime: (i64, i64),
+    clean: Vec<AtomicBool>,
+    found: Mutex<Vec<Vec<u8>>>,
+    root_unreadable: AtomicBool,
+}
+
+/// One walking thread's path buffer and findings.
+struct Local {
+    path: Vec<u8>,
+    found: Vec<Vec<u8>>,
+}
+
+impl Local {
+    fn join(&mut self, dir_rel: &[u8], name: &[u8]) -> &[u8] {
+        self.path.clear();
+        if !dir_rel.is_empty() {
+            self.path.extend_from_slice(dir_rel);
+            self.path.push(b'/');
+        }
+        self.path.extend_from_slice(name);
+        &self.path
+    }
+}
+
+impl walk::Visitor for Pass<'_> {
+    type Local = Local;
+    type Carry = ();
+
+    fn local(&self) -> Local {
+        Local { path: Vec::new(), found: Vec::new() }
+    }
+
+    fn finish(&self, local: Local) {
+        toolbox_envelope::sync::lock(&self.found).extend(local.found);
+    }
+
+    fn beyond(&self, _rel: &[u8]) -> bool {
+        false
+    }
+
+    fn listing(&self, local: &mut Local, rel: &[u8], _carry: (), opened: bool) {
+        if opened {
+            return;
+        }
+        if rel.is_empty() {
+            self.root_unreadable.store(true, Ordering::Relaxed);
+        } else {
+            // A directory that vanished or could not be opened (out of descriptors, say): its
+            // entries stay unproven, and libgit2 looks at everything below it.
+            let mut dir = rel.to_vec();
+            dir.push(b'/');
+            local.found.push(dir);
         }
     }
-    Ok(out)
+
+    fn entry(&self, local: &mut Local, dir_rel: &[u8], name: &[u8], kind: Kind) -> Option<()> {
+        if name == b".git" {
+            // The repository's own directory is not part of the work tree; anywhere else let
+            // libgit2 judge what a `.git` means.
+            if !dir_rel.is_empty() {
+                let path = local.join(dir_rel, name).to_vec();
+                push_both(&mut local.found, &path);
+            }
+            return None;
+        }
+        let path = local.join(dir_rel, name);
+        if self.dirs.contains(path) {
+            if kind == Kind::Dir {
+                return Some(());
+            }
+            // Tracked files below what is now a file or a symbolic link.
+            let path = path.to_vec();
+            push_both(&mut local.found, &path);
+        } else if !self.tracked.contains_key(path) {
+            let mut path = path.to_vec();
+            if kind == Kind::Dir {
+                path.push(b'/');
+            }
+            local.found.push(path);
+        }
+        // A tracked regular file is checked in `file`; any other tracked kind stays unproven.
+        None
+    }
+
+    fn reads_files(&self) -> bool {
+        true
+    }
+
+    fn file(&self, local: &mut Local, dir: BorrowedFd<'_>, dir_rel: &[u8], name: &CStr) {
+        let path = local.join(dir_rel, name.to_bytes());
+        let Some(&i) = self.tracked.get(path) else { return };
+        let e = &self.entries[i];
+        if e.special || e.mode == GITLINK {
+            return;
+        }
+        if let Some(st) = lstat_at(dir, name)
+            && stat_matches(e, &st)
+            && !racy(e, self.index_mtime)
+        {
+            self.clean[i].store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

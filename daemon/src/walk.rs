@@ -1,4 +1,4 @@
-//! The parallel directory walk behind `find` and `search`.
+//! The parallel directory walk behind `files` search and find, and the git status pre-pass.
 //!
 //! Why not a general-purpose walker: a search touches every entry of the tree once, so the cost
 //! per entry is the whole cost. This walk lists each directory with `getdents64` into a
