@@ -79,7 +79,9 @@ fn build(thread_name: &str) -> io::Result<tokio::runtime::Runtime> {
         .thread_name(thread_name)
         .thread_keep_alive(std::time::Duration::from_secs(365 * 24 * 3600))
         .build()?;
-    rt.block_on(prestart_blocking_threads(KEPT_BLOCKING_THREADS));
+    // Started beside the start-up rather than before it: the threads are there within a
+    // millisecond, and the daemon does not wait for eight thread creations to begin listening.
+    rt.spawn(prestart_blocking_threads(KEPT_BLOCKING_THREADS));
     Ok(rt)
 }
 
@@ -194,12 +196,22 @@ mod tests {
         // Threads are counted by name: the test harness runs other threads in this process.
         let name = "exhaust-test-rt";
         let rt = build(name).unwrap();
-        let ours = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .filter(|comm| comm.trim_end() == name)
-            .count();
+        let count = || {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .filter(|comm| comm.trim_end() == name)
+                .count()
+        };
         let workers = rt.metrics().num_workers();
+        // They are started beside the start-up: give them a moment, then keep checking that
+        // they stay.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while count() < workers + KEPT_BLOCKING_THREADS && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let ours = count();
         assert!(ours >= workers + KEPT_BLOCKING_THREADS, "{ours} threads, {workers} workers");
     }
 }

@@ -89,6 +89,8 @@ async fn send_log(
     gone: &mut tokio::sync::oneshot::Receiver<()>,
 ) -> Result<(), Stop> {
     let file = Arc::new(file.into_std().await);
+    cmd.follow(true);
+    let _counted = Unfollow(cmd);
     let mut progress = cmd.progress();
     let mut stripper = Stripper::default();
     let mut pos = 0u64;
@@ -144,6 +146,15 @@ async fn send_log(
     let mut rest = Vec::new();
     stripper.finish(&mut rest);
     send(sink, rest.into(), gone).await
+}
+
+/// Counts the follower out on every way out of [`send_log`].
+struct Unfollow<'a>(&'a Command);
+
+impl Drop for Unfollow<'_> {
+    fn drop(&mut self) {
+        self.0.follow(false);
+    }
 }
 
 async fn send(

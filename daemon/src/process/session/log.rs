@@ -71,21 +71,28 @@ fn find_newline(data: &[u8]) -> Option<usize> {
 /// The newest bytes of a running command's log, as the pump appended them. A follower that keeps
 /// up takes its bytes from here (shared, not copied) instead of reading back from the file what
 /// the pump has just written; one that falls behind the kept window reads the file as before.
+/// Only commands with a follower keep anything.
 #[derive(Default)]
 pub struct Tail {
     /// The log offset of the first byte of `chunks[0]`.
     start: u64,
     chunks: VecDeque<Bytes>,
     held: usize,
+    /// Followers streaming the log now.
+    followers: usize,
 }
 
 impl Tail {
-    /// The most bytes kept per command: a few of the pump's appends, so a follower a little
-    /// behind still finds its bytes, while a thousand chatty commands hold little.
-    pub const CAP: usize = 2 << 20;
+    /// The most bytes kept per command beyond its newest append: a follower a little behind
+    /// still finds its bytes, while many followed commands hold little.
+    pub const CAP: usize = 512 << 10;
 
     /// Records the next append of the log (every append, in order, so offsets stay exact).
     pub fn push(&mut self, chunk: Bytes) {
+        if self.followers == 0 {
+            self.skip(chunk.len());
+            return;
+        }
         self.held += chunk.len();
         self.chunks.push_back(chunk);
         while self.held > Self::CAP && self.chunks.len() > 1 {
@@ -107,6 +114,26 @@ impl Tail {
             off = end;
         }
         None
+    }
+
+    /// Counts an append of `n` bytes that nobody follows: offsets advance, nothing is kept.
+    pub fn skip(&mut self, n: usize) {
+        self.clear();
+        self.start += n as u64;
+    }
+
+    /// Whether a follower streams the log now (else appends need not be kept).
+    pub fn followed(&self) -> bool {
+        self.followers > 0
+    }
+
+    /// A follower starts (`true`) or stops streaming.
+    pub fn follow(&mut self, starts: bool) {
+        if starts {
+            self.followers += 1;
+        } else {
+            self.followers = self.followers.saturating_sub(1);
+        }
     }
 
     /// Lets go of everything kept (the command has ended; followers read the file).
@@ -259,26 +286,38 @@ mod tests {
     #[test]
     fn tail_serves_kept_offsets_and_forgets_beyond_its_cap() {
         let mut t = Tail::default();
+        // Without a follower nothing is kept, but offsets still count.
+        t.push(Bytes::from_static(b"unseen"));
         assert!(t.at(0).is_none());
+        t.follow(true);
         t.push(Bytes::from_static(b"abc"));
         t.push(Bytes::from_static(b"defg"));
-        assert_eq!(&t.at(0).unwrap()[..], b"abc");
-        assert_eq!(&t.at(2).unwrap()[..], b"c");
-        assert_eq!(&t.at(3).unwrap()[..], b"defg");
-        assert_eq!(&t.at(6).unwrap()[..], b"g");
-        assert!(t.at(7).is_none());
+        assert!(t.at(5).is_none());
+        assert_eq!(&t.at(6).unwrap()[..], b"abc");
+        assert_eq!(&t.at(8).unwrap()[..], b"c");
+        assert_eq!(&t.at(9).unwrap()[..], b"defg");
+        assert_eq!(&t.at(12).unwrap()[..], b"g");
+        assert!(t.at(13).is_none());
         // Past the cap the oldest appends go; offsets stay those of the log.
         let big = Bytes::from(vec![b'x'; Tail::CAP]);
-        t.push(big.clone());
-        assert!(t.at(0).is_none() && t.at(6).is_none());
-        assert_eq!(t.at(7).unwrap().len(), Tail::CAP);
+        t.push(big);
+        assert!(t.at(6).is_none() && t.at(12).is_none());
+        assert_eq!(t.at(13).unwrap().len(), Tail::CAP);
         t.push(Bytes::from_static(b"hi"));
-        assert!(t.at(7).is_none());
-        assert_eq!(&t.at(7 + Tail::CAP as u64).unwrap()[..], b"hi");
+        assert!(t.at(13).is_none());
+        let end = 13 + Tail::CAP as u64;
+        assert_eq!(&t.at(end).unwrap()[..], b"hi");
         t.clear();
-        assert!(t.at(7 + Tail::CAP as u64).is_none());
+        assert!(t.at(end).is_none());
         t.push(Bytes::from_static(b"z"));
-        assert_eq!(&t.at(9 + Tail::CAP as u64).unwrap()[..], b"z");
+        assert_eq!(&t.at(end + 2).unwrap()[..], b"z");
+        // The last follower gone, appends are counted and not kept.
+        t.follow(false);
+        t.push(Bytes::from_static(b"gone"));
+        assert!(t.at(end + 2).is_none() && t.at(end + 3).is_none());
+        t.follow(true);
+        t.push(Bytes::from_static(b"back"));
+        assert_eq!(&t.at(end + 7).unwrap()[..], b"back");
     }
 
     #[test]

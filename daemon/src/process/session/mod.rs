@@ -150,13 +150,34 @@ fn ended_text(end: Option<End>) -> String {
     }
 }
 
-/// Appends `chunk` to a command's log file and its tail as one step, so that the tail's offsets
-/// follow the file's whichever writer comes first.
-fn append_log(tail: &Mutex<log::Tail>, file: &mut std::fs::File, chunk: bytes::Bytes) -> std::io::Result<()> {
+/// Appends `records` to a command's log file and its tail as one step, so that the tail's
+/// offsets follow the file's whichever writer comes first; `records` is left empty.
+fn append_log(
+    tail: &Mutex<log::Tail>,
+    file: &mut std::fs::File,
+    records: &mut Vec<u8>,
+) -> std::io::Result<()> {
     use std::io::Write;
+    /// Appends below this size are copied into the tail rather than handed over.
+    const SMALL_APPEND: usize = 64 * 1024;
     let mut tail = toolbox_envelope::sync::lock(tail);
-    let written = file.write_all(&chunk);
-    // Followers get the bytes even when the disk refused them: the length counts them too.
+    let written = file.write_all(records);
+    if !tail.followed() {
+        tail.skip(records.len());
+        records.clear();
+        return written;
+    }
+    // A large append hands its buffer over (the writer starts a new one); a small one is
+    // copied, so a chatty command does not allocate a whole chunk per line. Followers get the
+    // bytes even when the disk refused them: the length counts them too.
+    let chunk = if records.len() >= SMALL_APPEND {
+        let cap = records.capacity();
+        bytes::Bytes::from(std::mem::replace(records, Vec::with_capacity(cap)))
+    } else {
+        let b = bytes::Bytes::copy_from_slice(records);
+        records.clear();
+        b
+    };
     tail.push(chunk);
     written
 }
@@ -228,6 +249,11 @@ impl Command {
         self.progress.send_modify(|p| p.len += n);
     }
 
+    /// Counts a follower in (`true`) or out: only followed commands keep a tail.
+    pub fn follow(&self, starts: bool) {
+        toolbox_envelope::sync::lock(&self.tail).follow(starts);
+    }
+
     /// The kept log bytes from `pos`, when the tail holds them and no writer has it right now.
     pub fn tail_at(&self, pos: u64) -> Option<bytes::Bytes> {
         self.tail.try_lock().ok()?.at(pos)
@@ -283,13 +309,17 @@ impl Command {
                 let path = self.log_path();
                 let n = rec.len() as u64;
                 let tail = self.tail.clone();
-                blocking("failed to echo the input into the log", move || {
+                let appended = blocking("failed to echo the input into the log", move || {
                     let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
-                    append_log(&tail, &mut file, rec.into())
+                    Ok(append_log(&tail, &mut file, &mut rec))
                 })
-                .await?
-                .map_err(|e| SessionError::io("failed to echo the input into the log", e))?;
+                .await?;
+                let echo_failed = |e| SessionError::io("failed to echo the input into the log", e);
+                let written = appended.map_err(echo_failed)?;
+                // Counted once appended, written or not, as the pump counts: the tail already
+                // moved past it.
                 self.grew(n);
+                written.map_err(echo_failed)?;
             }
             tx.write_all(data.as_bytes())
                 .await

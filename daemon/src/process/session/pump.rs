@@ -14,8 +14,6 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::log::{Recorder, STDERR, STDOUT};
 use super::{Command, Finish};
 
@@ -27,8 +25,6 @@ const CHUNK: usize = 256 * 1024;
 /// the kernel counts pipe buffers against the user's limit (past which every new pipe of the
 /// user shrinks); the default (the largest an unprivileged process may ask for) is 1 MiB.
 const BUSY_PIPE_SIZE: libc::c_int = 1 << 20;
-/// Appends below this size are copied into the followers' tail rather than handed over.
-const SMALL_APPEND: usize = 64 * 1024;
 /// A read this large found the FIFO's default buffer full.
 const DEFAULT_PIPE_SIZE: usize = 64 * 1024;
 
@@ -180,19 +176,8 @@ fn append(cmd: &Command, log: &mut File, records: &mut Vec<u8>) {
     if records.is_empty() {
         return;
     }
-    // The append also goes to the followers' in-memory tail: a large one hands over its buffer
-    // (the pump starts a new one), a small one is copied so a chatty command does not allocate
-    // a whole chunk per line.
     let n = records.len() as u64;
-    let chunk = if records.len() >= SMALL_APPEND {
-        let cap = records.capacity();
-        Bytes::from(std::mem::replace(records, Vec::with_capacity(cap)))
-    } else {
-        let b = Bytes::copy_from_slice(records);
-        records.clear();
-        b
-    };
-    if let Err(e) = super::append_log(&cmd.tail, log, chunk) {
+    if let Err(e) = super::append_log(&cmd.tail, log, records) {
         tracing::warn!(error = %e, command = %cmd.id, "cannot write the session output log");
     }
     cmd.grew(n);
