@@ -101,3 +101,55 @@ mod tests {
         assert!(c.get("400").is_some() && c.get("413").is_none());
     }
 }
+
+thread_local! {
+    /// Whether routes registered on this thread leave their documentation out.
+    static LEAN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `build` with the [`routes!`] it reaches registering lean routes: the handler under its
+/// path and methods, with an empty operation in place of the documented one. The serving
+/// router is built this way at start-up, because building every operation and schema (and
+/// dropping most of it again) was the largest part of the start-up; the full document is built
+/// when something first asks for it.
+pub fn lean<T>(build: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            LEAN.with(|l| l.set(self.0));
+        }
+    }
+    let _reset = Reset(LEAN.with(|l| l.replace(true)));
+    build()
+}
+
+/// Whether [`lean`] is in force on this thread (used by [`routes!`]).
+pub fn is_lean() -> bool {
+    LEAN.with(|l| l.get())
+}
+
+/// `utoipa_axum::routes!` for handlers annotated with `#[utoipa::path]`, which registers lean
+/// routes inside [`lean`] and fully documented ones everywhere else.
+macro_rules! routes {
+    ( $($handler:ident),+ $(,)? ) => {
+        if $crate::openapi::is_lean() {
+            use utoipa_axum::PathItemExt as _;
+            let mut paths = utoipa::openapi::path::Paths::new();
+            let mut router = axum::routing::MethodRouter::new();
+            $(
+                utoipa_axum::paste! {
+                    let path = <[<__path_ $handler>] as utoipa::Path>::path();
+                    let methods = <[<__path_ $handler>] as utoipa::Path>::methods();
+                }
+                for m in &methods {
+                    router = router.on(m.to_method_filter(), $handler);
+                }
+                paths.add_path_operation(&path, methods, utoipa::openapi::path::Operation::new());
+            )+
+            (Vec::new(), paths, router)
+        } else {
+            utoipa_axum::routes!($($handler),+)
+        }
+    };
+}
+pub(crate) use routes;

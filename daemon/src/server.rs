@@ -32,9 +32,9 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// kept-alive connection was closed under them, so this stays above the 60 s their proxies use.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(70);
 
-/// Every route the daemon serves, and the OpenAPI document describing them.
-pub fn router(state: AppState) -> (Router, Arc<utoipa::openapi::OpenApi>) {
-    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The API areas' routes, documented or lean as [`crate::openapi::lean`] says.
+fn areas() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::system::api::routes())
         .merge(crate::process::api::routes())
         .merge(crate::files::routes())
@@ -43,22 +43,63 @@ pub fn router(state: AppState) -> (Router, Arc<utoipa::openapi::OpenApi>) {
         .merge(crate::port::api::routes())
         .merge(crate::recordings::api::routes())
         .merge(crate::computeruse::api::routes())
-        .split_for_parts();
-    let mut doc = doc;
-    crate::openapi::complete(&mut doc);
-    // The MCP tools' schemas come from the operations as a caller inside sees them: without the
-    // token and signed-URL parameters, which the MCP request itself has already passed. Without
-    // a token or key configured, both documents are the same and one copy serves.
-    let tools_doc = Arc::new(doc);
-    let doc = if documents_auth(&state.config) {
-        let mut doc = (*tools_doc).clone();
-        document_auth(&mut doc, &state.config);
-        Arc::new(doc)
-    } else {
-        tools_doc.clone()
-    };
+}
 
-    let known = Arc::new(KnownPaths::from_doc(&doc));
+/// The OpenAPI documents, built on first use: most sandboxes never ask for them, and building
+/// them was most of the daemon's start-up.
+pub struct ApiDocs {
+    config: Option<Arc<crate::config::Config>>,
+    tools: std::sync::OnceLock<Arc<utoipa::openapi::OpenApi>>,
+    public: std::sync::OnceLock<Arc<utoipa::openapi::OpenApi>>,
+}
+
+impl ApiDocs {
+    fn new(config: Arc<crate::config::Config>) -> Self {
+        ApiDocs { config: Some(config), tools: Default::default(), public: Default::default() }
+    }
+
+    /// Documents that are `doc` as it is (for routers assembled by hand, as in tests).
+    pub fn of(doc: utoipa::openapi::OpenApi) -> Self {
+        let doc = Arc::new(doc);
+        ApiDocs { config: None, tools: doc.clone().into(), public: doc.into() }
+    }
+
+    /// The operations as a caller inside sees them (the MCP tools' schemas come from here):
+    /// without the token and signed-URL parameters, which the MCP request itself has passed.
+    pub fn tools(&self) -> Arc<utoipa::openapi::OpenApi> {
+        self.tools
+            .get_or_init(|| {
+                let (_, mut doc) = areas().split_for_parts();
+                crate::openapi::complete(&mut doc);
+                Arc::new(doc)
+            })
+            .clone()
+    }
+
+    /// The document `/swagger/doc.json` serves. Without a token or key configured it is the
+    /// same as [`ApiDocs::tools`], and one copy serves.
+    pub fn public(&self) -> Arc<utoipa::openapi::OpenApi> {
+        self.public
+            .get_or_init(|| {
+                let tools = self.tools();
+                if let Some(config) = self.config.as_deref().filter(|c| documents_auth(c)) {
+                    let mut doc = (*tools).clone();
+                    document_auth(&mut doc, config);
+                    Arc::new(doc)
+                } else {
+                    tools
+                }
+            })
+            .clone()
+    }
+}
+
+/// Every route the daemon serves, and the OpenAPI documents describing them.
+pub fn router(state: AppState) -> (Router, Arc<ApiDocs>) {
+    // Lean: the routes with their paths and methods only; the documents wait for their first use.
+    let (api, paths) = crate::openapi::lean(|| areas().split_for_parts());
+    let docs = Arc::new(ApiDocs::new(state.config.clone()));
+    let known = Arc::new(KnownPaths::from_doc(&paths));
     let telemetry = state.telemetry.clone();
     let auth = crate::auth::Auth::from_config(&state.config);
     let sandbox_id = state.config.sandbox_id.clone();
@@ -67,15 +108,15 @@ pub fn router(state: AppState) -> (Router, Arc<utoipa::openapi::OpenApi>) {
         // Rendered on the first request: most sandboxes never ask, and the rendering is a
         // noticeable part of the start-up.
         let json: Arc<std::sync::OnceLock<String>> = Arc::default();
-        let doc = doc.clone();
+        let docs = docs.clone();
         app = app.route(
             "/swagger/doc.json",
             get(move || {
                 let json = json.clone();
-                let doc = doc.clone();
+                let docs = docs.clone();
                 async move {
-                    let json =
-                        json.get_or_init(|| doc.to_pretty_json().expect("OpenAPI document serialises"));
+                    let json = json
+                        .get_or_init(|| docs.public().to_pretty_json().expect("OpenAPI document serialises"));
                     ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], json.clone())
                 }
             }),
@@ -92,7 +133,7 @@ pub fn router(state: AppState) -> (Router, Arc<utoipa::openapi::OpenApi>) {
     // The MCP tools call the toolbox routes through this router, in process: the same request
     // layer and error envelope as over HTTP. `/mcp` itself stays outside the envelope layer:
     // the protocol answers its own errors (JSON-RPC), which the layer must not rewrite.
-    let app = app.clone().merge(crate::mcp::api::routes(app, tools_doc));
+    let app = app.clone().merge(crate::mcp::api::routes(app, docs.clone()));
     // Outermost, so a span records the status the client gets.
     let app = crate::telemetry::http::layer(app, &telemetry);
     // After the layers, so outside them: the error layer would dress a proxied app's own bare
@@ -102,7 +143,7 @@ pub fn router(state: AppState) -> (Router, Arc<utoipa::openapi::OpenApi>) {
     let proxy =
         crate::proxy::api::routes().layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
     let app = app.merge(proxy);
-    (secure(app, auth, &sandbox_id), doc)
+    (secure(app, auth, &sandbox_id), docs)
 }
 
 /// The outermost layers, around every route (the proxy's and any merged above included): the
@@ -489,6 +530,41 @@ async fn stopping(stop: &mut tokio::sync::watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lean_routes_are_the_documented_ones() {
+        let methods = |item: &utoipa::openapi::PathItem| {
+            [
+                item.get.is_some(),
+                item.put.is_some(),
+                item.post.is_some(),
+                item.delete.is_some(),
+                item.options.is_some(),
+                item.head.is_some(),
+                item.patch.is_some(),
+                item.trace.is_some(),
+            ]
+        };
+        let shape = |doc: &utoipa::openapi::OpenApi| {
+            doc.paths.paths.iter().map(|(p, item)| (p.clone(), methods(item))).collect::<Vec<_>>()
+        };
+        let lean = crate::openapi::lean(|| areas().split_for_parts().1);
+        let mut full = areas().split_for_parts().1;
+        assert!(full.paths.paths.len() > 50, "{} paths", full.paths.paths.len());
+        // The computer-use relay's paths are described only in the full document: one
+        // catch-all route serves them all.
+        let relayed = computer_use_api::openapi();
+        full.paths.paths.retain(|p, _| !relayed.paths.paths.contains_key(p));
+        assert_eq!(shape(&lean), shape(&full));
+        // Lean leaves the documentation out, and only inside `lean`.
+        assert!(
+            lean.paths
+                .paths
+                .values()
+                .all(|i| i.get.as_ref().is_none_or(|o| o.responses.responses.is_empty()))
+        );
+        assert!(!crate::openapi::is_lean());
+    }
     use crate::config;
     use crate::env::ChildEnv;
     use axum::body::Body;
@@ -588,7 +664,7 @@ mod tests {
             all.insert("DAYTONA_SANDBOX_ID".into(), "t".into());
             let cfg = config::from_env(&all).unwrap();
             let env = ChildEnv::new([("HOME".into(), "/home/u".into())]);
-            serde_json::to_value(&*router(AppState::new(cfg, env, "/work".into())).1).unwrap()
+            serde_json::to_value(&*router(AppState::new(cfg, env, "/work".into())).1.public()).unwrap()
         };
         let plain = doc(&[]);
         assert!(plain.get("security").is_none());
@@ -659,7 +735,7 @@ mod tests {
             ChildEnv::new([("HOME".into(), "/home/u".into())]),
             "/work".into(),
         ));
-        assert!(!doc.paths.paths.contains_key("/mcp"));
+        assert!(!doc.public().paths.paths.contains_key("/mcp"));
         assert_eq!(send(&app, Method::POST, "/mcp/", init).await.0, StatusCode::NOT_FOUND);
     }
 

@@ -17,9 +17,13 @@ use crate::state::AppState;
 /// Every `/computeruse/*` route except recordings goes to the agent; the document describes
 /// each of them.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(computer_use_api::openapi())
-        .route("/computeruse", any(relay))
-        .route("/computeruse/{*rest}", any(relay))
+    // The relay's catch-all serves every path, so lean routes need none of the description.
+    let described = if crate::openapi::is_lean() {
+        OpenApiRouter::new()
+    } else {
+        OpenApiRouter::with_openapi(computer_use_api::openapi())
+    };
+    described.route("/computeruse", any(relay)).route("/computeruse/{*rest}", any(relay))
 }
 
 impl From<Unavailable> for ApiError {

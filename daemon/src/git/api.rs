@@ -7,13 +7,13 @@
 
 use std::path::PathBuf;
 
+use crate::openapi::routes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use toolbox_envelope::Envelope;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::config::{self as gitconfig, ConfigEnv};
 use super::creds::{Auth, Creds, StoredCred};

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::openapi::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use lsp_bridge::lsp_types as lsp;
@@ -10,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::error::{LspError, PathProblem};
 use crate::error::{ApiError, Code};

@@ -1,12 +1,12 @@
 //! `GET /port` and `GET /port/{port}/in-use`: handlers, bodies and routes; the work is in
 //! [`super::service`].
 
+use crate::openapi::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::service::{self, PortError};
 use crate::error::{ApiError, Code};

@@ -5,6 +5,7 @@ pub mod dashboard;
 
 use std::os::unix::fs::OpenOptionsExt;
 
+use crate::openapi::routes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +13,6 @@ use recorder::RecorderError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::error::{ApiError, Code};
 use crate::extract::{Json, OptionalJson, Path, required};

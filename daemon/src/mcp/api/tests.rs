@@ -49,7 +49,11 @@ struct Mcp {
 impl Mcp {
     fn new() -> Self {
         let (inner, doc, home) = inner();
-        Mcp { app: routes(inner, std::sync::Arc::new(doc)), home, next_id: 1.into() }
+        Mcp {
+            app: routes(inner, std::sync::Arc::new(crate::server::ApiDocs::of(doc))),
+            home,
+            next_id: 1.into(),
+        }
     }
 
     async fn post(&self, body: Value) -> (StatusCode, Value) {
@@ -234,7 +238,7 @@ async fn the_callers_authorization_goes_with_the_tools_request() {
             axum::response::Json(json!({"authorization": auth}))
         }),
     );
-    let app = routes(echo, std::sync::Arc::new(doc));
+    let app = routes(echo, std::sync::Arc::new(crate::server::ApiDocs::of(doc)));
     let req = Request::post("/mcp")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream")

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::openapi::routes;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use toolbox_envelope::Envelope;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::chart::Chart;
 use super::service::{self, CodeRun, CodeRunError, Language};

@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::openapi::routes;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::StatusCode;
@@ -14,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use toolbox_envelope::Envelope;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::context::{Job, SubmitError};
 use super::exec::{CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_POLICY};

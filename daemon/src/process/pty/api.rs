@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::openapi::routes;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::{NewPty, Pty, PtyError, ws};
 use crate::error::{ApiError, Code};

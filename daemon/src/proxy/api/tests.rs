@@ -171,7 +171,8 @@ async fn the_targets_bare_error_answers_pass_the_servers_error_layer_untouched()
     let port = target(|_, _| b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()).await;
     let cfg = crate::config::from_env(&[("DAYTONA_SANDBOX_ID".to_string(), "t".to_string())].into()).unwrap();
     let state = crate::state::AppState::new(cfg, crate::env::ChildEnv::new([]), std::env::temp_dir());
-    let (app, doc) = crate::server::router(state);
+    let (app, docs) = crate::server::router(state);
+    let doc = docs.public();
     let r = req("GET", &format!("/proxy/{port}/missing"), Body::empty());
     let res = app.clone().oneshot(r).await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
