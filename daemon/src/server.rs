@@ -48,20 +48,14 @@ fn areas() -> OpenApiRouter<AppState> {
 /// The OpenAPI documents, built on first use: most sandboxes never ask for them, and building
 /// them was most of the daemon's start-up.
 pub struct ApiDocs {
-    config: Option<Arc<crate::config::Config>>,
+    config: Arc<crate::config::Config>,
     tools: std::sync::OnceLock<Arc<utoipa::openapi::OpenApi>>,
     public: std::sync::OnceLock<Arc<utoipa::openapi::OpenApi>>,
 }
 
 impl ApiDocs {
     fn new(config: Arc<crate::config::Config>) -> Self {
-        ApiDocs { config: Some(config), tools: Default::default(), public: Default::default() }
-    }
-
-    /// Documents that are `doc` as it is (for routers assembled by hand, as in tests).
-    pub fn of(doc: utoipa::openapi::OpenApi) -> Self {
-        let doc = Arc::new(doc);
-        ApiDocs { config: None, tools: doc.clone().into(), public: doc.into() }
+        ApiDocs { config, tools: Default::default(), public: Default::default() }
     }
 
     /// The operations as a caller inside sees them (the MCP tools' schemas come from here):
@@ -82,9 +76,9 @@ impl ApiDocs {
         self.public
             .get_or_init(|| {
                 let tools = self.tools();
-                if let Some(config) = self.config.as_deref().filter(|c| documents_auth(c)) {
+                if documents_auth(&self.config) {
                     let mut doc = (*tools).clone();
-                    document_auth(&mut doc, config);
+                    document_auth(&mut doc, &self.config);
                     Arc::new(doc)
                 } else {
                     tools
@@ -133,7 +127,8 @@ pub fn router(state: AppState) -> (Router, Arc<ApiDocs>) {
     // The MCP tools call the toolbox routes through this router, in process: the same request
     // layer and error envelope as over HTTP. `/mcp` itself stays outside the envelope layer:
     // the protocol answers its own errors (JSON-RPC), which the layer must not rewrite.
-    let app = app.clone().merge(crate::mcp::api::routes(app, docs.clone()));
+    let tools_docs = docs.clone();
+    let app = app.clone().merge(crate::mcp::api::routes(app, move || tools_docs.tools()));
     // Outermost, so a span records the status the client gets.
     let app = crate::telemetry::http::layer(app, &telemetry);
     // After the layers, so outside them: the error layer would dress a proxied app's own bare

@@ -29,10 +29,13 @@ files, keep shell sessions, use git and language servers, and see and drive the 
 of the sandbox's toolbox API; a failed call is a tool error whose text starts with the API's error code.";
 
 /// The `/mcp` route over `inner`, the toolbox router its tools call (without `/mcp`), whose
-/// operations `docs` describe. The tools and their schemas are built on the first `/mcp`
+/// operations the document `doc` gives describes. The tools and their schemas are built on the first `/mcp`
 /// request, not here: rendering the document and deriving 51 schemas would otherwise be the
 /// largest part of the daemon's start-up, paid by every sandbox whether it uses MCP or not.
-pub fn routes(inner: Router, docs: Arc<crate::server::ApiDocs>) -> Router {
+pub fn routes(
+    inner: Router,
+    doc: impl Fn() -> Arc<utoipa::openapi::OpenApi> + Clone + Send + Sync + 'static,
+) -> Router {
     let server: Arc<std::sync::OnceLock<Server>> = Arc::default();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
@@ -45,7 +48,7 @@ pub fn routes(inner: Router, docs: Arc<crate::server::ApiDocs>) -> Router {
         .disable_allowed_hosts();
     let service = StreamableHttpService::new(
         // The SDK asks for a server per request; they all share the one built first.
-        move || Ok(server.get_or_init(|| Server::build(inner.clone(), &docs.tools())).clone()),
+        move || Ok(server.get_or_init(|| Server::build(inner.clone(), &doc())).clone()),
         // Stateless: no session is ever made, so none is kept.
         Arc::new(NeverSessionManager::default()),
         config,

@@ -50,7 +50,10 @@ impl Mcp {
     fn new() -> Self {
         let (inner, doc, home) = inner();
         Mcp {
-            app: routes(inner, std::sync::Arc::new(crate::server::ApiDocs::of(doc))),
+            app: routes(inner, {
+                let doc = std::sync::Arc::new(doc);
+                move || doc.clone()
+            }),
             home,
             next_id: 1.into(),
         }
@@ -238,7 +241,10 @@ async fn the_callers_authorization_goes_with_the_tools_request() {
             axum::response::Json(json!({"authorization": auth}))
         }),
     );
-    let app = routes(echo, std::sync::Arc::new(crate::server::ApiDocs::of(doc)));
+    let app = routes(echo, {
+        let doc = std::sync::Arc::new(doc);
+        move || doc.clone()
+    });
     let req = Request::post("/mcp")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream")
