@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
-use zbus::Connection;
 use zbus::zvariant::{DynamicType, Type};
+use zbus::{Connection, Message};
 
 use super::error::{A11yError, CallError};
 use super::node::{NODE_BUDGET, NodeRef};
@@ -149,10 +149,12 @@ pub type ObjectRef = (String, zbus::zvariant::OwnedObjectPath);
 
 /// Null references (empty bus name or the null path) are placeholders, not children.
 pub fn to_nodes(refs: Vec<ObjectRef>) -> Vec<NodeRef> {
-    refs.into_iter()
-        .filter(|(bus, path)| !bus.is_empty() && path.as_str() != NULL_PATH)
-        .map(|(bus, path)| NodeRef::new(bus, path.as_str()))
-        .collect()
+    refs.into_iter().filter_map(to_node).collect()
+}
+
+/// The node a reference names; `None` for a null reference.
+pub fn to_node((bus, path): ObjectRef) -> Option<NodeRef> {
+    (!bus.is_empty() && path.as_str() != NULL_PATH).then(|| NodeRef::new(bus, path.as_str()))
 }
 
 impl Calls {
@@ -191,6 +193,39 @@ impl Calls {
         B: Serialize + DynamicType,
         R: DeserializeOwned + Type,
     {
+        let reply = self.reply_on(bus, path, iface, method, body).await?;
+        reply
+            .body()
+            .deserialize::<R>()
+            .map_err(|e| CallError::Other(format!("{iface}.{method} on {bus}{path}: unexpected reply: {e}")))
+    }
+
+    /// Calls `iface.method(body)` on `node` and returns the reply undecoded, for replies whose
+    /// shape decides what the caller does (a reply that does not decode is not a failed call).
+    pub async fn reply<B>(
+        &self,
+        node: &NodeRef,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<Message, CallError>
+    where
+        B: Serialize + DynamicType,
+    {
+        self.reply_on(&node.bus, &node.path, iface, method, body).await
+    }
+
+    async fn reply_on<B>(
+        &self,
+        bus: &str,
+        path: &str,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<Message, CallError>
+    where
+        B: Serialize + DynamicType,
+    {
         if self.is_hung(bus) {
             return Err(CallError::Timeout(format!("{bus} did not answer earlier")));
         }
@@ -204,21 +239,17 @@ impl Calls {
         if started.elapsed() > SLOW_CALL {
             tracing::debug!(bus, path, iface, method, elapsed = ?started.elapsed(), "slow accessibility call");
         }
-        let reply = match result {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => return Err(CallError::from_zbus(&e)),
+        match result {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(CallError::from_zbus(&e)),
             Err(_) => {
                 lock(&self.hung).insert(bus.to_owned());
-                return Err(CallError::Timeout(format!(
+                Err(CallError::Timeout(format!(
                     "{iface}.{method} on {bus}{path}: no reply within {:?}",
                     self.timeout
-                )));
+                )))
             }
-        };
-        reply
-            .body()
-            .deserialize::<R>()
-            .map_err(|e| CallError::Other(format!("{iface}.{method} on {bus}{path}: unexpected reply: {e}")))
+        }
     }
 
     pub async fn children(&self, node: &NodeRef) -> Result<Vec<NodeRef>, CallError> {

@@ -1,8 +1,10 @@
 //! Test support: fake AT-SPI applications on a private `dbus-daemon`, so the walker's handling
-//! of cycles, vanished children, sockets, budgets, hung applications and actions is tested
-//! without a desktop.
+//! of cycles, vanished children, sockets, budgets, hung applications, actions and application
+//! caches is tested without a desktop.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +12,8 @@ use zbus::Connection;
 use zbus::zvariant::OwnedObjectPath;
 
 use super::bus::Calls;
-use super::node::NodeRef;
+use super::cache::role_number;
+use super::node::{NodeRef, REGISTRY, ROOT_PATH};
 
 pub const PREFIX: &str = "/org/a11y/atspi/accessible/";
 
@@ -57,7 +60,8 @@ impl Drop for TestBus {
 /// at-spi2-atk does: `GetName` gives the first, `GetLocalizedName` and `GetActions` the second;
 /// `DoAction` indices land in `done`. Like at-spi2-atk, every object answers on the Action
 /// interface, and one without actions fails reading `NActions` with a generic error.
-/// `listed` counts the GetChildren calls the object answered.
+/// `listed` counts the GetChildren calls the object answered, `reads` its GetRoleName,
+/// GetState and GetInterfaces calls.
 #[derive(Clone, Default)]
 pub struct FakeNode {
     pub role: String,
@@ -68,7 +72,8 @@ pub struct FakeNode {
     pub hang: bool,
     pub actions: Vec<(String, String)>,
     pub done: Arc<Mutex<Vec<i32>>>,
-    pub listed: Arc<std::sync::atomic::AtomicUsize>,
+    pub listed: Arc<AtomicUsize>,
+    pub reads: Arc<AtomicUsize>,
 }
 
 impl FakeNode {
@@ -86,6 +91,14 @@ impl FakeNode {
         self
     }
 
+    fn interfaces(&self) -> Vec<String> {
+        let mut interfaces = vec!["org.a11y.atspi.Accessible".to_owned()];
+        if !self.actions.is_empty() {
+            interfaces.push("org.a11y.atspi.Action".into());
+        }
+        interfaces
+    }
+
     async fn wait_if_hung(&self) {
         if self.hang {
             std::future::pending::<()>().await;
@@ -97,7 +110,7 @@ impl FakeNode {
 impl FakeNode {
     async fn get_children(&self) -> Vec<(String, OwnedObjectPath)> {
         self.wait_if_hung().await;
-        self.listed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.listed.fetch_add(1, Relaxed);
         if self.socket { Vec::new() } else { self.children.clone() }
     }
 
@@ -107,21 +120,20 @@ impl FakeNode {
 
     async fn get_role_name(&self) -> String {
         self.wait_if_hung().await;
+        self.reads.fetch_add(1, Relaxed);
         self.role.clone()
     }
 
     async fn get_state(&self) -> Vec<u32> {
         self.wait_if_hung().await;
+        self.reads.fetch_add(1, Relaxed);
         self.states.clone()
     }
 
     async fn get_interfaces(&self) -> Vec<String> {
         self.wait_if_hung().await;
-        let mut interfaces = vec!["org.a11y.atspi.Accessible".to_owned()];
-        if !self.actions.is_empty() {
-            interfaces.push("org.a11y.atspi.Action".into());
-        }
-        interfaces
+        self.reads.fetch_add(1, Relaxed);
+        self.interfaces()
     }
 
     #[zbus(property)]
@@ -207,8 +219,182 @@ pub async fn serve(bus: &TestBus, nodes: Vec<(&str, FakeNode)>) -> (Connection, 
         conn.object_server().at(path.as_str(), action).await.unwrap();
         conn.object_server().at(path, node).await.unwrap();
     }
+    wait_serving(&conn, &me).await;
     (conn, me)
 }
+
+/// zbus starts a connection's object server in a task of its own, and calls arriving before it
+/// listens go unanswered: wait until it answers one.
+async fn wait_serving(conn: &Connection, me: &str) {
+    loop {
+        let ping = conn.call_method(Some(me), "/", Some("org.freedesktop.DBus.Peer"), "Ping", &());
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(50), ping).await {
+            return;
+        }
+    }
+}
+
+/// How a fake application answers `org.a11y.atspi.Cache.GetItems`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CacheMode {
+    /// With every served node but the omitted ones.
+    #[default]
+    Ready,
+    /// As at-spi2-atk before a client made itself known: `UnknownMethod` until the
+    /// application's `GetApplicationBusAddress` is called.
+    Inactive,
+    /// The older reply: children lists instead of index and child count.
+    Legacy,
+    /// An error.
+    Fails,
+}
+
+/// The cache a fake application serves (see [`serve_cached`]).
+#[derive(Clone, Default)]
+pub struct FakeCache {
+    pub mode: CacheMode,
+    /// Path suffixes left out, as at-spi2-atk leaves out transient objects and the children of
+    /// nodes managing their descendants.
+    pub omit: Vec<String>,
+    /// Role numbers for role names the AT-SPI numbering does not name that way (a toolkit with
+    /// its own role names).
+    pub roles: Vec<(String, u32)>,
+    /// The GetItems calls answered.
+    pub asked: Arc<AtomicUsize>,
+}
+
+/// A cache item on the wire, `((so)(so)(so)iiassusau)`.
+type WireItem = (Ref, Ref, Ref, i32, i32, Vec<String>, String, u32, String, Vec<u32>);
+/// The older item, `((so)(so)(so)a(so)assusau)`.
+type LegacyItem = (Ref, Ref, Ref, Vec<Ref>, Vec<String>, String, u32, String, Vec<u32>);
+type Ref = (String, OwnedObjectPath);
+
+struct FakeCacheObject {
+    items: Vec<WireItem>,
+    fails: bool,
+    active: Arc<AtomicBool>,
+    asked: Arc<AtomicUsize>,
+}
+
+#[zbus::interface(name = "org.a11y.atspi.Cache")]
+impl FakeCacheObject {
+    async fn get_items(&self) -> zbus::fdo::Result<Vec<WireItem>> {
+        if !self.active.load(Relaxed) {
+            return Err(zbus::fdo::Error::UnknownMethod("no cache yet".into()));
+        }
+        self.asked.fetch_add(1, Relaxed);
+        if self.fails {
+            return Err(zbus::fdo::Error::Failed("cache broken".into()));
+        }
+        Ok(self.items.clone())
+    }
+}
+
+struct FakeLegacyCacheObject {
+    items: Vec<LegacyItem>,
+    asked: Arc<AtomicUsize>,
+}
+
+#[zbus::interface(name = "org.a11y.atspi.Cache")]
+impl FakeLegacyCacheObject {
+    async fn get_items(&self) -> Vec<LegacyItem> {
+        self.asked.fetch_add(1, Relaxed);
+        self.items.clone()
+    }
+}
+
+/// The Application interface of a fake application's root: asking for the bus address turns
+/// the cache on, as at-spi2-atk's bridge does.
+struct FakeApplication {
+    active: Arc<AtomicBool>,
+}
+
+#[zbus::interface(name = "org.a11y.atspi.Application")]
+impl FakeApplication {
+    async fn get_application_bus_address(&self) -> String {
+        self.active.store(true, Relaxed);
+        String::new()
+    }
+}
+
+/// [`serve`], plus the application's cache of the served nodes: each node's parent and index
+/// are where the first node listing it has it (the root's parent is the registry's root).
+pub async fn serve_cached(
+    bus: &TestBus,
+    nodes: Vec<(&str, FakeNode)>,
+    cache: FakeCache,
+) -> (Connection, String) {
+    let items: Vec<(&str, FakeNode)> =
+        nodes.iter().filter(|(suffix, _)| !cache.omit.iter().any(|o| o == suffix)).cloned().collect();
+    let (conn, me) = serve(bus, nodes).await;
+    let path = |suffix: &str| OwnedObjectPath::try_from(format!("{PREFIX}{suffix}")).unwrap();
+    let own =
+        |(b, p): &(String, OwnedObjectPath)| (if b.is_empty() { me.clone() } else { b.clone() }, p.clone());
+    let mut parents: Vec<(OwnedObjectPath, (Ref, i32))> = Vec::new();
+    for (suffix, node) in &items {
+        for (i, child) in node.children.iter().enumerate() {
+            let (b, p) = own(child);
+            if b == me && !parents.iter().any(|(known, _)| *known == p) {
+                parents.push((p, ((me.clone(), path(suffix)), i as i32)));
+            }
+        }
+    }
+    let root = (REGISTRY.to_owned(), OwnedObjectPath::try_from(ROOT_PATH).unwrap());
+    let null = (me.clone(), OwnedObjectPath::try_from("/org/a11y/atspi/null").unwrap());
+    let wire: Vec<WireItem> = items
+        .iter()
+        .map(|(suffix, node)| {
+            let p = path(suffix);
+            let (parent, index) = if p.as_str() == ROOT_PATH {
+                (root.clone(), -1)
+            } else {
+                parents
+                    .iter()
+                    .find(|(known, _)| *known == p)
+                    .map(|(_, at)| at.clone())
+                    .unwrap_or((null.clone(), -1))
+            };
+            let role = cache.roles.iter().find(|(name, _)| *name == node.role).map(|(_, n)| *n);
+            let role = role.or_else(|| role_number(&node.role)).expect("a role the table names");
+            (
+                (me.clone(), p),
+                (me.clone(), path("root")),
+                parent,
+                index,
+                node.children.len() as i32,
+                node.interfaces(),
+                node.name.clone(),
+                role,
+                String::new(),
+                node.states.clone(),
+            )
+        })
+        .collect();
+    let active = Arc::new(AtomicBool::new(cache.mode != CacheMode::Inactive));
+    let server = conn.object_server();
+    server.at(ROOT_PATH, FakeApplication { active: active.clone() }).await.unwrap();
+    if cache.mode == CacheMode::Legacy {
+        let legacy = wire
+            .into_iter()
+            .map(|(object, app, parent, _, _, interfaces, name, role, description, states)| {
+                let children = items
+                    .iter()
+                    .find(|(suffix, _)| path(suffix) == object.1)
+                    .map(|(_, node)| node.children.iter().map(own).collect())
+                    .unwrap_or_default();
+                (object, app, parent, children, interfaces, name, role, description, states)
+            })
+            .collect();
+        server.at(CACHE_PATH, FakeLegacyCacheObject { items: legacy, asked: cache.asked }).await.unwrap();
+    } else {
+        let fails = cache.mode == CacheMode::Fails;
+        let object = FakeCacheObject { items: wire, fails, active, asked: cache.asked };
+        server.at(CACHE_PATH, object).await.unwrap();
+    }
+    (conn, me)
+}
+
+const CACHE_PATH: &str = "/org/a11y/atspi/cache";
 
 pub fn node(bus: &str, suffix: &str) -> NodeRef {
     NodeRef::new(bus, format!("{PREFIX}{suffix}"))
