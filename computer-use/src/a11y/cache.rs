@@ -99,6 +99,7 @@ impl AppCache {
     /// The cache of the application on `bus`, or `None` when it has none the walk can use: no
     /// `Cache` object, a failed or unexpected reply, or no entry for the application's root.
     pub async fn load(calls: &Calls, bus: &str) -> Option<AppCache> {
+        calls.connect_direct(bus).await;
         let cache = NodeRef::new(bus, CACHE_PATH);
         let reply = match calls.reply(&cache, CACHE, "GetItems", &()).await {
             Ok(reply) => reply,
@@ -112,8 +113,9 @@ impl AppCache {
             // application's bus address.
             Err(_) => {
                 let root = NodeRef::new(bus, ROOT_PATH);
+                // Over the bus: asked over a direct connection, at-spi2-atk learns of no client.
                 let activated =
-                    calls.call::<_, String>(&root, APPLICATION, "GetApplicationBusAddress", &()).await;
+                    calls.call_on_bus::<_, String>(&root, APPLICATION, "GetApplicationBusAddress", &()).await;
                 match activated {
                     Ok(_) => calls.reply(&cache, CACHE, "GetItems", &()).await,
                     Err(e) => Err(e),

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use zbus::Connection;
+use zbus::message::Header;
 use zbus::zvariant::OwnedObjectPath;
 
 use super::bus::Calls;
@@ -61,7 +62,7 @@ impl Drop for TestBus {
 /// `DoAction` indices land in `done`. Like at-spi2-atk, every object answers on the Action
 /// interface, and one without actions fails reading `NActions` with a generic error.
 /// `listed` counts the GetChildren calls the object answered, `reads` its GetRoleName,
-/// GetState and GetInterfaces calls.
+/// GetState and GetInterfaces calls, and `direct` those of them made peer to peer.
 #[derive(Clone, Default)]
 pub struct FakeNode {
     pub role: String,
@@ -74,6 +75,7 @@ pub struct FakeNode {
     pub done: Arc<Mutex<Vec<i32>>>,
     pub listed: Arc<AtomicUsize>,
     pub reads: Arc<AtomicUsize>,
+    pub direct: Arc<AtomicUsize>,
 }
 
 impl FakeNode {
@@ -89,6 +91,14 @@ impl FakeNode {
     pub fn child(mut self, bus: &str, suffix: &str) -> FakeNode {
         self.children.push((bus.to_owned(), OwnedObjectPath::try_from(format!("{PREFIX}{suffix}")).unwrap()));
         self
+    }
+
+    /// Calls over a peer-to-peer connection come from no bus name.
+    fn count_read(&self, header: &Header<'_>) {
+        self.reads.fetch_add(1, Relaxed);
+        if header.sender().is_none() {
+            self.direct.fetch_add(1, Relaxed);
+        }
     }
 
     fn interfaces(&self) -> Vec<String> {
@@ -118,21 +128,21 @@ impl FakeNode {
         self.children[i as usize].clone()
     }
 
-    async fn get_role_name(&self) -> String {
+    async fn get_role_name(&self, #[zbus(header)] header: Header<'_>) -> String {
         self.wait_if_hung().await;
-        self.reads.fetch_add(1, Relaxed);
+        self.count_read(&header);
         self.role.clone()
     }
 
-    async fn get_state(&self) -> Vec<u32> {
+    async fn get_state(&self, #[zbus(header)] header: Header<'_>) -> Vec<u32> {
         self.wait_if_hung().await;
-        self.reads.fetch_add(1, Relaxed);
+        self.count_read(&header);
         self.states.clone()
     }
 
-    async fn get_interfaces(&self) -> Vec<String> {
+    async fn get_interfaces(&self, #[zbus(header)] header: Header<'_>) -> Vec<String> {
         self.wait_if_hung().await;
-        self.reads.fetch_add(1, Relaxed);
+        self.count_read(&header);
         self.interfaces()
     }
 
@@ -249,6 +259,20 @@ pub enum CacheMode {
     Fails,
 }
 
+/// Where a fake application's `GetApplicationBusAddress` points.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FakeDirect {
+    /// Nowhere: the empty address (as from an application using libatspi itself).
+    #[default]
+    None,
+    /// A socket serving the same objects peer to peer, as at-spi2-atk's does.
+    Listening,
+    /// A socket nobody listens on.
+    Nowhere,
+    /// Not a local socket.
+    Elsewhere,
+}
+
 /// The cache a fake application serves (see [`serve_cached`]).
 #[derive(Clone, Default)]
 pub struct FakeCache {
@@ -261,6 +285,11 @@ pub struct FakeCache {
     pub roles: Vec<(String, u32)>,
     /// The GetItems calls answered.
     pub asked: Arc<AtomicUsize>,
+    pub direct: FakeDirect,
+    /// The GetApplicationBusAddress calls answered over the bus.
+    pub addressed: Arc<AtomicUsize>,
+    /// The peer-to-peer connections the application accepted (close them to break them).
+    pub peers: Arc<tokio::sync::Mutex<Vec<Connection>>>,
 }
 
 /// A cache item on the wire, `((so)(so)(so)iiassusau)`.
@@ -269,6 +298,7 @@ type WireItem = (Ref, Ref, Ref, i32, i32, Vec<String>, String, u32, String, Vec<
 type LegacyItem = (Ref, Ref, Ref, Vec<Ref>, Vec<String>, String, u32, String, Vec<u32>);
 type Ref = (String, OwnedObjectPath);
 
+#[derive(Clone)]
 struct FakeCacheObject {
     items: Vec<WireItem>,
     fails: bool,
@@ -290,6 +320,7 @@ impl FakeCacheObject {
     }
 }
 
+#[derive(Clone)]
 struct FakeLegacyCacheObject {
     items: Vec<LegacyItem>,
     asked: Arc<AtomicUsize>,
@@ -303,17 +334,23 @@ impl FakeLegacyCacheObject {
     }
 }
 
-/// The Application interface of a fake application's root: asking for the bus address turns
-/// the cache on, as at-spi2-atk's bridge does.
+/// The Application interface of a fake application's root: asked over the bus for its
+/// address, it turns the cache on, as at-spi2-atk's bridge does.
+#[derive(Clone)]
 struct FakeApplication {
     active: Arc<AtomicBool>,
+    address: String,
+    addressed: Arc<AtomicUsize>,
 }
 
 #[zbus::interface(name = "org.a11y.atspi.Application")]
 impl FakeApplication {
-    async fn get_application_bus_address(&self) -> String {
-        self.active.store(true, Relaxed);
-        String::new()
+    async fn get_application_bus_address(&self, #[zbus(header)] header: Header<'_>) -> String {
+        if header.sender().is_some() {
+            self.active.store(true, Relaxed);
+            self.addressed.fetch_add(1, Relaxed);
+        }
+        self.address.clone()
     }
 }
 
@@ -324,41 +361,43 @@ pub async fn serve_cached(
     nodes: Vec<(&str, FakeNode)>,
     cache: FakeCache,
 ) -> (Connection, String) {
-    let items: Vec<(&str, FakeNode)> =
-        nodes.iter().filter(|(suffix, _)| !cache.omit.iter().any(|o| o == suffix)).cloned().collect();
-    let (conn, me) = serve(bus, nodes).await;
-    let path = |suffix: &str| OwnedObjectPath::try_from(format!("{PREFIX}{suffix}")).unwrap();
+    let (conn, me) = serve(bus, nodes.clone()).await;
     let own =
         |(b, p): &(String, OwnedObjectPath)| (if b.is_empty() { me.clone() } else { b.clone() }, p.clone());
+    let nodes: Vec<(OwnedObjectPath, FakeNode)> = nodes
+        .into_iter()
+        .map(|(suffix, mut node)| {
+            node.children = node.children.iter().map(own).collect();
+            (OwnedObjectPath::try_from(format!("{PREFIX}{suffix}")).unwrap(), node)
+        })
+        .collect();
+    let omitted = |p: &OwnedObjectPath| cache.omit.iter().any(|o| p.as_str() == format!("{PREFIX}{o}"));
+    let items: Vec<&(OwnedObjectPath, FakeNode)> = nodes.iter().filter(|(p, _)| !omitted(p)).collect();
     let mut parents: Vec<(OwnedObjectPath, (Ref, i32))> = Vec::new();
-    for (suffix, node) in &items {
-        for (i, child) in node.children.iter().enumerate() {
-            let (b, p) = own(child);
-            if b == me && !parents.iter().any(|(known, _)| *known == p) {
-                parents.push((p, ((me.clone(), path(suffix)), i as i32)));
+    for (path, node) in &items {
+        for (i, (b, p)) in node.children.iter().enumerate() {
+            if *b == me && !parents.iter().any(|(known, _)| known == p) {
+                parents.push((p.clone(), ((me.clone(), path.clone()), i as i32)));
             }
         }
     }
-    let root = (REGISTRY.to_owned(), OwnedObjectPath::try_from(ROOT_PATH).unwrap());
+    let registry = (REGISTRY.to_owned(), OwnedObjectPath::try_from(ROOT_PATH).unwrap());
     let null = (me.clone(), OwnedObjectPath::try_from("/org/a11y/atspi/null").unwrap());
+    let root = (me.clone(), OwnedObjectPath::try_from(ROOT_PATH).unwrap());
     let wire: Vec<WireItem> = items
         .iter()
-        .map(|(suffix, node)| {
-            let p = path(suffix);
-            let (parent, index) = if p.as_str() == ROOT_PATH {
-                (root.clone(), -1)
+        .map(|(path, node)| {
+            let (parent, index) = if path.as_str() == ROOT_PATH {
+                (registry.clone(), -1)
             } else {
-                parents
-                    .iter()
-                    .find(|(known, _)| *known == p)
-                    .map(|(_, at)| at.clone())
-                    .unwrap_or((null.clone(), -1))
+                let at = parents.iter().find(|(known, _)| known == path).map(|(_, at)| at.clone());
+                at.unwrap_or((null.clone(), -1))
             };
             let role = cache.roles.iter().find(|(name, _)| *name == node.role).map(|(_, n)| *n);
             let role = role.or_else(|| role_number(&node.role)).expect("a role the table names");
             (
-                (me.clone(), p),
-                (me.clone(), path("root")),
+                (me.clone(), path.clone()),
+                root.clone(),
                 parent,
                 index,
                 node.children.len() as i32,
@@ -370,28 +409,87 @@ pub async fn serve_cached(
             )
         })
         .collect();
-    let active = Arc::new(AtomicBool::new(cache.mode != CacheMode::Inactive));
-    let server = conn.object_server();
-    server.at(ROOT_PATH, FakeApplication { active: active.clone() }).await.unwrap();
-    if cache.mode == CacheMode::Legacy {
+    let cache_object = if cache.mode == CacheMode::Legacy {
         let legacy = wire
             .into_iter()
-            .map(|(object, app, parent, _, _, interfaces, name, role, description, states)| {
-                let children = items
-                    .iter()
-                    .find(|(suffix, _)| path(suffix) == object.1)
-                    .map(|(_, node)| node.children.iter().map(own).collect())
-                    .unwrap_or_default();
-                (object, app, parent, children, interfaces, name, role, description, states)
+            .zip(&items)
+            .map(|((object, app, parent, _, _, interfaces, name, role, description, states), (_, node))| {
+                (object, app, parent, node.children.clone(), interfaces, name, role, description, states)
             })
             .collect();
-        server.at(CACHE_PATH, FakeLegacyCacheObject { items: legacy, asked: cache.asked }).await.unwrap();
+        CacheObject::Legacy(FakeLegacyCacheObject { items: legacy, asked: cache.asked.clone() })
     } else {
-        let fails = cache.mode == CacheMode::Fails;
-        let object = FakeCacheObject { items: wire, fails, active, asked: cache.asked };
-        server.at(CACHE_PATH, object).await.unwrap();
+        CacheObject::Current(FakeCacheObject {
+            items: wire,
+            fails: cache.mode == CacheMode::Fails,
+            active: Arc::new(AtomicBool::new(cache.mode != CacheMode::Inactive)),
+            asked: cache.asked.clone(),
+        })
+    };
+    let active = match &cache_object {
+        CacheObject::Current(c) => c.active.clone(),
+        CacheObject::Legacy(_) => Arc::new(AtomicBool::new(true)),
+    };
+    let socket = std::env::temp_dir().join(format!(
+        "fake-atspi-{}-{}.sock",
+        std::process::id(),
+        SOCKETS.fetch_add(1, Relaxed)
+    ));
+    let address = match cache.direct {
+        FakeDirect::None => String::new(),
+        FakeDirect::Listening | FakeDirect::Nowhere => format!("unix:path={}", socket.display()),
+        FakeDirect::Elsewhere => "tcp:host=127.0.0.1,port=9".to_owned(),
+    };
+    let application = FakeApplication { active, address, addressed: cache.addressed.clone() };
+    let server = conn.object_server();
+    server.at(ROOT_PATH, application.clone()).await.unwrap();
+    match &cache_object {
+        CacheObject::Current(c) => server.at(CACHE_PATH, c.clone()).await.unwrap(),
+        CacheObject::Legacy(c) => server.at(CACHE_PATH, c.clone()).await.unwrap(),
+    };
+    if cache.direct == FakeDirect::Listening {
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let peers = cache.peers.clone();
+        tokio::spawn(async move {
+            let _unlink = Unlink(socket);
+            while let Ok((stream, _)) = listener.accept().await {
+                let mut peer = zbus::connection::Builder::unix_stream(stream)
+                    .server(zbus::Guid::generate())
+                    .unwrap()
+                    .p2p()
+                    .serve_at(ROOT_PATH, application.clone())
+                    .unwrap();
+                peer = match &cache_object {
+                    CacheObject::Current(c) => peer.serve_at(CACHE_PATH, c.clone()).unwrap(),
+                    CacheObject::Legacy(c) => peer.serve_at(CACHE_PATH, c.clone()).unwrap(),
+                };
+                for (path, node) in &nodes {
+                    let action = FakeAction { actions: node.actions.clone(), done: node.done.clone() };
+                    peer = peer.serve_at(path, action).unwrap().serve_at(path, node.clone()).unwrap();
+                }
+                if let Ok(peer) = peer.build().await {
+                    peers.lock().await.push(peer);
+                }
+            }
+        });
     }
     (conn, me)
+}
+
+enum CacheObject {
+    Current(FakeCacheObject),
+    Legacy(FakeLegacyCacheObject),
+}
+
+static SOCKETS: AtomicUsize = AtomicUsize::new(0);
+
+/// Removes a fake application's socket when its listener goes (at the end of the test).
+struct Unlink(std::path::PathBuf);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 const CACHE_PATH: &str = "/org/a11y/atspi/cache";

@@ -437,7 +437,9 @@ mod tests {
         use std::time::{Duration, Instant};
 
         use super::super::*;
-        use crate::a11y::fake::{CacheMode, FakeCache, FakeNode, TestBus, node, serve, serve_cached};
+        use crate::a11y::fake::{
+            CacheMode, FakeCache, FakeDirect, FakeNode, TestBus, node, serve, serve_cached,
+        };
 
         fn preorder(tree: &RawNode) -> Vec<(String, String)> {
             let mut seen = vec![];
@@ -604,6 +606,65 @@ mod tests {
                 let read = reads(&nodes);
                 assert_eq!(read.len(), 8, "every node is read: {what}: {read:?}");
                 assert!(read.iter().all(|(_, r)| *r == 3), "{what}: {read:?}");
+            }
+        }
+
+        fn direct_reads(nodes: &[(&'static str, FakeNode)]) -> usize {
+            nodes.iter().map(|(_, n)| n.direct.load(Relaxed)).sum()
+        }
+
+        #[tokio::test]
+        async fn applications_are_asked_over_their_own_socket_while_it_works() {
+            let bus = TestBus::start();
+            let (_plug_conn, plug) = serve(&bus, vec![("p1", FakeNode::new("filler", "plug"))]).await;
+            let (_plain_conn, plain) = serve(&bus, app_nodes(&plug)).await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let expected = walk.run(node(&plain, "root"), None).await.unwrap().unwrap();
+            let expected = shape(&expected, &[(&plain, "app"), (&plug, "plug")]);
+
+            let omit = vec!["6".into(), "7".into()];
+            let cache = FakeCache { direct: FakeDirect::Listening, omit, ..FakeCache::default() };
+            let (asked, peers) = (cache.asked.clone(), cache.peers.clone());
+            let nodes = app_nodes(&plug);
+            let (_conn, app) = serve_cached(&bus, nodes.clone(), cache).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(shape(&tree, &[(&app, "app"), (&plug, "plug")]), expected);
+            assert_eq!(asked.load(Relaxed), 1, "the cache is read (and was turned on over the bus)");
+            let read: usize = reads(&nodes).iter().map(|(_, r)| r).sum();
+            assert_eq!((read, direct_reads(&nodes)), (9, 9), "every node read peer to peer");
+
+            // The application closes the socket: the next walk asks over the bus.
+            for peer in peers.lock().await.drain(..) {
+                peer.close().await.unwrap();
+            }
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(shape(&tree, &[(&app, "app"), (&plug, "plug")]), expected);
+            let read: usize = reads(&nodes).iter().map(|(_, r)| r).sum();
+            assert_eq!((read, direct_reads(&nodes)), (18, 9));
+        }
+
+        #[tokio::test]
+        async fn an_application_socket_nobody_answers_or_not_local_leaves_the_bus() {
+            let bus = TestBus::start();
+            let (_plug_conn, plug) = serve(&bus, vec![("p1", FakeNode::new("filler", "plug"))]).await;
+            let (_plain_conn, plain) = serve(&bus, app_nodes(&plug)).await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let expected = walk.run(node(&plain, "root"), None).await.unwrap().unwrap();
+            let expected = shape(&expected, &[(&plain, "app"), (&plug, "plug")]);
+
+            for direct in [FakeDirect::Nowhere, FakeDirect::Elsewhere] {
+                let cache = FakeCache { direct, omit: vec!["6".into()], ..FakeCache::default() };
+                let nodes = app_nodes(&plug);
+                let (_conn, app) = serve_cached(&bus, nodes.clone(), cache).await;
+                let walk = Walk::new(&calls, Detail::Full, 100);
+                let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+                assert_eq!(shape(&tree, &[(&app, "app"), (&plug, "plug")]), expected, "{direct:?}");
+                assert_eq!(reads(&nodes), [("1", 1), ("2", 1), ("4", 1), ("6", 3)], "{direct:?}");
+                assert_eq!(direct_reads(&nodes), 0, "{direct:?}");
             }
         }
 
