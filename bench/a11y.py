@@ -10,7 +10,8 @@ of ``--files`` files (so the tree has a realistic size), waits until the tree st
 then times, N runs each:
 
 * ours: ``GET /computeruse/a11y/tree?scope=all`` on the agent (``--listen``), unbounded depth,
-  the whole HTTP exchange including the JSON body;
+  the whole HTTP exchange including the JSON body, after one untimed request (which connects
+  to the bus and, as libatspi does, to each application's own socket, turning its cache on);
 * pyatspi: Debian's /usr/bin/python3 with pyatspi walking the same tree from the registry root
   and reading the same fields per node (role name, name, description, states, extents for
   Component nodes, action names for Action nodes). "cold" is the first walk of a fresh process

@@ -3,20 +3,22 @@
 //! The AT-SPI bus is found through `org.a11y.Bus.GetAddress` on the desktop's session bus (the
 //! address comes from the shared desktop environment, not from the agent's own environment, so
 //! the agent sees the same bus the supervised apps use). The connection is cached and re-dialled
-//! when it closed or when the desktop's session bus changed.
+//! when it closed or when the desktop's session bus changed. Applications that offer one get a
+//! direct (peer-to-peer) connection besides, opened when a walk first reaches them and kept with
+//! the bus connection; calls to them take it while it works.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
-use zbus::Connection;
 use zbus::zvariant::{DynamicType, Type};
+use zbus::{Connection, Message};
 
 use super::error::{A11yError, CallError};
-use super::node::{NODE_BUDGET, NodeRef};
+use super::node::{NODE_BUDGET, NodeRef, ROOT_PATH};
 use crate::desktop_env::SharedDesktopEnv;
 use crate::sync::lock;
 
@@ -38,6 +40,9 @@ pub struct Bus {
 struct Cached {
     session_address: String,
     conn: Connection,
+    /// Direct connections to the applications on this bus (their names mean nothing on
+    /// another bus).
+    direct: Arc<Direct>,
 }
 
 impl Bus {
@@ -47,6 +52,17 @@ impl Bus {
 
     /// The live connection to the AT-SPI bus, dialling it when needed.
     pub async fn connection(&self) -> Result<Connection, A11yError> {
+        Ok(self.connected().await?.0)
+    }
+
+    /// Calls for one request, over the live connection and the applications' direct ones.
+    pub async fn calls(&self, timeout: Duration) -> Result<Calls, A11yError> {
+        let (conn, direct) = self.connected().await?;
+        Ok(Calls::with_direct(conn, timeout, direct))
+    }
+
+    /// The live connection to the AT-SPI bus and the direct connections to its applications.
+    pub async fn connected(&self) -> Result<(Connection, Arc<Direct>), A11yError> {
         let session_address = self.desktop_env.session_bus().ok_or_else(|| {
             A11yError::Unavailable("session bus: DBUS_SESSION_BUS_ADDRESS is not set".into())
         })?;
@@ -56,15 +72,16 @@ impl Bus {
             && c.session_address == session_address
             && !c.conn.is_closed()
         {
-            return Ok(c.conn.clone());
+            return Ok((c.conn.clone(), c.direct.clone()));
         }
         *cached = None;
         let conn = match tokio::time::timeout(DIAL_TIMEOUT, dial(&session_address)).await {
             Ok(r) => r?,
             Err(_) => return Err(A11yError::Unavailable(format!("timed out after {DIAL_TIMEOUT:?}"))),
         };
-        *cached = Some(Cached { session_address, conn: conn.clone() });
-        Ok(conn)
+        let direct = Arc::new(Direct::default());
+        *cached = Some(Cached { session_address, conn: conn.clone(), direct: direct.clone() });
+        Ok((conn, direct))
     }
 
     /// Drops the cached connection (stop, or a connection found broken).
@@ -121,13 +138,51 @@ async fn dial(session_address: &str) -> Result<Connection, A11yError> {
 
 /// D-Bus calls for one request: every call has a deadline, at most [`MAX_IN_FLIGHT`] are
 /// outstanding, and an application that let one call time out is not asked again within the
-/// same request, so one hung app costs one timeout, not one per node.
+/// same request, so one hung app costs one timeout, not one per node. Calls to an application
+/// with a direct connection go over it.
 pub struct Calls {
     conn: Connection,
+    direct: Arc<Direct>,
     permits: Semaphore,
     timeout: Duration,
     hung: Mutex<HashSet<String>>,
 }
+
+/// Peer-to-peer connections to applications, by bus name. at-spi2-atk listens on a socket of
+/// its own (the address `GetApplicationBusAddress` gives, as libatspi's clients use it): a call
+/// over it skips the bus daemon, which otherwise routes every call and its reply, and in a
+/// whole-tree walk spent more time on that than the applications spent answering.
+#[derive(Default)]
+pub struct Direct {
+    /// `None`: the application has none (or it failed); it is asked over the bus.
+    peers: Mutex<HashMap<String, Option<Connection>>>,
+}
+
+/// Applications remembered without a direct connection before those entries are dropped
+/// (bus names are not reused, so entries of applications gone are never asked for again).
+const MAX_WITHOUT_DIRECT: usize = 256;
+
+impl Direct {
+    fn peer(&self, bus: &str) -> Option<Connection> {
+        lock(&self.peers).get(bus).cloned().flatten()
+    }
+
+    fn known(&self, bus: &str) -> bool {
+        lock(&self.peers).contains_key(bus)
+    }
+
+    fn remember(&self, bus: &str, peer: Option<Connection>) {
+        let mut peers = lock(&self.peers);
+        peers.retain(|_, p| p.as_ref().is_none_or(|p| !p.is_closed()));
+        if peers.values().filter(|p| p.is_none()).count() > MAX_WITHOUT_DIRECT {
+            peers.retain(|_, p| p.is_some());
+        }
+        peers.insert(bus.to_owned(), peer);
+    }
+}
+
+const APPLICATION: &str = "org.a11y.atspi.Application";
+const PEER: &str = "org.freedesktop.DBus.Peer";
 
 /// Enough to keep every application and the bus daemon busy without flooding them.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -149,15 +204,112 @@ pub type ObjectRef = (String, zbus::zvariant::OwnedObjectPath);
 
 /// Null references (empty bus name or the null path) are placeholders, not children.
 pub fn to_nodes(refs: Vec<ObjectRef>) -> Vec<NodeRef> {
-    refs.into_iter()
-        .filter(|(bus, path)| !bus.is_empty() && path.as_str() != NULL_PATH)
-        .map(|(bus, path)| NodeRef::new(bus, path.as_str()))
-        .collect()
+    refs.into_iter().filter_map(to_node).collect()
+}
+
+/// The node a reference names; `None` for a null reference.
+pub fn to_node((bus, path): ObjectRef) -> Option<NodeRef> {
+    (!bus.is_empty() && path.as_str() != NULL_PATH).then(|| NodeRef::new(bus, path.as_str()))
+}
+
+/// Which connection a call may take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// The application's direct connection when it has one.
+    Any,
+    Bus,
+}
+
+/// Whether an application's address is a local socket. The address comes from the application:
+/// another transport would have the agent dial out to the network, or run a program
+/// (`unixexec:`).
+fn local_socket(address: &str) -> bool {
+    (address.starts_with("unix:path=") || address.starts_with("unix:abstract=")) && !address.contains(';')
+}
+
+/// A connection to the socket an application listens on; it answers Ping once it serves.
+async fn dial_peer(address: &str) -> zbus::Result<Connection> {
+    let peer = zbus::connection::Builder::address(address)?.p2p().build().await?;
+    peer.call_method(None::<&str>, ROOT_PATH, Some(PEER), "Ping", &()).await?;
+    Ok(peer)
 }
 
 impl Calls {
     pub fn new(conn: Connection, timeout: Duration) -> Calls {
-        Calls { conn, permits: Semaphore::new(MAX_IN_FLIGHT), timeout, hung: Mutex::new(HashSet::new()) }
+        Calls::with_direct(conn, timeout, Arc::new(Direct::default()))
+    }
+
+    pub fn with_direct(conn: Connection, timeout: Duration, direct: Arc<Direct>) -> Calls {
+        Calls {
+            conn,
+            direct,
+            permits: Semaphore::new(MAX_IN_FLIGHT),
+            timeout,
+            hung: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Opens the direct connection to the application on `bus`, once per bus connection. The
+    /// call asking for its address goes over the bus: it is also how at-spi2-atk learns of a
+    /// client, which turns its cache on.
+    pub async fn connect_direct(&self, bus: &str) {
+        if self.direct.known(bus) {
+            return;
+        }
+        let root = NodeRef::new(bus, ROOT_PATH);
+        let address: Result<String, _> =
+            self.call_via(Route::Bus, &root, APPLICATION, "GetApplicationBusAddress", &()).await;
+        let peer = match address {
+            Ok(address) if local_socket(&address) => {
+                match tokio::time::timeout(self.timeout, dial_peer(&address)).await {
+                    Ok(Ok(peer)) => Some(peer),
+                    Ok(Err(e)) => {
+                        tracing::debug!(bus, address, error = %e, "no direct connection");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+            // A hung application is not remembered as one without: it may answer later.
+            Err(CallError::Timeout(_) | CallError::Disconnected(_)) => return,
+            _ => None,
+        };
+        self.direct.remember(bus, peer);
+    }
+
+    /// Calls `iface.method(body)` on `node` over the bus, not a direct connection.
+    pub async fn call_on_bus<B, R>(
+        &self,
+        node: &NodeRef,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<R, CallError>
+    where
+        B: Serialize + DynamicType,
+        R: DeserializeOwned + Type,
+    {
+        self.call_via(Route::Bus, node, iface, method, body).await
+    }
+
+    async fn call_via<B, R>(
+        &self,
+        route: Route,
+        node: &NodeRef,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<R, CallError>
+    where
+        B: Serialize + DynamicType,
+        R: DeserializeOwned + Type,
+    {
+        let (bus, path) = (node.bus.as_str(), node.path.as_str());
+        let reply = self.reply_on(route, bus, path, iface, method, body).await?;
+        reply
+            .body()
+            .deserialize::<R>()
+            .map_err(|e| CallError::Other(format!("{iface}.{method} on {bus}{path}: unexpected reply: {e}")))
     }
 
     fn is_hung(&self, bus: &str) -> bool {
@@ -191,6 +343,40 @@ impl Calls {
         B: Serialize + DynamicType,
         R: DeserializeOwned + Type,
     {
+        let reply = self.reply_on(Route::Any, bus, path, iface, method, body).await?;
+        reply
+            .body()
+            .deserialize::<R>()
+            .map_err(|e| CallError::Other(format!("{iface}.{method} on {bus}{path}: unexpected reply: {e}")))
+    }
+
+    /// Calls `iface.method(body)` on `node` and returns the reply undecoded, for replies whose
+    /// shape decides what the caller does (a reply that does not decode is not a failed call).
+    pub async fn reply<B>(
+        &self,
+        node: &NodeRef,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<Message, CallError>
+    where
+        B: Serialize + DynamicType,
+    {
+        self.reply_on(Route::Any, &node.bus, &node.path, iface, method, body).await
+    }
+
+    async fn reply_on<B>(
+        &self,
+        route: Route,
+        bus: &str,
+        path: &str,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<Message, CallError>
+    where
+        B: Serialize + DynamicType,
+    {
         if self.is_hung(bus) {
             return Err(CallError::Timeout(format!("{bus} did not answer earlier")));
         }
@@ -198,27 +384,42 @@ impl Calls {
         if self.is_hung(bus) {
             return Err(CallError::Timeout(format!("{bus} did not answer earlier")));
         }
-        let call = self.conn.call_method(Some(bus), path, Some(iface), method, body);
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, call).await;
+        let peer = if route == Route::Any { self.direct.peer(bus) } else { None };
+        let result = match peer {
+            Some(peer) => {
+                let call = peer.call_method(None::<&str>, path, Some(iface), method, body);
+                match tokio::time::timeout(self.timeout, call).await {
+                    // The direct connection broke (a D-Bus error is an answer): forget it and
+                    // ask over the bus, which knows whether the application is still there.
+                    Ok(Err(e)) if !matches!(e, zbus::Error::MethodError(..) | zbus::Error::FDO(_)) => {
+                        tracing::debug!(bus, error = %e, "direct connection lost");
+                        self.direct.remember(bus, None);
+                        let call = self.conn.call_method(Some(bus), path, Some(iface), method, body);
+                        tokio::time::timeout(self.timeout, call).await
+                    }
+                    other => other,
+                }
+            }
+            None => {
+                let call = self.conn.call_method(Some(bus), path, Some(iface), method, body);
+                tokio::time::timeout(self.timeout, call).await
+            }
+        };
         if started.elapsed() > SLOW_CALL {
             tracing::debug!(bus, path, iface, method, elapsed = ?started.elapsed(), "slow accessibility call");
         }
-        let reply = match result {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => return Err(CallError::from_zbus(&e)),
+        match result {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(CallError::from_zbus(&e)),
             Err(_) => {
                 lock(&self.hung).insert(bus.to_owned());
-                return Err(CallError::Timeout(format!(
+                Err(CallError::Timeout(format!(
                     "{iface}.{method} on {bus}{path}: no reply within {:?}",
                     self.timeout
-                )));
+                )))
             }
-        };
-        reply
-            .body()
-            .deserialize::<R>()
-            .map_err(|e| CallError::Other(format!("{iface}.{method} on {bus}{path}: unexpected reply: {e}")))
+        }
     }
 
     pub async fn children(&self, node: &NodeRef) -> Result<Vec<NodeRef>, CallError> {
@@ -303,5 +504,26 @@ impl Calls {
             &(bus,),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_sockets_are_dialled() {
+        for ok in ["unix:path=/run/user/1000/at-spi2-XyZ/socket", "unix:abstract=/tmp/dbus-abc"] {
+            assert!(local_socket(ok), "{ok}");
+        }
+        for not in [
+            "",
+            "tcp:host=10.0.0.1,port=1234",
+            "unixexec:path=/bin/sh,argv1=-c",
+            "unix:path=/tmp/a;tcp:host=10.0.0.1,port=1",
+            "launchd:env=X",
+        ] {
+            assert!(!local_socket(not), "{not}");
+        }
     }
 }

@@ -62,7 +62,7 @@ impl A11y {
     }
 
     async fn calls(&self) -> Result<Calls, A11yError> {
-        Ok(Calls::new(self.bus.connection().await?, CALL_TIMEOUT))
+        self.bus.calls(CALL_TIMEOUT).await
     }
 
     /// The subtree at the scope's root, `max_depth` levels deep (`None`: unbounded).
@@ -103,11 +103,12 @@ impl A11y {
     pub async fn wait(&self, spec: &WaitSpec) -> Result<Waited, A11yError> {
         let started = Instant::now();
         let deadline = started + spec.timeout;
-        let conn = match tokio::time::timeout_at(deadline, self.bus.connection()).await {
+        let (conn, direct) = match tokio::time::timeout_at(deadline, self.bus.connected()).await {
             Ok(conn) => conn?,
             Err(_) => return Err(spec.timeout_error()),
         };
-        let calls_for = |left: Duration| Calls::new(conn.clone(), left.min(CALL_TIMEOUT));
+        let calls_for =
+            |left: Duration| Calls::with_direct(conn.clone(), left.min(CALL_TIMEOUT), direct.clone());
         // The first check runs beside the event subscription, not after it: a condition that
         // already holds answers at once however slow the registry is. The subscription is
         // bounded by the time left (a slow one only costs the events, not the answer).
@@ -316,6 +317,42 @@ mod tests {
         assert!(matches!(a11y.focus(":1.2:/a").await, Err(A11yError::Unavailable(_))));
         // Ids are checked before the bus is needed.
         assert!(matches!(a11y.invoke("nope", None).await, Err(A11yError::InvalidRequest(_))));
+    }
+
+    #[tokio::test]
+    async fn requests_share_the_direct_connections_of_the_bus_connection() {
+        use std::sync::atomic::Ordering::Relaxed;
+
+        use crate::a11y::fake::{
+            FakeCache, FakeDirect, FakeNode, PREFIX, TestBus, serve_cached, serve_desktop,
+        };
+        use zbus::zvariant::OwnedObjectPath;
+
+        let bus = TestBus::start();
+        let button = FakeNode::new("push button", "OK");
+        let nodes = vec![("root", FakeNode::new("application", "app").child("", "1")), ("1", button.clone())];
+        // The button is not cached, so it is read node by node.
+        let cache =
+            FakeCache { direct: FakeDirect::Listening, omit: vec!["1".into()], ..FakeCache::default() };
+        let (addressed, asked) = (cache.addressed.clone(), cache.asked.clone());
+        let (_app, me) = serve_cached(&bus, nodes, cache).await;
+        let app_root = (me.clone(), OwnedObjectPath::try_from(format!("{PREFIX}root")).unwrap());
+        let (_registry, _) = serve_desktop(&bus, vec![app_root]).await;
+        let a11y = A11y::new(SharedDesktopEnv::new(DesktopEnv {
+            display: ":4242".into(),
+            dbus_session_bus_address: Some(bus.address.clone()),
+        }));
+        for _ in 0..2 {
+            let tree = a11y.tree(Scope::All, None).await.unwrap();
+            let app = &tree.root.children[0];
+            assert_eq!((app.info.name.as_str(), app.children[0].info.name.as_str()), ("app", "OK"));
+        }
+        assert_eq!(addressed.load(Relaxed), 1, "the address is asked for once per bus connection");
+        assert_eq!(asked.load(Relaxed), 2);
+        assert_eq!((button.reads.load(Relaxed), button.direct.load(Relaxed)), (6, 6));
+        a11y.reset().await;
+        a11y.tree(Scope::All, None).await.unwrap();
+        assert_eq!(addressed.load(Relaxed), 2, "a new bus connection, new direct connections");
     }
 
     #[tokio::test]

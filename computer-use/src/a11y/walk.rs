@@ -1,23 +1,27 @@
 //! Concurrent walks of the accessibility tree.
 //!
-//! A node's own calls (role, state, interfaces, properties) go out together, then its children
-//! are listed when it has any, and the subtrees of all children are walked concurrently, so the cost of a walk is bounded by how
-//! fast the applications answer rather than by round trips. [`Calls`] bounds the number of calls
-//! in flight and gives each a deadline. Nodes are counted against one budget per walk; when it
-//! runs out, descent stops and the walk reports itself truncated.
+//! At an application's root the walk reads the application's cache (`cache`): one call that
+//! gives role, states, interfaces, name, description and children of every object it covers, so
+//! those nodes are asked only for what it lacks (extents, action names). Other nodes' own calls
+//! (role, state, interfaces, properties) go out together, then their children are listed when
+//! they have any. The subtrees of all children are walked concurrently, so the cost of a walk is
+//! bounded by how fast the applications answer rather than by round trips. [`Calls`] bounds the
+//! number of calls in flight and gives each a deadline. Nodes are counted against one budget per
+//! walk; when it runs out, descent stops and the walk reports itself truncated.
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
 use zbus::zvariant::{OwnedValue, Value};
 
 use super::bus::{ACCESSIBLE, ACTION, COMPONENT, Calls, to_nodes};
+use super::cache::AppCache;
 use super::error::CallError;
-use super::node::{Bounds, NodeRef, States};
+use super::node::{Bounds, NodeRef, REGISTRY, ROOT_PATH, States};
 use crate::sync::lock;
 
 /// What to read of each node.
@@ -119,7 +123,7 @@ impl<'a> Walk<'a> {
             return Ok(None);
         }
         lock(&self.seen).insert(root.clone());
-        self.subtree(root, max_depth, 0).await
+        self.subtree(root, max_depth, 0, None).await
     }
 
     fn subtree(
@@ -127,40 +131,38 @@ impl<'a> Walk<'a> {
         node: NodeRef,
         depth_left: Option<u32>,
         level: u32,
+        app: Option<Arc<AppCache>>,
     ) -> Boxed<'_, Result<Option<RawNode>, CallError>> {
         Box::pin(async move {
             if level >= MAX_LEVELS && depth_left != Some(0) {
                 self.budget.truncated.store(true, Ordering::Relaxed);
             }
             let descend = depth_left != Some(0) && level < MAX_LEVELS;
-            let (mut info, interfaces) = match read_basic(self.calls, &node, self.detail).await {
-                Ok(basic) => basic,
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            // Children are listed only where the node says it has some: most nodes are leaves,
-            // and on a busy bus every call saved is time (the bus daemon and the application
-            // handle each one). Without a ChildCount (a filter walk, or a node that did not
-            // give it), GetChildren decides as before.
-            let kids = if !descend || info.child_count == Some(0) {
-                Ok(Vec::new())
+            // At an application's root, one GetItems may describe the whole application.
+            let app = if node.path == ROOT_PATH && node.bus != REGISTRY {
+                AppCache::load(self.calls, &node.bus).await.map(Arc::new)
             } else {
-                self.calls.children(&node).await
+                app
             };
-            let kids = match kids {
-                // An empty list from something that says it has children is a socket.
-                Ok(kids) if kids.is_empty() && descend && info.child_count != Some(0) => {
-                    self.calls.children_by_index(&node, info.child_count).await.map(to_nodes)
+            let cached = app.as_deref().and_then(|a| Some((a, a.get(&node)?)));
+            let (mut info, interfaces, listed) = match cached {
+                Some((app, entry)) => {
+                    let (info, interfaces) = entry.info(self.detail);
+                    (info, interfaces, app.children(&node))
                 }
-                other => other,
+                None => match read_basic(self.calls, &node, self.detail).await {
+                    Ok((info, interfaces)) => (info, interfaces, None),
+                    Err(e) if e.is_not_found() => return Ok(None),
+                    Err(e) => return Err(e),
+                },
             };
-            let kids = match kids {
-                Ok(kids) => kids,
-                Err(CallError::NotFound(_)) => return Ok(None),
-                Err(e @ CallError::Disconnected(_)) => return Err(e),
-                // A node that cannot list its children (hung, not an Accessible after all, or
-                // answering nonsense) is still reported, as a leaf.
-                Err(CallError::Timeout(_) | CallError::NotSupported(_) | CallError::Other(_)) => Vec::new(),
+            let kids = match listed {
+                Some(kids) if descend => kids,
+                Some(_) => Vec::new(),
+                None => match self.list_children(&node, descend, info.child_count).await? {
+                    Some(kids) => kids,
+                    None => return Ok(None),
+                },
             };
             let kids: Vec<NodeRef> = {
                 let mut seen = lock(&self.seen);
@@ -168,13 +170,32 @@ impl<'a> Walk<'a> {
             };
             let granted = self.budget.claim(kids.len());
             let next = depth_left.map(|d| d.saturating_sub(1));
-            // The node's second round of reads overlaps the walk of its children.
-            let (extra, results) = tokio::join!(
-                read_geometry_and_actions(self.calls, &node, &interfaces, &mut info),
-                join_all(kids.into_iter().take(granted).map(|k| self.subtree(k, next, level + 1)))
+            // The cache gives a role number; the name comes from the table or the node.
+            let role = async {
+                match cached {
+                    Some((app, entry)) if self.wants_role() => {
+                        match app.role_name(self.calls, entry.role).await {
+                            Some(name) => Ok(Some(name.to_owned())),
+                            None => tolerate(
+                                self.calls.call::<_, String>(&node, ACCESSIBLE, "GetRoleName", &()).await,
+                            ),
+                        }
+                    }
+                    _ => Ok(None),
+                }
+            };
+            let children = join_all(
+                kids.into_iter().take(granted).map(|k| self.subtree(k, next, level + 1, app.clone())),
             );
-            match extra {
-                Ok(()) => {}
+            // The node's remaining reads overlap the walk of its children.
+            let (extra, role, results) = tokio::join!(
+                read_geometry_and_actions(self.calls, &node, &interfaces, &mut info),
+                role,
+                children
+            );
+            match extra.and(role) {
+                Ok(Some(role)) => info.role = role,
+                Ok(None) => {}
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(e),
             }
@@ -187,6 +208,42 @@ impl<'a> Walk<'a> {
             }
             Ok(Some(RawNode { node, info, children }))
         })
+    }
+
+    fn wants_role(&self) -> bool {
+        matches!(self.detail, Detail::Full | Detail::Filter { role: true, .. })
+    }
+
+    /// The node's children, asked of the node; `None` when the node is gone.
+    async fn list_children(
+        &self,
+        node: &NodeRef,
+        descend: bool,
+        child_count: Option<i32>,
+    ) -> Result<Option<Vec<NodeRef>>, CallError> {
+        // Children are listed only where the node says it has some: most nodes are leaves,
+        // and on a busy bus every call saved is time (the bus daemon and the application
+        // handle each one). Without a ChildCount (a filter walk, or a node that did not
+        // give it), GetChildren decides as before.
+        let kids =
+            if !descend || child_count == Some(0) { Ok(Vec::new()) } else { self.calls.children(node).await };
+        let kids = match kids {
+            // An empty list from something that says it has children is a socket.
+            Ok(kids) if kids.is_empty() && descend && child_count != Some(0) => {
+                self.calls.children_by_index(node, child_count).await.map(to_nodes)
+            }
+            other => other,
+        };
+        match kids {
+            Ok(kids) => Ok(Some(kids)),
+            Err(CallError::NotFound(_)) => Ok(None),
+            Err(e @ CallError::Disconnected(_)) => Err(e),
+            // A node that cannot list its children (hung, not an Accessible after all, or
+            // answering nonsense) is still reported, as a leaf.
+            Err(CallError::Timeout(_) | CallError::NotSupported(_) | CallError::Other(_)) => {
+                Ok(Some(Vec::new()))
+            }
+        }
     }
 }
 
@@ -376,10 +433,13 @@ mod tests {
     }
 
     mod live {
+        use std::sync::atomic::Ordering::Relaxed;
         use std::time::{Duration, Instant};
 
         use super::super::*;
-        use crate::a11y::fake::{FakeNode, TestBus, node, serve};
+        use crate::a11y::fake::{
+            CacheMode, FakeCache, FakeDirect, FakeNode, TestBus, node, serve, serve_cached,
+        };
 
         fn preorder(tree: &RawNode) -> Vec<(String, String)> {
             let mut seen = vec![];
@@ -447,9 +507,215 @@ mod tests {
             assert!(walk.run(node(&app, "42"), None).await.unwrap().is_none(), "a missing root is None");
         }
 
+        /// Every field of every node, pre-order, with bus names replaced by `names`' labels.
+        fn shape(tree: &RawNode, names: &[(&str, &str)]) -> Vec<String> {
+            let mut out = vec![];
+            let mut depth = vec![(tree, 0)];
+            while let Some((n, d)) = depth.pop() {
+                let bus =
+                    names.iter().find(|(b, _)| *b == n.node.bus).map_or(n.node.bus.as_str(), |(_, l)| l);
+                out.push(format!("{}{bus}:{} {:?}", " ".repeat(d), n.node.path, n.info));
+                depth.extend(n.children.iter().rev().map(|c| (c, d + 1)));
+            }
+            out
+        }
+
+        /// One application covering what the cache leaves to the per-node walk: a socket
+        /// (its plug is another application's), a child that does not exist, a child listing
+        /// its own root, a node of another application that is gone, and (with `omit`) nodes
+        /// the cache leaves out.
+        fn app_nodes(plug: &str) -> Vec<(&'static str, FakeNode)> {
+            let enabled = |mut n: FakeNode| {
+                n.states = vec![1 << 8 | 1 << 30, 1 << (39 - 32)];
+                n
+            };
+            vec![
+                ("root", FakeNode::new("application", "app").child("", "1").child("", "2").child("", "4")),
+                ("1", enabled(FakeNode::new("frame", "win")).child("", "3").child("", "99")),
+                ("2", FakeNode { socket: true, ..FakeNode::new("filler", "socket").child(plug, "p1") }),
+                (
+                    "3",
+                    FakeNode::new("push button", "OK")
+                        .action("click", "Klicken")
+                        .child("", "root")
+                        .child(":1.9999", "1"),
+                ),
+                ("4", FakeNode::new("panel", "list").child("", "5").child("", "6")),
+                ("5", enabled(FakeNode::new("label", "five"))),
+                ("6", enabled(FakeNode::new("label", "six")).child("", "7")),
+                ("7", FakeNode::new("statusbar", "status")),
+            ]
+        }
+
+        fn reads(nodes: &[(&'static str, FakeNode)]) -> Vec<(&'static str, usize)> {
+            nodes.iter().map(|(s, n)| (*s, n.reads.load(Relaxed))).filter(|(_, r)| *r > 0).collect()
+        }
+
+        #[tokio::test]
+        async fn the_cache_gives_the_per_node_walks_tree_with_fewer_calls() {
+            let bus = TestBus::start();
+            let (_plug_conn, plug) = serve(&bus, vec![("p1", FakeNode::new("filler", "plug"))]).await;
+            let (_plain_conn, plain) = serve(&bus, app_nodes(&plug)).await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let expected = walk.run(node(&plain, "root"), None).await.unwrap().unwrap();
+            let expected = shape(&expected, &[(&plain, "app"), (&plug, "plug")]);
+            assert_eq!(expected.len(), 9, "{expected:#?}");
+
+            for mode in [CacheMode::Ready, CacheMode::Inactive] {
+                // 6 and its child stand for what the cache leaves out (the children of a node
+                // managing its descendants).
+                let cache = FakeCache { mode, omit: vec!["6".into(), "7".into()], ..FakeCache::default() };
+                let asked = cache.asked.clone();
+                let nodes = app_nodes(&plug);
+                let (_conn, app) = serve_cached(&bus, nodes.clone(), cache).await;
+                let walk = Walk::new(&calls, Detail::Full, 100);
+                let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+                assert_eq!(shape(&tree, &[(&app, "app"), (&plug, "plug")]), expected, "{mode:?}");
+                assert_eq!(asked.load(Relaxed), 1, "{mode:?}");
+                // Cached nodes are not asked for role, states or interfaces, except three of
+                // distinct roles whose role names check the table; 6 and 7 are read one by one.
+                assert_eq!(reads(&nodes), [("1", 1), ("2", 1), ("4", 1), ("6", 3), ("7", 3)], "{mode:?}");
+            }
+        }
+
+        #[tokio::test]
+        async fn applications_without_a_usable_cache_are_walked_node_by_node() {
+            let bus = TestBus::start();
+            let (_plug_conn, plug) = serve(&bus, vec![("p1", FakeNode::new("filler", "plug"))]).await;
+            let (_plain_conn, plain) = serve(&bus, app_nodes(&plug)).await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let expected = walk.run(node(&plain, "root"), None).await.unwrap().unwrap();
+            let expected = shape(&expected, &[(&plain, "app"), (&plug, "plug")]);
+
+            let broken = [
+                FakeCache { mode: CacheMode::Fails, ..FakeCache::default() },
+                FakeCache { mode: CacheMode::Legacy, ..FakeCache::default() },
+                FakeCache { omit: vec!["root".into()], ..FakeCache::default() },
+            ];
+            for cache in broken {
+                let what = format!("{:?} without {:?}", cache.mode, cache.omit);
+                let asked = cache.asked.clone();
+                let nodes = app_nodes(&plug);
+                let (_conn, app) = serve_cached(&bus, nodes.clone(), cache).await;
+                let walk = Walk::new(&calls, Detail::Full, 100);
+                let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+                assert_eq!(shape(&tree, &[(&app, "app"), (&plug, "plug")]), expected, "{what}");
+                assert!(asked.load(Relaxed) >= 1, "{what}");
+                let read = reads(&nodes);
+                assert_eq!(read.len(), 8, "every node is read: {what}: {read:?}");
+                assert!(read.iter().all(|(_, r)| *r == 3), "{what}: {read:?}");
+            }
+        }
+
+        fn direct_reads(nodes: &[(&'static str, FakeNode)]) -> usize {
+            nodes.iter().map(|(_, n)| n.direct.load(Relaxed)).sum()
+        }
+
+        #[tokio::test]
+        async fn applications_are_asked_over_their_own_socket_while_it_works() {
+            let bus = TestBus::start();
+            let (_plug_conn, plug) = serve(&bus, vec![("p1", FakeNode::new("filler", "plug"))]).await;
+            let (_plain_conn, plain) = serve(&bus, app_nodes(&plug)).await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let expected = walk.run(node(&plain, "root"), None).await.unwrap().unwrap();
+            let expected = shape(&expected, &[(&plain, "app"), (&plug, "plug")]);
+
+            let omit = vec!["6".into(), "7".into()];
+            let cache = FakeCache { direct: FakeDirect::Listening, omit, ..FakeCache::default() };
+            let (asked, peers) = (cache.asked.clone(), cache.peers.clone());
+            let nodes = app_nodes(&plug);
+            let (_conn, app) = serve_cached(&bus, nodes.clone(), cache).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(shape(&tree, &[(&app, "app"), (&plug, "plug")]), expected);
+            assert_eq!(asked.load(Relaxed), 1, "the cache is read (and was turned on over the bus)");
+            let read: usize = reads(&nodes).iter().map(|(_, r)| r).sum();
+            assert_eq!((read, direct_reads(&nodes)), (9, 9), "every node read peer to peer");
+
+            // The application closes the socket: the next walk asks over the bus.
+            for peer in peers.lock().await.drain(..) {
+                peer.close().await.unwrap();
+            }
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(shape(&tree, &[(&app, "app"), (&plug, "plug")]), expected);
+            let read: usize = reads(&nodes).iter().map(|(_, r)| r).sum();
+            assert_eq!((read, direct_reads(&nodes)), (18, 9));
+        }
+
+        #[tokio::test]
+        async fn an_application_socket_nobody_answers_or_not_local_leaves_the_bus() {
+            let bus = TestBus::start();
+            let (_plug_conn, plug) = serve(&bus, vec![("p1", FakeNode::new("filler", "plug"))]).await;
+            let (_plain_conn, plain) = serve(&bus, app_nodes(&plug)).await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let expected = walk.run(node(&plain, "root"), None).await.unwrap().unwrap();
+            let expected = shape(&expected, &[(&plain, "app"), (&plug, "plug")]);
+
+            for direct in [FakeDirect::Nowhere, FakeDirect::Elsewhere] {
+                let cache = FakeCache { direct, omit: vec!["6".into()], ..FakeCache::default() };
+                let nodes = app_nodes(&plug);
+                let (_conn, app) = serve_cached(&bus, nodes.clone(), cache).await;
+                let walk = Walk::new(&calls, Detail::Full, 100);
+                let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+                assert_eq!(shape(&tree, &[(&app, "app"), (&plug, "plug")]), expected, "{direct:?}");
+                assert_eq!(reads(&nodes), [("1", 1), ("2", 1), ("4", 1), ("6", 3)], "{direct:?}");
+                assert_eq!(direct_reads(&nodes), 0, "{direct:?}");
+            }
+        }
+
+        #[tokio::test]
+        async fn depth_budget_and_find_walks_are_the_same_over_the_cache() {
+            let bus = TestBus::start();
+            let (_plug_conn, plug) = serve(&bus, vec![("p1", FakeNode::new("filler", "plug"))]).await;
+            let (_plain_conn, plain) = serve(&bus, app_nodes(&plug)).await;
+            let cache = FakeCache { omit: vec!["6".into()], ..FakeCache::default() };
+            let (_cached_conn, cached) = serve_cached(&bus, app_nodes(&plug), cache).await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let find = Detail::Filter { role: true, name: false, states: true };
+            for (detail, depth, budget) in [
+                (Detail::Full, Some(1), 100),
+                (Detail::Full, Some(2), 100),
+                (Detail::Full, None, 4),
+                (find, None, 100),
+            ] {
+                let mut got = vec![];
+                for app in [&plain, &cached] {
+                    let walk = Walk::new(&calls, detail, budget);
+                    let tree = walk.run(node(app, "root"), depth).await.unwrap().unwrap();
+                    got.push((shape(&tree, &[(app.as_str(), "app"), (&plug, "plug")]), walk.truncated()));
+                }
+                assert_eq!(got[0], got[1], "{detail:?} {depth:?} {budget}");
+            }
+        }
+
+        #[tokio::test]
+        async fn role_names_come_from_the_nodes_where_the_table_would_name_them_wrong() {
+            let bus = TestBus::start();
+            // A toolkit with its own role names for AT-SPI's frame and push button.
+            let roles = vec![("window".to_owned(), 23), ("button".to_owned(), 43)];
+            let nodes = vec![
+                ("root", FakeNode::new("application", "app").child("", "1")),
+                ("1", FakeNode::new("window", "win").child("", "2").child("", "3")),
+                ("2", FakeNode::new("button", "OK")),
+                ("3", FakeNode::new("button", "Cancel")),
+            ];
+            let (_conn, app) = serve_cached(&bus, nodes, FakeCache { roles, ..FakeCache::default() }).await;
+            let calls = bus.calls(Duration::from_secs(2)).await;
+            let walk = Walk::new(&calls, Detail::Full, 100);
+            let tree = walk.run(node(&app, "root"), None).await.unwrap().unwrap();
+            assert_eq!(
+                preorder(&tree),
+                pairs(&[("application", "app"), ("window", "win"), ("button", "OK"), ("button", "Cancel")])
+            );
+        }
+
         #[tokio::test]
         async fn only_nodes_with_children_are_asked_for_them() {
-            use std::sync::atomic::Ordering::Relaxed;
             let bus = TestBus::start();
             let (root, frame, label) = (
                 FakeNode::new("application", "app").child("", "1"),
