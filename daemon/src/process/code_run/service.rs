@@ -133,8 +133,9 @@ async fn run_program(
     let spec = ExecSpec { command, cwd: work_dir.to_path_buf(), timeout: run.timeout, envs };
     let outcome = execute::run_script(reaper, env, spec).await;
     if let Some(path) = ts_file {
-        // Unlinking is a filesystem call: keep it off the async workers, and do not wait for it.
-        tokio::task::spawn_blocking(move || drop(path));
+        // Unlinking is a filesystem call: off the async workers. Awaited, so the file is gone
+        // when the caller gets the answer (a timeout's 408 included).
+        let _ = tokio::task::spawn_blocking(move || drop(path)).await;
     }
     outcome.map_err(CodeRunError::Exec)
 }
