@@ -21,8 +21,7 @@ use zbus::zvariant::Type;
 
 use super::bus::{ACCESSIBLE, Calls, ObjectRef, to_node};
 use super::error::CallError;
-use super::node::{NodeRef, ROOT_PATH, States};
-use super::walk::{Detail, Info};
+use super::node::{Detail, Info, NodeRef, ROOT_PATH, States};
 
 const CACHE_PATH: &str = "/org/a11y/atspi/cache";
 const CACHE: &str = "org.a11y.atspi.Cache";

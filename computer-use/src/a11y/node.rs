@@ -156,6 +156,27 @@ pub struct Bounds {
     pub height: i32,
 }
 
+/// What to read of each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything the node JSON shows.
+    Full,
+    /// Only what a find filter looks at.
+    Filter { role: bool, name: bool, states: bool },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Info {
+    pub role: String,
+    pub name: String,
+    pub description: String,
+    pub states: States,
+    pub bounds: Bounds,
+    pub actions: Vec<String>,
+    /// `ChildCount`, when a full read got it.
+    pub child_count: Option<i32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,26 +24,8 @@ use super::error::CallError;
 use super::node::{Bounds, NodeRef, REGISTRY, ROOT_PATH, States};
 use crate::sync::lock;
 
-/// What to read of each node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Detail {
-    /// Everything the node JSON shows.
-    Full,
-    /// Only what a find filter looks at.
-    Filter { role: bool, name: bool, states: bool },
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Info {
-    pub role: String,
-    pub name: String,
-    pub description: String,
-    pub states: States,
-    pub bounds: Bounds,
-    pub actions: Vec<String>,
-    /// `ChildCount`, when a full read got it.
-    pub child_count: Option<i32>,
-}
+// Re-exported: the walk's callers name them from here.
+pub use super::node::{Detail, Info};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawNode {
